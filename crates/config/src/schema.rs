@@ -1,0 +1,280 @@
+//! The configuration schema. Every struct denies unknown fields so a typo
+//! fails loudly; defaults live next to the field they fill.
+//!
+//! `docs/config.md` is the reference page for this file: keep them in step.
+
+use crate::Duration;
+use serde::{Deserialize, Serialize};
+use switchyard_types::{Capability, ProviderKind, Tier};
+
+/// The whole document. Sections are deserialised one by one (see `load.rs`)
+/// so an error in one does not hide errors in another.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub admin: AdminConfig,
+    pub usage: UsageConfig,
+    pub reload: ReloadConfig,
+    pub timeouts: Timeouts,
+    /// Settings for the simulator embedded in `switchyard serve`; kept as
+    /// raw JSON because the simulator crate owns its schema.
+    pub simulator: Option<SimulatorConfig>,
+    pub providers: Vec<ProviderConfig>,
+    pub deployments: Vec<DeploymentConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Port 0 picks a free port (printed at start).
+    pub listen: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests before exiting.
+    pub shutdown_grace: Duration,
+    /// SSE comment sent to the client when the upstream is silent this long.
+    pub heartbeat: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 8 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
+    pub url: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { url: "sqlite://data/switchyard.db".into() }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Token accepted on `/api/v1/*` as `Authorization: Bearer`. Empty
+    /// disables the admin API. Never echoed by any API or log.
+    #[serde(skip_serializing)]
+    pub bootstrap_token: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// Bound of the queue between requests and the usage writer.
+    pub queue_capacity: usize,
+    /// Most records written in one transaction.
+    pub batch_size: usize,
+    /// Longest a record waits in a partial batch.
+    pub flush_interval: Duration,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig { queue_capacity: 10_000, batch_size: 512, flush_interval: Duration::from_millis(200) }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// Re-read the file when its contents change (SIGHUP always reloads).
+    pub watch: bool,
+    pub poll_interval: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig { watch: true, poll_interval: Duration::from_secs(1) }
+    }
+}
+
+/// Deadlines for one upstream attempt. Set globally under `timeouts:` and
+/// overridden per provider; every field of an override is optional.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP (+TLS) connection establishment.
+    pub connect: Duration,
+    /// From sending the request to the first token: the first content
+    /// event of a stream, or the response headers of a non-streaming call.
+    pub first_token: Duration,
+    /// Longest silence between two stream events (or body chunks), the
+    /// first token excepted.
+    pub idle: Duration,
+    /// The whole attempt, from starting to connect to the last byte.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            first_token: Duration::from_secs(120),
+            idle: Duration::from_secs(120),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOverrides {
+    pub connect: Option<Duration>,
+    pub first_token: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub total: Option<Duration>,
+}
+
+impl TimeoutOverrides {
+    pub fn over(&self, base: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.unwrap_or(base.connect),
+            first_token: self.first_token.unwrap_or(base.first_token),
+            idle: self.idle.unwrap_or(base.idle),
+            total: self.total.unwrap_or(base.total),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    /// Where the embedded simulator listens (absent: loopback, any free
+    /// port); providers reach it with `base_url: "sim://"`.
+    pub listen: Option<String>,
+    /// Knobs for every model without its own entry (`switchyard_sim::Knobs`;
+    /// checked here only for being a mapping, by the simulator when it
+    /// starts for names and ranges).
+    pub default: serde_json::Value,
+    /// Knobs per simulated model name, replacing `default` for that model.
+    pub models: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Base URL that means "the simulator embedded in this process".
+pub const EMBEDDED_SIM_URL: &str = "sim://";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Root of the API, including `/v1` (e.g. `https://api.openai.com/v1`),
+    /// or `sim://` for the embedded simulator.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer`. Empty, blank or absent means "no
+    /// key": for `kind: openai` the provider is then disabled and its
+    /// deployments are left out of every route (the log says so at start);
+    /// `openai_compatible` sends no `Authorization` header.
+    #[serde(default, skip_serializing)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub tier: Tier,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub timeouts: TimeoutOverrides,
+    /// Extra headers sent on every request to this provider.
+    #[serde(default, skip_serializing)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl ProviderConfig {
+    /// The key, if one is configured and non-empty.
+    pub fn key(&self) -> Option<&str> {
+        self.api_key.as_deref().filter(|k| !k.trim().is_empty())
+    }
+
+    /// `kind: openai` without a key cannot serve anything: it is skipped.
+    pub fn enabled(&self) -> bool {
+        !(self.kind == ProviderKind::Openai && self.key().is_none())
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    #[serde(default)]
+    pub input_per_mtok: f64,
+    #[serde(default)]
+    pub output_per_mtok: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    pub name: String,
+    pub provider: String,
+    /// The model name sent upstream.
+    pub model: String,
+    #[serde(default)]
+    pub price: Price,
+    #[serde(default = "default_capabilities")]
+    pub capabilities: Vec<Capability>,
+}
+
+fn default_capabilities() -> Vec<Capability> {
+    vec![Capability::Chat]
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The public model name clients send in `model`.
+    pub name: String,
+    /// Deployments tried in order: the next one is used when an attempt
+    /// fails before any byte reached the client (connect error, timeout,
+    /// 429 or 5xx).
+    pub targets: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(kind: ProviderKind, api_key: Option<&str>) -> ProviderConfig {
+        ProviderConfig {
+            name: "p".into(),
+            kind,
+            base_url: "https://api.openai.com/v1".into(),
+            api_key: api_key.map(str::to_string),
+            tier: Tier::L2,
+            region: None,
+            timeouts: TimeoutOverrides::default(),
+            headers: Default::default(),
+        }
+    }
+
+    #[test]
+    fn openai_without_a_key_is_disabled() {
+        assert!(!provider(ProviderKind::Openai, None).enabled());
+        assert!(!provider(ProviderKind::Openai, Some("")).enabled());
+        assert!(!provider(ProviderKind::Openai, Some("  ")).enabled());
+        assert!(provider(ProviderKind::Openai, Some("sk-1")).enabled());
+        assert_eq!(provider(ProviderKind::Openai, Some("  ")).key(), None);
+        // Local servers usually need no key.
+        assert!(provider(ProviderKind::OpenaiCompatible, None).enabled());
+        assert!(provider(ProviderKind::OpenaiCompatible, Some("")).enabled());
+    }
+
+    #[test]
+    fn overrides_replace_only_the_fields_they_set() {
+        let base = Timeouts::default();
+        assert_eq!(TimeoutOverrides::default().over(base), base);
+        let o = TimeoutOverrides { idle: Some(Duration::from_secs(7)), ..Default::default() };
+        assert_eq!(o.over(base), Timeouts { idle: Duration::from_secs(7), ..base });
+    }
+}

@@ -1,0 +1,441 @@
+//! Cross-reference checks that serde cannot express. Pure: no I/O, returns
+//! every problem as `(path, message)`.
+
+use crate::suggest::closest;
+use crate::{Config, Duration, TimeoutOverrides, EMBEDDED_SIM_URL};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use switchyard_types::Capability;
+
+/// Where the items of the three lists came from. When an item fails to
+/// deserialise, the loader leaves it out: paths must still use its
+/// original position, and references to its name are not errors (the item
+/// already has one).
+#[derive(Debug, Default)]
+pub(crate) struct Origins {
+    pub providers: ListOrigin,
+    pub deployments: ListOrigin,
+    pub routes: ListOrigin,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ListOrigin {
+    /// Original position of each kept item; empty means nothing was left
+    /// out.
+    pub index: Vec<usize>,
+    /// Names of the items left out.
+    pub broken_names: HashSet<String>,
+    /// The whole section was not a list: every reference into it is moot.
+    pub section_broken: bool,
+}
+
+impl ListOrigin {
+    fn at(&self, i: usize) -> usize {
+        self.index.get(i).copied().unwrap_or(i)
+    }
+
+    fn excuses(&self, name: &str) -> bool {
+        self.section_broken || self.broken_names.contains(name)
+    }
+}
+
+impl Config {
+    /// All problems with this document; empty means valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        self.validate_with(&Origins::default())
+    }
+
+    pub(crate) fn validate_with(&self, origins: &Origins) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut err = |path: String, message: String| errors.push((path, message));
+
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            err(
+                "server.listen".into(),
+                format!(
+                    "expected a socket address like \"127.0.0.1:8080\" or \"0.0.0.0:8080\", found {:?}",
+                    self.server.listen
+                ),
+            );
+        }
+        if self.server.max_body_bytes == 0 {
+            err("server.max_body_bytes".into(), "expected a positive number of bytes".into());
+        }
+        positive("server.heartbeat", self.server.heartbeat, &mut err);
+        check_storage_url(&self.storage.url, &mut err);
+        if self.usage.queue_capacity == 0 {
+            err("usage.queue_capacity".into(), "expected a positive number".into());
+        }
+        if self.usage.batch_size == 0 {
+            err("usage.batch_size".into(), "expected a positive number".into());
+        }
+        positive("usage.flush_interval", self.usage.flush_interval, &mut err);
+        if self.reload.watch {
+            positive("reload.poll_interval", self.reload.poll_interval, &mut err);
+        }
+        for (field, d) in [
+            ("connect", self.timeouts.connect),
+            ("first_token", self.timeouts.first_token),
+            ("idle", self.timeouts.idle),
+            ("total", self.timeouts.total),
+        ] {
+            positive(&format!("timeouts.{field}"), d, &mut err);
+        }
+        if let Some(sim) = &self.simulator {
+            if let Some(listen) = &sim.listen {
+                if listen.parse::<SocketAddr>().is_err() {
+                    err(
+                        "simulator.listen".into(),
+                        format!("expected a socket address like \"127.0.0.1:0\", found {listen:?}"),
+                    );
+                }
+            }
+            if !(sim.default.is_null() || sim.default.is_object()) {
+                err("simulator.default".into(), "expected a mapping of simulator knobs, e.g. { ttft_ms: 30 }".into());
+            }
+            for (model, knobs) in &sim.models {
+                if !(knobs.is_null() || knobs.is_object()) {
+                    err(
+                        format!("simulator.models.{model}"),
+                        "expected a mapping of simulator knobs, e.g. { error_rate: 0.1 }".into(),
+                    );
+                }
+            }
+        }
+
+        let providers =
+            unique_names(self.providers.iter().map(|p| p.name.as_str()), "providers", &origins.providers, &mut err);
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("providers[{}]", origins.providers.at(i));
+            check_base_url(&at, &p.base_url, self.simulator.is_some(), &mut err);
+            for (name, value) in &p.headers {
+                if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+                    err(
+                        format!("{at}.headers"),
+                        format!("{name:?} is not a valid header name: expected letters, digits, - and _"),
+                    );
+                }
+                // The value may be a secret: say what is wrong, not what it is.
+                if value.chars().any(char::is_control) {
+                    err(
+                        format!("{at}.headers.{name}"),
+                        "expected a header value without control characters (line breaks, tabs)".into(),
+                    );
+                }
+            }
+            check_overrides(&at, &p.timeouts, &mut err);
+        }
+
+        let deployments = unique_names(
+            self.deployments.iter().map(|d| d.name.as_str()),
+            "deployments",
+            &origins.deployments,
+            &mut err,
+        );
+        for (i, d) in self.deployments.iter().enumerate() {
+            let at = format!("deployments[{}]", origins.deployments.at(i));
+            if !providers.contains_key(d.provider.as_str()) && !origins.providers.excuses(&d.provider) {
+                err(
+                    format!("{at}.provider"),
+                    format!("no provider named {:?} ({})", d.provider, known(&d.provider, &providers)),
+                );
+            }
+            if d.model.trim().is_empty() {
+                err(format!("{at}.model"), "expected the model name sent upstream".into());
+            }
+            for (field, price) in
+                [("input_per_mtok", d.price.input_per_mtok), ("output_per_mtok", d.price.output_per_mtok)]
+            {
+                if !price.is_finite() || price < 0.0 {
+                    err(
+                        format!("{at}.price.{field}"),
+                        format!("expected a non-negative price in USD per million tokens, found {price}"),
+                    );
+                }
+            }
+            if d.capabilities.is_empty() {
+                err(
+                    format!("{at}.capabilities"),
+                    "expected at least one of chat, tools, vision, json, embeddings".into(),
+                );
+            }
+        }
+
+        let _ = unique_names(self.routes.iter().map(|r| r.name.as_str()), "routes", &origins.routes, &mut err);
+        for (i, r) in self.routes.iter().enumerate() {
+            let at = format!("routes[{}]", origins.routes.at(i));
+            if r.targets.is_empty() {
+                err(format!("{at}.targets"), "expected at least one deployment".into());
+            }
+            let mut seen = HashSet::new();
+            for (j, t) in r.targets.iter().enumerate() {
+                if !deployments.contains_key(t.as_str()) {
+                    if !origins.deployments.excuses(t) {
+                        err(
+                            format!("{at}.targets[{j}]"),
+                            format!("no deployment named {t:?} ({})", known(t, &deployments)),
+                        );
+                    }
+                } else if !seen.insert(t) {
+                    err(format!("{at}.targets[{j}]"), format!("{t:?} is listed twice"));
+                }
+            }
+            let kinds: HashSet<bool> = r
+                .targets
+                .iter()
+                .filter_map(|t| self.deployments.iter().find(|d| &d.name == t))
+                .map(|d| d.capabilities.contains(&Capability::Embeddings))
+                .collect();
+            if kinds.len() > 1 {
+                err(
+                    format!("{at}.targets"),
+                    "mixes embedding deployments (capabilities: [embeddings]) with chat ones: a route serves one kind"
+                        .into(),
+                );
+            }
+        }
+        errors
+    }
+}
+
+fn positive(path: &str, d: Duration, err: &mut impl FnMut(String, String)) {
+    if d.get().is_zero() {
+        err(path.to_string(), "expected a positive duration like \"500ms\" or \"5s\"".into());
+    }
+}
+
+fn check_overrides(at: &str, o: &TimeoutOverrides, err: &mut impl FnMut(String, String)) {
+    for (field, d) in [("connect", o.connect), ("first_token", o.first_token), ("idle", o.idle), ("total", o.total)] {
+        if let Some(d) = d {
+            positive(&format!("{at}.timeouts.{field}"), d, err);
+        }
+    }
+}
+
+fn check_storage_url(url: &str, err: &mut impl FnMut(String, String)) {
+    let expected = "expected \"sqlite://path/to/file.db\" or \"sqlite::memory:\"";
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        err("storage.url".into(), format!("PostgreSQL is not supported by this build yet: {expected}"));
+    } else if !url.starts_with("sqlite:") || url.trim_end() == "sqlite:" || url == "sqlite://" {
+        err("storage.url".into(), format!("{expected}, found {url:?}"));
+    }
+}
+
+fn check_base_url(at: &str, url: &str, has_simulator: bool, err: &mut impl FnMut(String, String)) {
+    if url == EMBEDDED_SIM_URL {
+        if !has_simulator {
+            err(
+                format!("{at}.base_url"),
+                "\"sim://\" needs a `simulator:` section to start the embedded simulator".into(),
+            );
+        }
+        return;
+    }
+    if url.starts_with("sim:") {
+        err(format!("{at}.base_url"), format!("expected exactly \"sim://\" for the embedded simulator, found {url:?}"));
+        return;
+    }
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    let ok = match host {
+        Some(host) => {
+            !host.is_empty() && !host.starts_with(':') && !url.contains(|c: char| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if !ok {
+        err(
+            format!("{at}.base_url"),
+            format!("expected an http:// or https:// URL with a host, like \"https://api.openai.com/v1\" (or \"sim://\"), found {url:?}"),
+        );
+    }
+}
+
+fn unique_names<'a>(
+    names: impl Iterator<Item = &'a str>,
+    section: &str,
+    origin: &ListOrigin,
+    err: &mut impl FnMut(String, String),
+) -> HashMap<&'a str, usize> {
+    let mut seen = HashMap::new();
+    for (i, name) in names.enumerate() {
+        let at = format!("{section}[{}].name", origin.at(i));
+        if name.trim().is_empty() {
+            err(at, "expected a non-empty name".into());
+            continue;
+        }
+        if name.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            err(at.clone(), format!("expected a name without spaces, found {name:?}"));
+        }
+        if let Some(&first) = seen.get(name) {
+            err(at, format!("{name:?} is already used by {section}[{}]", origin.at(first)));
+        } else {
+            seen.insert(name, i);
+        }
+    }
+    seen
+}
+
+/// A hint for a name that is not there: the likely typo, else the names
+/// that exist (the first few).
+fn known(missing: &str, names: &HashMap<&str, usize>) -> String {
+    const MOST_LISTED: usize = 8;
+    let mut v: Vec<&str> = names.keys().copied().collect();
+    v.sort_unstable();
+    if let Some(likely) = closest(missing, &v) {
+        return format!("did you mean {likely:?}?");
+    }
+    match v.len() {
+        0 => "none are defined".into(),
+        n if n > MOST_LISTED => format!("known: {}, … ({n} in all)", v[..MOST_LISTED].join(", ")),
+        _ => format!("known: {}", v.join(", ")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::{load_str, Config, ConfigError, ProviderConfig, SimulatorConfig};
+    use std::collections::HashMap;
+    use switchyard_types::{ProviderKind, Tier};
+
+    fn problems(text: &str) -> Vec<ConfigError> {
+        load_str(text, "t.yaml", &HashMap::new()).err().map(|e| e.0).unwrap_or_default()
+    }
+
+    fn messages_at(text: &str, path: &str) -> Vec<String> {
+        problems(text).into_iter().filter(|e| e.path == path).map(|e| e.message).collect()
+    }
+
+    fn provider(name: &str, base_url: &str) -> ProviderConfig {
+        ProviderConfig {
+            name: name.into(),
+            kind: ProviderKind::OpenaiCompatible,
+            base_url: base_url.into(),
+            api_key: None,
+            tier: Tier::L1,
+            region: None,
+            timeouts: Default::default(),
+            headers: Default::default(),
+        }
+    }
+
+    #[test]
+    fn validate_works_on_a_config_built_in_code() {
+        let mut c = Config::default();
+        assert!(c.validate().is_empty());
+        c.providers = vec![provider("a", "sim://"), provider("a", "http://h:1/v1")];
+        let v = c.validate();
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert_eq!(v[0], ("providers[1].name".to_string(), "\"a\" is already used by providers[0]".to_string()));
+        assert_eq!(v[1].0, "providers[0].base_url");
+        c.simulator = Some(SimulatorConfig::default());
+        c.providers.pop();
+        assert!(c.validate().is_empty());
+    }
+
+    #[test]
+    fn base_urls_need_a_scheme_and_a_host() {
+        for good in ["http://h", "https://api.openai.com/v1", "http://10.0.0.5:8000/v1", "http://[::1]:8000/v1"] {
+            let text = format!("providers:\n  - {{ name: p, kind: openai_compatible, base_url: \"{good}\" }}\n");
+            assert!(problems(&text).is_empty(), "{good}: {:?}", problems(&text));
+        }
+        for bad in ["api.openai.com/v1", "https://", "http://:8000/v1", "ftp://h", "http://h /v1", "sim://x", ""] {
+            let text = format!("providers:\n  - {{ name: p, kind: openai_compatible, base_url: \"{bad}\" }}\n");
+            assert_eq!(messages_at(&text, "providers[0].base_url").len(), 1, "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn storage_is_sqlite() {
+        assert!(problems("storage: { url: \"sqlite::memory:\" }").is_empty());
+        assert!(problems("storage: { url: \"sqlite:///var/lib/s.db\" }").is_empty());
+        let m = messages_at("storage: { url: \"postgres://db/s\" }", "storage.url");
+        assert!(m[0].starts_with("PostgreSQL is not supported by this build yet"), "{m:?}");
+        assert_eq!(messages_at("storage: { url: \"data.db\" }", "storage.url").len(), 1);
+        assert_eq!(messages_at("storage: { url: \"sqlite://\" }", "storage.url").len(), 1);
+    }
+
+    #[test]
+    fn durations_that_must_be_positive() {
+        let text = "timeouts: { connect: 0s }\nusage: { flush_interval: 0 }\nreload: { poll_interval: 0ms }\nserver: { heartbeat: 0s }\nproviders:\n  - { name: p, kind: openai_compatible, base_url: \"http://h\", timeouts: { idle: 0s } }\n";
+        let paths: Vec<String> = problems(text).into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "timeouts.connect",
+                "usage.flush_interval",
+                "reload.poll_interval",
+                "server.heartbeat",
+                "providers[0].timeouts.idle"
+            ]
+        );
+        // Polling is off: its interval does not matter.
+        assert!(problems("reload: { watch: false, poll_interval: 0s }").is_empty());
+    }
+
+    #[test]
+    fn header_names_and_values_are_checked_without_echoing_values() {
+        let text = "providers:\n  - name: p\n    kind: openai_compatible\n    base_url: \"http://h\"\n    headers: { \"bad header\": x, X-Key: \"sk-secret\\nInjected: 1\" }\n";
+        let errs = problems(text);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"providers[0].headers") && paths.contains(&"providers[0].headers.X-Key"), "{errs:?}");
+        assert!(errs.iter().all(|e| !e.message.contains("secret")), "{errs:?}");
+    }
+
+    #[test]
+    fn routes_check_their_targets() {
+        let base = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: chat, provider: s, model: m }\n  - { name: emb, provider: s, model: e, capabilities: [embeddings] }\n";
+        assert!(problems(base).is_empty());
+        let errs = problems(&format!(
+            "{base}routes:\n  - {{ name: r, targets: [chat, emb, chat] }}\n  - {{ name: e, targets: [] }}\n"
+        ));
+        let shown: Vec<(String, String)> = errs.into_iter().map(|e| (e.path, e.message)).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert_eq!(shown[0], ("routes[0].targets[2]".into(), "\"chat\" is listed twice".into()));
+        assert!(shown[1].1.starts_with("mixes embedding deployments"), "{shown:?}");
+        assert_eq!(shown[2], ("routes[1].targets".into(), "expected at least one deployment".into()));
+    }
+
+    #[test]
+    fn deployments_check_model_price_and_capabilities() {
+        let text = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: d, provider: s, model: \"\", price: { input_per_mtok: -1 }, capabilities: [] }\n";
+        let paths: Vec<String> = problems(text).into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            ["deployments[0].model", "deployments[0].price.input_per_mtok", "deployments[0].capabilities"]
+        );
+    }
+
+    #[test]
+    fn simulator_settings_are_shaped_right() {
+        let errs = problems("simulator: { listen: \"nowhere\", default: 5, models: { m: [1] } }");
+        let paths: Vec<String> = errs.into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["simulator.listen", "simulator.default", "simulator.models.m"]);
+        assert!(problems("simulator: { default: { ttft_ms: 5 }, models: { m: { hang: true } } }").is_empty());
+    }
+
+    #[test]
+    fn names_must_be_present_and_without_spaces() {
+        let errs = problems("routes:\n  - { name: \"\", targets: [] }\n  - { name: \"my route\", targets: [] }\n");
+        let shown: Vec<(String, String)> = errs.into_iter().map(|e| (e.path, e.message)).collect();
+        assert!(shown.contains(&("routes[0].name".into(), "expected a non-empty name".into())), "{shown:?}");
+        assert!(shown.iter().any(|(p, m)| p == "routes[1].name" && m.contains("without spaces")), "{shown:?}");
+    }
+
+    #[test]
+    fn long_lists_of_known_names_are_cut_short() {
+        let mut text = String::from(
+            "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n",
+        );
+        for i in 0..12 {
+            text.push_str(&format!("  - {{ name: deployment-{i:02}, provider: s, model: m }}\n"));
+        }
+        text.push_str("routes:\n  - { name: r, targets: [zzz] }\n");
+        let m = messages_at(&text, "routes[0].targets[0]");
+        assert!(m[0].ends_with("deployment-07, … (12 in all))"), "{m:?}");
+    }
+}

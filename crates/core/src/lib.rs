@@ -1,0 +1,34 @@
+//! The engine: everything between "a request arrived" and "an answer left",
+//! with no HTTP server, database or Redis in sight. The server crate feeds
+//! it requests; the store crate implements its [`Store`] trait.
+//!
+//! Where things happen:
+//! - [`pipeline`] — the request path, one function read top to bottom:
+//!   admit (auth, parse) → resolve (route → plan of attempts) → attempt
+//!   (deadlines, fall-through) → stream relay → account (usage record,
+//!   metrics).
+//! - [`runtime`] — the live snapshot (config, routes, deployments with
+//!   their provider clients), swapped whole on reload.
+//! - [`keys`] — API keys: hashing, generation, the in-memory cache.
+//! - [`usage`] — usage records and the bounded, batched writer.
+//! - [`error`] — the error kinds and the one table mapping them to HTTP.
+
+pub mod error;
+pub mod gateway;
+pub mod keys;
+pub mod pipeline;
+pub mod reply;
+pub mod runtime;
+pub mod store;
+pub mod tokenize;
+pub mod usage;
+
+pub use error::{ErrorKind, GatewayError};
+pub use gateway::Gateway;
+pub use reply::{Reply, ReplyBody};
+pub use store::{Store, StoreError};
+
+/// Milliseconds since the Unix epoch, for records.
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

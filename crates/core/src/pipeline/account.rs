@@ -1,0 +1,143 @@
+//! Accounting: one usage record and one set of metric observations per
+//! request, whatever happens — success, error, or a client that went away
+//! (then `Drop` writes the record, with status 499).
+
+use crate::usage::{UsageRecord, UsageSink};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard_providers::Operation;
+use switchyard_telemetry::Metrics;
+use switchyard_types::Usage;
+
+/// Status recorded when the client disconnected before the answer ended.
+pub const CLIENT_CLOSED: u16 = 499;
+
+pub struct Account {
+    sink: UsageSink,
+    metrics: Arc<Metrics>,
+    op: Operation,
+    received: Instant,
+    /// Time spent waiting on upstreams (excluded from overhead).
+    upstream: Duration,
+    pub record: UsageRecord,
+    /// Overhead fixed when the reply was committed (headers sent).
+    overhead: Option<Duration>,
+    finished: bool,
+}
+
+impl Account {
+    pub fn start(sink: UsageSink, metrics: Arc<Metrics>, op: Operation, request_id: &str, received: Instant) -> Self {
+        metrics.in_flight.add(&[op.as_str()], 1);
+        Account {
+            sink,
+            metrics,
+            op,
+            received,
+            upstream: Duration::ZERO,
+            record: UsageRecord::new(request_id, op.as_str()),
+            overhead: None,
+            finished: false,
+        }
+    }
+
+    pub fn add_upstream_time(&mut self, d: Duration) {
+        self.upstream += d;
+    }
+
+    /// Fixes the gateway overhead now: time since arrival minus upstream
+    /// waits. Called when the reply is handed to the server.
+    pub fn commit(&mut self) -> Duration {
+        let overhead = self.received.elapsed().saturating_sub(self.upstream);
+        self.overhead = Some(overhead);
+        overhead
+    }
+
+    pub fn received(&self) -> Instant {
+        self.received
+    }
+
+    /// Writes the record (queued, off the hot path) and the metrics.
+    pub fn finish(mut self, status: u16, error_kind: Option<&str>, usage: Usage, ttft: Option<Duration>) {
+        let record = self.close(status, error_kind, usage, ttft);
+        self.sink.send_detached(record);
+    }
+
+    /// Like [`finish`](Self::finish) but waits for room in the usage queue
+    /// (back-pressure instead of a detached task).
+    pub async fn finish_async(mut self, status: u16, error_kind: Option<&str>, usage: Usage, ttft: Option<Duration>) {
+        let record = self.close(status, error_kind, usage, ttft);
+        self.sink.send(record).await;
+    }
+
+    fn close(&mut self, status: u16, error_kind: Option<&str>, usage: Usage, ttft: Option<Duration>) -> UsageRecord {
+        self.finished = true;
+        let latency = self.received.elapsed();
+        let overhead = self.overhead.unwrap_or_else(|| latency.saturating_sub(self.upstream));
+        let r = &mut self.record;
+        r.status = status;
+        r.error_kind = error_kind.map(str::to_string);
+        r.input_tokens = usage.input_tokens;
+        r.output_tokens = usage.output_tokens;
+        r.usage_source = usage.source;
+        r.latency_ms = latency.as_secs_f64() * 1e3;
+        r.ttft_ms = ttft.map(|t| t.as_secs_f64() * 1e3);
+        r.overhead_ms = overhead.as_secs_f64() * 1e3;
+        let snapshot = r.clone();
+        self.observe(&snapshot, latency, overhead, ttft);
+        self.metrics.in_flight.add(&[self.op.as_str()], -1);
+        std::mem::replace(&mut self.record, UsageRecord::new("", ""))
+    }
+
+    fn observe(&self, r: &UsageRecord, latency: Duration, overhead: Duration, ttft: Option<Duration>) {
+        let m = &self.metrics;
+        let op = self.op.as_str();
+        let route = r.route.as_deref().unwrap_or("-");
+        let deployment = r.deployment.as_deref().unwrap_or("-");
+        let status = status_label(r.status);
+        m.requests.inc(&[op, route, deployment, status]);
+        m.duration.observe(&[op, route, deployment], latency.as_secs_f64());
+        m.overhead.observe(&[op], overhead.as_secs_f64());
+        if let Some(t) = ttft {
+            m.ttft.observe(&[route, deployment], t.as_secs_f64());
+        }
+        if let Some(n) = r.input_tokens {
+            m.tokens.observe(&[op, route, "input"], n as f64);
+        }
+        if let Some(n) = r.output_tokens {
+            m.tokens.observe(&[op, route, "output"], n as f64);
+        }
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The handler was dropped mid-request: the client went away.
+            let record = self.close(CLIENT_CLOSED, Some("client_disconnected"), Usage::default(), None);
+            self.sink.send_detached(record);
+        }
+    }
+}
+
+/// Status codes as static label values (bounded set).
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        413 => "413",
+        422 => "422",
+        429 => "429",
+        499 => "499",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        s if (200..300).contains(&s) => "2xx",
+        s if (400..500).contains(&s) => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,158 @@
+//! Admission: who is calling, and is the request well-formed? Only the
+//! fields policy needs are read; the rest of the body is the client's and
+//! the provider's business.
+
+use crate::error::{ErrorKind, GatewayError};
+use crate::keys::{KeyCache, KeyRecord, KeyStatus};
+use std::sync::Arc;
+use switchyard_providers::Operation;
+use switchyard_types::RawObject;
+
+pub fn authenticate(keys: &KeyCache, credential: Option<&str>, now_ms: i64) -> Result<Arc<KeyRecord>, GatewayError> {
+    let Some(secret) = credential.filter(|c| !c.is_empty()) else {
+        let e = GatewayError::new(
+            ErrorKind::Unauthenticated,
+            "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.",
+        );
+        return Err(e);
+    };
+    let Some(key) = keys.find(secret) else {
+        return Err(GatewayError::new(
+            ErrorKind::Unauthenticated,
+            format!("Incorrect API key provided: {}.", redact(secret)),
+        ));
+    };
+    match key.status {
+        KeyStatus::Active => {}
+        other => {
+            return Err(GatewayError::new(ErrorKind::Unauthenticated, format!("This API key is {}.", other.as_str())));
+        }
+    }
+    if key.expires_at.is_some_and(|t| t <= now_ms) {
+        return Err(GatewayError::new(ErrorKind::Unauthenticated, "This API key has expired."));
+    }
+    Ok(key)
+}
+
+/// Shows enough of a presented secret to recognise it, never all of it.
+fn redact(secret: &str) -> String {
+    let head: String = secret.chars().take(6).collect();
+    let tail: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    if secret.chars().count() <= 12 {
+        "****".into()
+    } else {
+        format!("{head}****{tail}")
+    }
+}
+
+/// What the gateway needs from a request body.
+pub struct Head<'a> {
+    pub object: RawObject<'a>,
+    pub model: String,
+    pub stream: bool,
+    /// The client asked for usage in the stream (`stream_options.include_usage`).
+    pub include_usage: bool,
+}
+
+pub fn parse(op: Operation, body: &[u8]) -> Result<Head<'_>, GatewayError> {
+    let invalid = |m: String| GatewayError::new(ErrorKind::InvalidRequest, m);
+    let object = RawObject::parse(body).map_err(|e| {
+        invalid(format!("We could not parse the JSON body of your request: {e}. The body must be a JSON object."))
+    })?;
+    let missing = |name: &str| {
+        let mut e = invalid(format!("Missing required parameter: '{name}'.")).with_param(name);
+        e.code = Some("missing_required_parameter".into());
+        e
+    };
+    let model = match object.get("model") {
+        None => return Err(missing("model")),
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(m) if !m.is_empty() => m,
+            _ => return Err(invalid("'model' must be a non-empty string.".into()).with_param("model")),
+        },
+    };
+    let (stream, include_usage) = match op {
+        Operation::Chat => {
+            match object.get("messages") {
+                None => return Err(missing("messages")),
+                Some(raw) => {
+                    let t = raw.get().trim_start();
+                    if !t.starts_with('[') {
+                        return Err(invalid("'messages' must be an array of messages.".into()).with_param("messages"));
+                    }
+                    if t[1..].trim_start().starts_with(']') {
+                        return Err(
+                            invalid("'messages' must contain at least one message.".into()).with_param("messages")
+                        );
+                    }
+                }
+            }
+            let stream = match object.get("stream").map(|r| r.get()) {
+                None | Some("null") | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(invalid("'stream' must be a boolean.".into()).with_param("stream")),
+            };
+            let include_usage = object
+                .get("stream_options")
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
+                .and_then(|v| v.get("include_usage").and_then(|b| b.as_bool()))
+                .unwrap_or(false);
+            (stream, include_usage)
+        }
+        Operation::Embeddings => {
+            match object.get("input").map(|r| r.get()) {
+                None | Some("null") => return Err(missing("input")),
+                Some(_) => {}
+            }
+            if object.get("stream").is_some_and(|r| r.get() == "true") {
+                return Err(invalid("Embeddings cannot be streamed.".into()).with_param("stream"));
+            }
+            (false, false)
+        }
+    };
+    Ok(Head { object, model, stream, include_usage })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn err(op: Operation, body: &str) -> GatewayError {
+        match parse(op, body.as_bytes()) {
+            Err(e) => e,
+            Ok(_) => panic!("expected an error for {body}"),
+        }
+    }
+
+    #[test]
+    fn reads_the_head() {
+        let h = parse(Operation::Chat, br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        assert_eq!(h.model, "m");
+        assert!(h.stream && h.include_usage);
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        assert_eq!(err(Operation::Chat, "{nope").kind, ErrorKind::InvalidRequest);
+        assert_eq!(err(Operation::Chat, "[]").kind, ErrorKind::InvalidRequest);
+        let e = err(Operation::Chat, r#"{"model":"m"}"#);
+        assert_eq!(e.param.as_deref(), Some("messages"));
+        assert_eq!(e.code.as_deref(), Some("missing_required_parameter"));
+        assert_eq!(err(Operation::Chat, r#"{"messages":[{}]}"#).param.as_deref(), Some("model"));
+        assert_eq!(err(Operation::Chat, r#"{"model":5,"messages":[{}]}"#).param.as_deref(), Some("model"));
+        assert_eq!(err(Operation::Chat, r#"{"model":"m","messages":"hi"}"#).param.as_deref(), Some("messages"));
+        assert_eq!(err(Operation::Chat, r#"{"model":"m","messages":[ ]}"#).param.as_deref(), Some("messages"));
+        assert_eq!(
+            err(Operation::Chat, r#"{"model":"m","messages":[{}],"stream":"yes"}"#).param.as_deref(),
+            Some("stream")
+        );
+        assert_eq!(err(Operation::Embeddings, r#"{"model":"m"}"#).param.as_deref(), Some("input"));
+    }
+
+    #[test]
+    fn redacts_secrets() {
+        assert_eq!(redact("sk-sy-abcdefghijklmnop"), "sk-sy-****mnop");
+        assert_eq!(redact("short"), "****");
+    }
+}

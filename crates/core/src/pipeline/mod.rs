@@ -1,0 +1,147 @@
+//! The request path, read top to bottom in [`Gateway::handle`]:
+//!
+//! ```text
+//! admit (key, body head) → resolve (route → plan) → attempt (deadlines,
+//! fall-through) → reply (whole JSON, or the stream relay) → account
+//! ```
+//!
+//! Every step returns a typed [`GatewayError`]; the server turns it into
+//! the client's wire format in one place. Every request, failed or not,
+//! ends in exactly one usage record (see [`account`]).
+
+pub mod account;
+pub mod admit;
+pub mod attempt;
+pub mod resolve;
+pub mod stream;
+
+use crate::error::GatewayError;
+use crate::reply::{Reply, ReplyBody};
+use crate::tokenize;
+use crate::Gateway;
+use account::Account;
+use attempt::{Answer, Context};
+use bytes::Bytes;
+use std::time::Instant;
+use switchyard_providers::openai_compat::wire::ResponsePeek;
+use switchyard_providers::Operation;
+use switchyard_types::Usage;
+
+/// A request as the server hands it over.
+pub struct Inbound {
+    pub request_id: String,
+    /// From `Authorization: Bearer` or `x-api-key`.
+    pub credential: Option<String>,
+    pub body: Bytes,
+    /// When the server saw the request (overhead is measured from here).
+    pub received: Instant,
+}
+
+impl Gateway {
+    /// Serves one chat-completions or embeddings request.
+    pub async fn handle(&self, op: Operation, inbound: Inbound) -> Result<Reply, GatewayError> {
+        let rt = self.runtime();
+        let mut account =
+            Account::start(self.usage.clone(), self.metrics.clone(), op, &inbound.request_id, inbound.received);
+
+        let key = match admit::authenticate(&self.keys, inbound.credential.as_deref(), crate::now_unix_ms()) {
+            Ok(k) => k,
+            Err(e) => return Err(fail(account, e).await),
+        };
+        account.record.key_id = Some(key.id.clone());
+        account.record.tenant_id = Some(key.tenant_id.clone());
+
+        let head = match admit::parse(op, &inbound.body) {
+            Ok(h) => h,
+            Err(e) => return Err(fail(account, e).await),
+        };
+        account.record.stream = head.stream;
+
+        let plan = match resolve::resolve(&rt, &key, &head.model, op) {
+            Ok(p) => p,
+            Err(e) => return Err(fail(account, e).await),
+        };
+        account.record.route = Some(plan.route.name.clone());
+
+        let cx = Context {
+            op,
+            head: &head,
+            body: &inbound.body,
+            request_id: &inbound.request_id,
+            heartbeat: rt.config.server.heartbeat.get(),
+            metrics: &self.metrics,
+        };
+        let attempted = match attempt::run(&plan.attempts, cx, &mut account).await {
+            Ok(a) => a,
+            Err(e) => return Err(fail(account, e).await),
+        };
+
+        let overhead = account.commit();
+        let headers = vec![
+            ("x-switchyard-route", attempted.deployment.name.clone()),
+            ("x-switchyard-attempts", account.record.attempts.to_string()),
+            ("x-switchyard-overhead-ms", format!("{:.3}", overhead.as_secs_f64() * 1e3)),
+        ];
+        match attempted.answer {
+            Answer::Full(body) => {
+                let usage = response_usage(&inbound.body, &body);
+                account.finish_async(200, None, usage, None).await;
+                Ok(Reply { status: 200, headers, body: ReplyBody::Json(body) })
+            }
+            Answer::Stream(mut relay) => {
+                relay.attach(account);
+                Ok(Reply { status: 200, headers, body: ReplyBody::Stream(relay.into_stream()) })
+            }
+        }
+    }
+}
+
+/// Records a failed request and hands the error back.
+async fn fail(mut account: Account, mut e: GatewayError) -> GatewayError {
+    account.commit();
+    e.attempts = account.record.attempts;
+    account.finish_async(e.status(), Some(e.kind.as_str()), Usage::default(), None).await;
+    e
+}
+
+/// Usage of a whole response: as reported, or counted when absent.
+fn response_usage(request: &[u8], response: &[u8]) -> Usage {
+    match serde_json::from_slice::<ResponsePeek>(response) {
+        Ok(ResponsePeek { usage: Some(u), .. }) => {
+            Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0))
+        }
+        Ok(peek) => {
+            let mut text = String::new();
+            peek.collect_text(&mut text);
+            Usage::estimated(tokenize::count_request(request), tokenize::count(&text))
+        }
+        Err(_) => Usage::estimated(tokenize::count_request(request), 0),
+    }
+}
+
+impl Gateway {
+    /// `GET /v1/models`: the routes this key may use, in OpenAI's list
+    /// shape; with `only`, the one model (`GET /v1/models/{id}`).
+    pub fn models(&self, credential: Option<&str>, only: Option<&str>) -> Result<Bytes, GatewayError> {
+        let key = admit::authenticate(&self.keys, credential, crate::now_unix_ms())?;
+        let rt = self.runtime();
+        let entry = |name: &str| serde_json::json!({"id": name, "object": "model", "created": rt.built_at, "owned_by": "switchyard"});
+        let body = match only {
+            Some(id) => {
+                if !(rt.routes.contains_key(id) && key.may_use(id)) {
+                    return Err(GatewayError::new(
+                        crate::ErrorKind::ModelNotFound,
+                        format!("The model `{id}` does not exist or you do not have access to it."),
+                    )
+                    .with_param("model"));
+                }
+                entry(id)
+            }
+            None => {
+                let data: Vec<_> = rt.route_order.iter().filter(|r| key.may_use(r)).map(|r| entry(r)).collect();
+                serde_json::json!({"object": "list", "data": data})
+            }
+        };
+        Ok(Bytes::from(body.to_string()))
+    }
+}

@@ -1,0 +1,274 @@
+//! The stream relay: upstream SSE in, client SSE out, event by event.
+//!
+//! - Pass-through: an event the gateway does not change is forwarded as the
+//!   exact bytes that arrived (a `Bytes` slice, no re-serialisation).
+//! - Usage: read from whichever chunk carries it; the usage-only chunk is
+//!   dropped when the client did not ask for it (we asked upstream on its
+//!   behalf). With no usage at the end, tokens are counted and marked
+//!   estimated.
+//! - Deadlines: first event by `first_token`, then at most `idle` between
+//!   events, `total` overall. After the first byte reached the client a
+//!   failure is an in-band `data: {"error":…}` event, never a clean end.
+//! - Heartbeats: an SSE comment after `heartbeat` of silence.
+//! - Cancellation: dropping the relay (the client went away) drops the
+//!   upstream response, which closes that connection at once; the account
+//!   records status 499 with the usage seen so far.
+
+use super::account::{Account, CLIENT_CLOSED};
+use crate::error::{ErrorKind, GatewayError};
+use crate::tokenize;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+use switchyard_providers::openai_compat::wire::ChunkPeek;
+use switchyard_providers::sse::{SseEvent, SseFramer};
+use switchyard_providers::{ProviderError, ProviderErrorKind};
+use switchyard_types::openai::WireUsage;
+use switchyard_types::Usage;
+use tokio::time::Instant;
+
+const HEARTBEAT: &[u8] = b": keep-alive\n\n";
+
+pub struct Deadlines {
+    pub first_token: Instant,
+    pub idle: Duration,
+    pub total: Instant,
+    pub heartbeat: Duration,
+}
+
+pub struct Relay {
+    upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
+    framer: SseFramer,
+    queue: VecDeque<SseEvent>,
+    deadlines: Deadlines,
+    client_wants_usage: bool,
+    request_body: Bytes,
+    /// Set once the first data event arrived.
+    first_event_at: Option<Instant>,
+    last_event_at: Instant,
+    usage: Option<WireUsage>,
+    /// Generated text, for counting when no usage arrives.
+    text: String,
+    done: bool,
+    account: Option<Account>,
+}
+
+/// How priming ended without an error.
+pub enum Primed {
+    /// The first data event is queued.
+    FirstEvent,
+    /// Nothing yet after a heartbeat interval: commit anyway and keep the
+    /// client's connection alive while waiting.
+    Slow,
+}
+
+impl Relay {
+    pub fn new(
+        upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
+        deadlines: Deadlines,
+        client_wants_usage: bool,
+        request_body: Bytes,
+    ) -> Self {
+        Relay {
+            upstream,
+            framer: SseFramer::default(),
+            queue: VecDeque::new(),
+            deadlines,
+            client_wants_usage,
+            request_body,
+            first_event_at: None,
+            last_event_at: Instant::now(),
+            usage: None,
+            text: String::new(),
+            done: false,
+            account: None,
+        }
+    }
+
+    /// Reads until the first data event, before anything is sent to the
+    /// client, so a failure here can still fall through to the next
+    /// deployment.
+    pub async fn prime(&mut self) -> Result<Primed, ProviderError> {
+        let slow_at = Instant::now() + self.deadlines.heartbeat;
+        loop {
+            if self.queue.iter().any(|e| e.data().is_some()) {
+                break;
+            }
+            let wait = self.deadlines.first_token.min(self.deadlines.total).min(slow_at);
+            match tokio::time::timeout_at(wait, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => self.push(chunk)?,
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(None) => {
+                    return Err(ProviderError::new(
+                        ProviderErrorKind::Protocol,
+                        "upstream closed the stream before sending any event",
+                    ))
+                }
+                Err(_) if wait == slow_at && slow_at < self.deadlines.first_token.min(self.deadlines.total) => {
+                    return Ok(Primed::Slow)
+                }
+                Err(_) => {
+                    return Err(ProviderError::new(
+                        ProviderErrorKind::Timeout,
+                        "no first token before the first_token deadline",
+                    ))
+                }
+            }
+        }
+        // An error object as the first event (some servers answer 200 and
+        // then report the failure in-band) still counts as a failed attempt.
+        if let Some(data) = self.queue.iter().find_map(SseEvent::data) {
+            if data.starts_with(b"{\"error\"") {
+                let detail = switchyard_providers::error::normalize_error_body(500, &data);
+                return Err(ProviderError::new(
+                    ProviderErrorKind::Server,
+                    format!("upstream stream error: {}", detail.message),
+                ));
+            }
+        }
+        self.mark_first_event();
+        Ok(Primed::FirstEvent)
+    }
+
+    pub fn attach(&mut self, account: Account) {
+        self.account = Some(account);
+    }
+
+    pub fn into_stream(self) -> BoxStream<'static, Result<Bytes, Infallible>> {
+        futures_util::stream::unfold(self, |mut relay| async move {
+            let frame = relay.next_frame().await?;
+            Some((Ok(frame), relay))
+        })
+        .boxed()
+    }
+
+    fn push(&mut self, chunk: Bytes) -> Result<(), ProviderError> {
+        let mut events = Vec::new();
+        let result = self.framer.push(chunk, &mut events);
+        self.queue.extend(events);
+        result.map_err(|_| ProviderError::new(ProviderErrorKind::Protocol, "upstream sent an oversized stream event"))
+    }
+
+    fn mark_first_event(&mut self) {
+        if self.first_event_at.is_none() && self.queue.iter().any(|e| e.data().is_some()) {
+            self.first_event_at = Some(Instant::now());
+        }
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            while let Some(event) = self.queue.pop_front() {
+                if let Some(frame) = self.process(event) {
+                    return Some(frame);
+                }
+                if self.done {
+                    return None;
+                }
+            }
+            let now = Instant::now();
+            let event_deadline = match self.first_event_at {
+                None => self.deadlines.first_token,
+                Some(_) => self.last_event_at + self.deadlines.idle,
+            };
+            let hard = event_deadline.min(self.deadlines.total);
+            let wait = hard.min(now + self.deadlines.heartbeat);
+            match tokio::time::timeout_at(wait, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    self.last_event_at = Instant::now();
+                    if let Err(e) = self.push(chunk) {
+                        return Some(self.fail(ErrorKind::UpstreamFailed, &e.message));
+                    }
+                    self.mark_first_event();
+                }
+                Ok(Some(Err(e))) => {
+                    return Some(self.fail(ErrorKind::UpstreamFailed, &format!("upstream stream broke: {}", e.message)))
+                }
+                Ok(None) => {
+                    return Some(self.fail(ErrorKind::UpstreamFailed, "upstream closed the stream before it finished"));
+                }
+                Err(_) if wait < hard => return Some(Bytes::from_static(HEARTBEAT)),
+                Err(_) => {
+                    let what = if self.first_event_at.is_none() {
+                        "no first token before the first_token deadline"
+                    } else if hard == self.deadlines.total {
+                        "the stream exceeded its total deadline"
+                    } else {
+                        "upstream went silent for longer than the idle deadline"
+                    };
+                    return Some(self.fail(ErrorKind::UpstreamTimeout, what));
+                }
+            }
+        }
+    }
+
+    /// What to send for one upstream event, if anything.
+    fn process(&mut self, event: SseEvent) -> Option<Bytes> {
+        let data = event.data()?; // comments: our own heartbeats replace them
+        if &data[..] == b"[DONE]" {
+            self.finish(200, None);
+            return Some(event.raw);
+        }
+        match serde_json::from_slice::<ChunkPeek>(&data) {
+            Ok(peek) => {
+                if self.usage.is_none() {
+                    peek.collect_text(&mut self.text);
+                }
+                let usage_only = peek.is_usage_only();
+                if let Some(u) = peek.usage {
+                    self.usage = Some(u);
+                }
+                if usage_only && !self.client_wants_usage {
+                    return None;
+                }
+            }
+            Err(_) if data.starts_with(b"{\"error\"") => {
+                // The upstream failed mid-stream and said so: forward its
+                // words, and end the stream as failed.
+                self.finish(200, Some(ErrorKind::UpstreamFailed.as_str()));
+                return Some(event.raw);
+            }
+            Err(_) => {}
+        }
+        Some(event.raw)
+    }
+
+    /// An in-band error event; ends the stream.
+    fn fail(&mut self, kind: ErrorKind, message: &str) -> Bytes {
+        tracing::warn!(error_kind = kind.as_str(), "stream failed after commit: {message}");
+        self.finish(200, Some(kind.as_str()));
+        let e = GatewayError::new(kind, message);
+        let mut frame = b"data: ".to_vec();
+        frame.extend_from_slice(&e.openai_body());
+        frame.extend_from_slice(b"\n\n");
+        Bytes::from(frame)
+    }
+
+    fn usage(&self) -> Usage {
+        match &self.usage {
+            Some(u) => Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0)),
+            None => Usage::estimated(tokenize::count_request(&self.request_body), tokenize::count(&self.text)),
+        }
+    }
+
+    fn finish(&mut self, status: u16, error_kind: Option<&str>) {
+        self.done = true;
+        if let Some(account) = self.account.take() {
+            let ttft = self.first_event_at.map(|t| t.into_std().saturating_duration_since(account.received()));
+            account.finish(status, error_kind, self.usage(), ttft);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if self.account.is_some() {
+            self.finish(CLIENT_CLOSED, Some("client_disconnected"));
+        }
+    }
+}

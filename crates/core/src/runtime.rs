@@ -1,0 +1,148 @@
+//! The live snapshot: one immutable value holding the config and everything
+//! built from it (routes, deployments, provider clients). Requests load it
+//! once and keep it for their whole life; a reload builds a new one and
+//! swaps it in whole, so no request ever sees half a config.
+//!
+//! Building reuses HTTP clients from the previous snapshot when their
+//! settings are unchanged, so connection pools survive reloads.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use switchyard_config::{Config, Timeouts, EMBEDDED_SIM_URL};
+use switchyard_providers::http::{build_client, Client, ClientSettings};
+use switchyard_providers::openai_compat::OpenAiCompat;
+use switchyard_providers::Provider;
+use switchyard_types::{Capability, ProviderKind};
+
+pub struct Deployment {
+    pub name: String,
+    /// Model name sent upstream.
+    pub model: String,
+    pub provider_name: String,
+    pub provider_kind: ProviderKind,
+    pub provider: Arc<dyn Provider>,
+    pub timeouts: Timeouts,
+    pub capabilities: Vec<Capability>,
+}
+
+pub struct Route {
+    pub name: String,
+    /// Enabled deployments, in the order they are tried.
+    pub targets: Vec<Arc<Deployment>>,
+    /// Why some configured targets are missing (e.g. "openai: no api_key").
+    pub disabled: Vec<String>,
+    pub embeddings: bool,
+}
+
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub routes: HashMap<String, Arc<Route>>,
+    /// Route names in config order (for `/v1/models`).
+    pub route_order: Vec<String>,
+    /// Unix seconds when this snapshot was built (`created` in `/v1/models`).
+    pub built_at: i64,
+    clients: HashMap<ClientSettings, Client>,
+}
+
+/// Facts from the outside world that a snapshot needs.
+pub struct BuildContext<'a> {
+    /// Where the embedded simulator listens, when `sim://` is used.
+    pub sim_addr: Option<SocketAddr>,
+    pub previous: Option<&'a Runtime>,
+}
+
+impl Runtime {
+    pub fn build(config: Config, ctx: BuildContext<'_>) -> Result<Runtime, String> {
+        let mut clients: HashMap<ClientSettings, Client> = HashMap::new();
+        let mut providers: HashMap<&str, (Arc<dyn Provider>, Timeouts, ProviderKind, bool)> = HashMap::new();
+        for p in &config.providers {
+            let timeouts = p.timeouts.over(config.timeouts);
+            let settings = ClientSettings { connect_timeout: timeouts.connect.get() };
+            let client = match clients.get(&settings).or_else(|| ctx.previous.and_then(|r| r.clients.get(&settings))) {
+                Some(c) => c.clone(),
+                None => build_client(&settings).map_err(|e| e.message)?,
+            };
+            clients.insert(settings, client.clone());
+            let base_url = if p.base_url == EMBEDDED_SIM_URL {
+                let addr = ctx.sim_addr.ok_or_else(|| {
+                    format!("provider {}: sim:// needs the embedded simulator, which is not running", p.name)
+                })?;
+                format!("http://{addr}/v1")
+            } else {
+                p.base_url.clone()
+            };
+            let headers: Vec<(String, String)> = p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let provider: Arc<dyn Provider> = match p.kind {
+                ProviderKind::Openai | ProviderKind::OpenaiCompatible => Arc::new(
+                    OpenAiCompat::new(&base_url, p.key(), &headers, client)
+                        .map_err(|e| format!("provider {}: {}", p.name, e.message))?,
+                ),
+            };
+            providers.insert(p.name.as_str(), (provider, timeouts, p.kind, p.enabled()));
+        }
+        let mut deployments: HashMap<&str, (Arc<Deployment>, bool)> = HashMap::new();
+        for d in &config.deployments {
+            let (provider, timeouts, kind, enabled) = providers
+                .get(d.provider.as_str())
+                .cloned()
+                .ok_or_else(|| format!("deployment {}: unknown provider {}", d.name, d.provider))?;
+            let dep = Deployment {
+                name: d.name.clone(),
+                model: d.model.clone(),
+                provider_name: d.provider.clone(),
+                provider_kind: kind,
+                provider,
+                timeouts,
+                capabilities: d.capabilities.clone(),
+            };
+            deployments.insert(d.name.as_str(), (Arc::new(dep), enabled));
+        }
+        let mut routes = HashMap::new();
+        let mut route_order = Vec::new();
+        for r in &config.routes {
+            let mut targets = Vec::new();
+            let mut disabled = Vec::new();
+            for t in &r.targets {
+                let (dep, enabled) = deployments
+                    .get(t.as_str())
+                    .cloned()
+                    .ok_or_else(|| format!("route {}: unknown deployment {t}", r.name))?;
+                if enabled {
+                    targets.push(dep);
+                } else {
+                    disabled.push(format!("{t} (provider {} has no api_key)", dep.provider_name));
+                }
+            }
+            let embeddings = targets
+                .iter()
+                .chain(deployments.get(r.targets.first().map(String::as_str).unwrap_or("")).map(|x| &x.0))
+                .any(|d| d.capabilities.contains(&Capability::Embeddings));
+            route_order.push(r.name.clone());
+            routes.insert(r.name.clone(), Arc::new(Route { name: r.name.clone(), targets, disabled, embeddings }));
+        }
+        Ok(Runtime { config: Arc::new(config), routes, route_order, built_at: crate::now_unix_ms() / 1000, clients })
+    }
+
+    /// Human-readable notes about the snapshot worth logging at start.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.config.providers {
+            if !p.enabled() {
+                out.push(format!(
+                    "provider {} ({}) has no api_key: its deployments are skipped",
+                    p.name,
+                    p.kind.as_str()
+                ));
+            }
+        }
+        for name in &self.route_order {
+            if let Some(r) = self.routes.get(name) {
+                if r.targets.is_empty() {
+                    out.push(format!("route {name} has no enabled deployment: requests to it get 503"));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,96 @@
+//! The OpenAI protocol family: api.openai.com and every server that speaks
+//! its wire format (vLLM, SGLang, Ollama `/v1`, DeepSeek, …). Their
+//! differences are data (base URL, key, extra headers) plus tolerant
+//! parsing in `wire.rs`; there is no per-vendor code path.
+
+pub mod wire;
+
+use crate::error::{parse_retry_after, ProviderError, ProviderErrorKind};
+use crate::http::classify;
+use crate::{Operation, Provider, SendFuture, UpstreamBody, UpstreamRequest, UpstreamResponse};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Largest error body read from upstream; the rest is ignored.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+pub struct OpenAiCompat {
+    base_url: String,
+    headers: HeaderMap,
+    client: reqwest::Client,
+}
+
+impl OpenAiCompat {
+    /// `base_url` is the API root including `/v1`. `extra_headers` are sent
+    /// on every request (vendor-specific routing headers and the like).
+    pub fn new(
+        base_url: &str,
+        api_key: Option<&str>,
+        extra_headers: &[(String, String)],
+        client: reqwest::Client,
+    ) -> Result<Self, ProviderError> {
+        let bad = |what: String| ProviderError::new(ProviderErrorKind::Rejected, what);
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = api_key {
+            let mut v = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| bad("api_key contains characters not allowed in a header".into()))?;
+            v.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        for (name, value) in extra_headers {
+            let n =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("invalid header name {name:?}")))?;
+            let v = HeaderValue::from_str(value).map_err(|_| bad(format!("invalid value for header {name:?}")))?;
+            headers.insert(n, v);
+        }
+        Ok(OpenAiCompat { base_url: base_url.trim_end_matches('/').to_string(), headers, client })
+    }
+
+    fn url(&self, op: Operation) -> String {
+        match op {
+            Operation::Chat => format!("{}/chat/completions", self.base_url),
+            Operation::Embeddings => format!("{}/embeddings", self.base_url),
+        }
+    }
+}
+
+impl Provider for OpenAiCompat {
+    fn send(&self, request: UpstreamRequest) -> SendFuture<'_> {
+        Box::pin(async move {
+            let mut builder =
+                self.client.post(self.url(request.operation)).headers(self.headers.clone()).body(request.body);
+            if let Ok(id) = HeaderValue::from_str(&request.request_id) {
+                builder = builder.header("x-request-id", id);
+            }
+            if request.stream {
+                builder = builder.header(http::header::ACCEPT, "text/event-stream");
+            }
+            let response = builder.send().await.map_err(|e| classify(&e))?;
+            let status = response.status().as_u16();
+            if !(200..300).contains(&status) {
+                let retry_after = parse_retry_after(response.headers());
+                let body = read_limited(response, MAX_ERROR_BODY).await;
+                return Err(ProviderError::from_status(status, &body, retry_after));
+            }
+            let body = if request.stream {
+                UpstreamBody::Stream(response.bytes_stream().map(|r| r.map_err(|e| classify(&e))).boxed())
+            } else {
+                UpstreamBody::Full(response.bytes().await.map_err(|e| classify(&e))?)
+            };
+            Ok(UpstreamResponse { status, body })
+        })
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}

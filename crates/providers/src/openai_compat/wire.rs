@@ -1,0 +1,273 @@
+//! The parts of the OpenAI wire format the gateway reads or edits, with the
+//! tolerance OpenAI-compatible servers need:
+//!
+//! | difference | where | handling |
+//! | --- | --- | --- |
+//! | `"usage": null` on every chunk vs. key absent | OpenAI (2025+) vs. 2024 captures | both parse to `None` |
+//! | usage on a separate `choices: []` chunk vs. on the finish chunk | OpenAI vs. DeepSeek | usage taken from whichever chunk has it |
+//! | `choices: []` chunk *without* usage | Azure (prompt filter results) | not a usage chunk: forwarded |
+//! | `reasoning` vs. `reasoning_content` | vLLM new/old, Ollama, DeepSeek | counted as output text |
+//! | `: keep-alive` comments | DeepSeek | not data; ignored |
+//! | `include_usage` defaults to true when `stream_options` is present | vLLM | we always set it explicitly |
+
+use serde::Deserialize;
+use std::borrow::Cow;
+use switchyard_types::openai::WireUsage;
+use switchyard_types::RawObject;
+
+/// The upstream body for a request: `model` replaced by the deployment's
+/// model, and for streams `stream_options.include_usage` forced on so usage
+/// can be recorded (other `stream_options` keys are kept).
+///
+/// Returns `None` when the body can go upstream unchanged (the fast path).
+pub fn rewrite_request(
+    obj: &RawObject<'_>,
+    current_model: &str,
+    upstream_model: &str,
+    force_usage: bool,
+) -> Option<Vec<u8>> {
+    let model_changes = current_model != upstream_model;
+    let stream_options = if force_usage { Some(stream_options_with_usage(obj)) } else { None };
+    if !model_changes && stream_options.is_none() {
+        return None;
+    }
+    let model_json = serde_json::to_string(upstream_model).unwrap_or_else(|_| "\"\"".into());
+    let mut overrides: Vec<(&str, Option<&str>)> = Vec::with_capacity(2);
+    if model_changes {
+        overrides.push(("model", Some(&model_json)));
+    }
+    if let Some(so) = &stream_options {
+        overrides.push(("stream_options", Some(so)));
+    }
+    Some(obj.write_with(&overrides))
+}
+
+fn stream_options_with_usage(obj: &RawObject<'_>) -> String {
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        obj.get("stream_options").and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default();
+    map.insert("include_usage".into(), serde_json::Value::Bool(true));
+    serde_json::Value::Object(map).to_string()
+}
+
+/// What the gateway reads from one `chat.completion.chunk`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChunkPeek<'a> {
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default, borrow)]
+    pub choices: Option<Vec<ChoicePeek<'a>>>,
+}
+
+impl ChunkPeek<'_> {
+    /// A chunk that exists only to carry usage (`choices: []` + usage).
+    pub fn is_usage_only(&self) -> bool {
+        self.usage.is_some() && self.choices.as_ref().is_some_and(Vec::is_empty)
+    }
+
+    /// Appends the generated text in this chunk (content, reasoning, tool
+    /// arguments) to `out`, for token estimation when no usage arrives.
+    pub fn collect_text(&self, out: &mut String) {
+        for c in self.choices.iter().flatten() {
+            if let Some(d) = &c.delta {
+                d.collect_text(out);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChoicePeek<'a> {
+    #[serde(default, borrow)]
+    pub delta: Option<MessagePeek<'a>>,
+}
+
+/// A `delta` (stream) or `message` (non-stream).
+#[derive(Debug, Default, Deserialize)]
+pub struct MessagePeek<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tool_calls: Option<Vec<ToolCallPeek<'a>>>,
+}
+
+impl MessagePeek<'_> {
+    fn collect_text(&self, out: &mut String) {
+        for t in [&self.content, &self.reasoning_content, &self.reasoning].into_iter().flatten() {
+            out.push_str(t);
+        }
+        for call in self.tool_calls.iter().flatten() {
+            if let Some(f) = &call.function {
+                for t in [&f.name, &f.arguments].into_iter().flatten() {
+                    out.push_str(t);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ToolCallPeek<'a> {
+    #[serde(default, borrow)]
+    pub function: Option<FunctionPeek<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FunctionPeek<'a> {
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub arguments: Option<Cow<'a, str>>,
+}
+
+/// What the gateway reads from a non-stream chat or embeddings response.
+#[derive(Debug, Default, Deserialize)]
+pub struct ResponsePeek<'a> {
+    #[serde(default)]
+    pub usage: Option<WireUsage>,
+    #[serde(default, borrow)]
+    pub choices: Option<Vec<ResponseChoicePeek<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResponseChoicePeek<'a> {
+    #[serde(default, borrow)]
+    pub message: Option<MessagePeek<'a>>,
+}
+
+impl ResponsePeek<'_> {
+    pub fn collect_text(&self, out: &mut String) {
+        for c in self.choices.iter().flatten() {
+            if let Some(m) = &c.message {
+                m.collect_text(out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sse::SseFramer;
+    use bytes::Bytes;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/wire/");
+        std::fs::read(format!("{root}{path}")).unwrap()
+    }
+
+    /// Runs a fixture stream through the framer and the peek, returning the
+    /// usage found, the text collected, and how many chunks were usage-only.
+    fn scan(path: &str) -> (Option<WireUsage>, String, usize) {
+        let mut framer = SseFramer::default();
+        let mut events = Vec::new();
+        framer.push(Bytes::from(fixture(path)), &mut events).unwrap();
+        let (mut usage, mut text, mut usage_only) = (None, String::new(), 0);
+        for e in events {
+            let Some(data) = e.data() else { continue };
+            if &data[..] == b"[DONE]" {
+                continue;
+            }
+            let peek: ChunkPeek = serde_json::from_slice(&data).unwrap();
+            if peek.is_usage_only() {
+                usage_only += 1;
+            }
+            peek.collect_text(&mut text);
+            if peek.usage.is_some() {
+                usage = peek.usage;
+            }
+        }
+        (usage, text, usage_only)
+    }
+
+    #[test]
+    fn openai_streams() {
+        let (usage, text, only) = scan("openai/chat_stream_text_include_usage.sse");
+        assert_eq!(usage.unwrap().completion_tokens, Some(10));
+        assert_eq!(text, "Hello! How can I help you today?");
+        assert_eq!(only, 1);
+        let (usage, text, only) = scan("openai/chat_stream_text.sse");
+        assert!(usage.is_none());
+        assert!(!text.is_empty());
+        assert_eq!(only, 0);
+        let (usage, text, _) = scan("openai/chat_stream_parallel_tool_calls.sse");
+        assert!(usage.is_some());
+        assert!(text.contains("Edinburgh"), "{text}");
+        let (usage, _, _) = scan("openai/chat_stream_tool_call_single.sse");
+        assert!(usage.is_some());
+    }
+
+    #[test]
+    fn compatible_server_streams() {
+        let (usage, text, only) = scan("openai_compatible/deepseek_chat_stream_reasoning.sse");
+        assert!(usage.is_some(), "usage on the finish chunk");
+        assert_eq!(only, 0);
+        assert!(!text.is_empty());
+        for f in [
+            "openai_compatible/vllm_chat_stream_reasoning.sse",
+            "openai_compatible/vllm_chat_stream_reasoning_content_legacy.sse",
+            "openai_compatible/ollama_v1_chat_stream.sse",
+        ] {
+            let (_, text, _) = scan(f);
+            assert!(!text.is_empty(), "{f}");
+        }
+        let (_, _, only) = scan("openai_compatible/azure_chat_stream.sse");
+        assert_eq!(only, 1, "only the real usage chunk counts, not the choices:[] prompt-filter chunk");
+    }
+
+    #[test]
+    fn non_stream_responses() {
+        for f in [
+            "openai/chat_response_text.json",
+            "openai/chat_response_tool_calls.json",
+            "openai_compatible/vllm_chat_response_tool_call.json",
+            "openai_compatible/deepseek_chat_response_reasoning.json",
+            "openai_compatible/azure_chat_response.json",
+            "openai/embeddings_response_float.json",
+        ] {
+            let body = fixture(f);
+            let peek: ResponsePeek = serde_json::from_slice(&body).unwrap();
+            assert!(peek.usage.is_some(), "{f}");
+        }
+    }
+
+    #[test]
+    fn rewrite_sets_model_and_usage_keeping_other_options() {
+        let body = br#"{"model":"chat","messages":[],"stream":true,"stream_options":{"include_obfuscation":false}}"#;
+        let obj = RawObject::parse(body).unwrap();
+        let out = rewrite_request(&obj, "chat", "gpt-4o-mini", true).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "gpt-4o-mini");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["stream_options"]["include_obfuscation"], false);
+        assert_eq!(v["messages"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn unchanged_requests_take_the_fast_path() {
+        let obj = RawObject::parse(br#"{"model":"m","messages":[]}"#).unwrap();
+        assert!(rewrite_request(&obj, "m", "m", false).is_none());
+    }
+
+    #[test]
+    fn every_request_fixture_survives_a_rewrite() {
+        for f in [
+            "openai/chat_request_full.json",
+            "openai/chat_request_tool_results.json",
+            "openai/embeddings_request_float.json",
+            "openai_compatible/vllm_chat_request_extra_params.json",
+        ] {
+            let body = fixture(f);
+            let original: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let obj = RawObject::parse(&body).unwrap();
+            let out = rewrite_request(&obj, "x", "y", false).unwrap();
+            let mut rewritten: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            rewritten["model"] = original["model"].clone();
+            assert_eq!(rewritten, original, "{f}: every other field passes through");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Server-Sent Events framing, written once for every provider.
+//!
+//! [`SseFramer`] turns arbitrary body chunks into whole events without
+//! copying when an event sits inside one chunk (the common case): it hands
+//! out `Bytes` slices of the chunk. Events split across chunks are
+//! assembled in a buffer. Both `\n\n` and `\r\n\r\n` separators are
+//! accepted (Gemini uses the latter).
+
+use bytes::{Bytes, BytesMut};
+
+/// One event as received: `raw` is the exact bytes including the trailing
+/// blank line, so an unchanged event can be forwarded as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SseEvent {
+    pub raw: Bytes,
+}
+
+impl SseEvent {
+    /// The `data:` payload (lines joined with `\n`), or `None` for events
+    /// without data (comments such as `: keep-alive`).
+    pub fn data(&self) -> Option<Bytes> {
+        let mut lines = self.raw.split(|b| *b == b'\n').filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let rest = line.strip_prefix(b"data:")?;
+            Some(rest.strip_prefix(b" ").unwrap_or(rest))
+        });
+        let first = lines.next()?;
+        match lines.next() {
+            None => {
+                // Zero-copy: slice of the raw event.
+                let start = first.as_ptr() as usize - self.raw.as_ptr() as usize;
+                Some(self.raw.slice(start..start + first.len()))
+            }
+            Some(second) => {
+                let mut joined = BytesMut::from(first);
+                joined.extend_from_slice(b"\n");
+                joined.extend_from_slice(second);
+                for l in lines {
+                    joined.extend_from_slice(b"\n");
+                    joined.extend_from_slice(l);
+                }
+                Some(joined.freeze())
+            }
+        }
+    }
+
+    /// The `event:` name, if any (Anthropic uses it; OpenAI does not).
+    pub fn name(&self) -> Option<&str> {
+        self.raw.split(|b| *b == b'\n').find_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let rest = line.strip_prefix(b"event:")?;
+            std::str::from_utf8(rest.strip_prefix(b" ").unwrap_or(rest)).ok()
+        })
+    }
+}
+
+/// Incremental framer. Bounded: an event larger than `max_event` bytes is
+/// an error rather than an ever-growing buffer.
+pub struct SseFramer {
+    buf: BytesMut,
+    max_event: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventTooLarge;
+
+impl Default for SseFramer {
+    fn default() -> Self {
+        SseFramer::new(16 * 1024 * 1024)
+    }
+}
+
+impl SseFramer {
+    pub fn new(max_event: usize) -> Self {
+        SseFramer { buf: BytesMut::new(), max_event }
+    }
+
+    /// Feeds one chunk; complete events are pushed to `out`.
+    pub fn push(&mut self, chunk: Bytes, out: &mut Vec<SseEvent>) -> Result<(), EventTooLarge> {
+        let mut chunk = chunk;
+        if !self.buf.is_empty() {
+            // Finish the pending event first. Look for a separator that
+            // straddles the boundary by searching from a little before it.
+            let old = self.buf.len();
+            self.buf.extend_from_slice(&chunk);
+            let from = old.saturating_sub(3);
+            match find_separator(&self.buf[from..]) {
+                Some((pos, len)) => {
+                    let end = from + pos + len;
+                    let event = self.buf.split_to(end).freeze();
+                    out.push(SseEvent { raw: event });
+                    // What is left in buf came from `chunk`: continue on it
+                    // zero-copy.
+                    let consumed_from_chunk = end - old;
+                    chunk = chunk.slice(consumed_from_chunk.min(chunk.len())..);
+                    self.buf.clear();
+                }
+                None => return self.check_size(),
+            }
+        }
+        let mut start = 0;
+        while let Some((pos, len)) = find_separator(&chunk[start..]) {
+            let end = start + pos + len;
+            out.push(SseEvent { raw: chunk.slice(start..end) });
+            start = end;
+        }
+        if start < chunk.len() {
+            self.buf.extend_from_slice(&chunk[start..]);
+        }
+        self.check_size()
+    }
+
+    fn check_size(&self) -> Result<(), EventTooLarge> {
+        if self.buf.len() > self.max_event {
+            Err(EventTooLarge)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Bytes of an unfinished event (non-empty at end of stream means the
+    /// stream was cut mid-event).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+/// Position and length of the first event separator.
+fn find_separator(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < b.len() {
+        match (b[i], b[i + 1]) {
+            (b'\n', b'\n') => return Some((i, 2)),
+            (b'\r', b'\n') if b.get(i + 2) == Some(&b'\r') && b.get(i + 3) == Some(&b'\n') => return Some((i, 4)),
+            (b'\r', b'\r') => return Some((i, 2)),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn frame_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut f = SseFramer::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(Bytes::copy_from_slice(c), &mut out).unwrap();
+        }
+        out
+    }
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/wire/");
+        std::fs::read(format!("{root}{path}")).unwrap()
+    }
+
+    #[test]
+    fn splits_events_in_one_chunk() {
+        let events = frame_all(&[b"data: a\n\ndata: b\n\n"]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].raw, Bytes::from_static(b"data: a\n\n"));
+        assert_eq!(events[1].data().unwrap(), Bytes::from_static(b"b"));
+    }
+
+    #[test]
+    fn any_split_point_gives_the_same_events() {
+        for name in [
+            "openai/chat_stream_text_include_usage.sse",
+            "openai/chat_stream_parallel_tool_calls.sse",
+            "openai_compatible/deepseek_chat_stream_reasoning.sse",
+            "gemini/stream_generate_content_text.sse",
+            "anthropic/messages_stream_text.sse",
+        ] {
+            let body = fixture(name);
+            let whole = frame_all(&[&body]);
+            assert!(!whole.is_empty(), "{name}");
+            for cut in 1..body.len() {
+                let parts = frame_all(&[&body[..cut], &body[cut..]]);
+                assert_eq!(parts, whole, "{name} cut at {cut}");
+            }
+            let bytes: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(frame_all(&bytes), whole, "{name} byte by byte");
+        }
+    }
+
+    #[test]
+    fn crlf_and_comments_and_names() {
+        let events = frame_all(&[b": keep-alive\r\n\r\nevent: ping\r\ndata: {\"x\":1}\r\n\r\n"]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].data(), None);
+        assert_eq!(events[1].name(), Some("ping"));
+        assert_eq!(events[1].data().unwrap(), Bytes::from_static(b"{\"x\":1}"));
+    }
+
+    #[test]
+    fn multi_line_data_is_joined() {
+        let events = frame_all(&[b"data: a\ndata:b\n\n"]);
+        assert_eq!(events[0].data().unwrap(), Bytes::from_static(b"a\nb"));
+    }
+
+    #[test]
+    fn oversized_event_is_refused() {
+        let mut f = SseFramer::new(8);
+        let mut out = Vec::new();
+        assert_eq!(f.push(Bytes::from_static(b"data: 0123456789"), &mut out), Err(EventTooLarge));
+    }
+
+    #[test]
+    fn pending_reports_cut_events() {
+        let mut f = SseFramer::default();
+        let mut out = Vec::new();
+        f.push(Bytes::from_static(b"data: a\n\ndata: b"), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(f.pending(), 7);
+    }
+}

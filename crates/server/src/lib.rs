@@ -1,0 +1,45 @@
+//! The HTTP face of the gateway (axum). Request-agnostic concerns are
+//! layers at the edge ([`edge`]: request id, panic catch); the handlers
+//! read the body within the size limit, hand it to the core pipeline and
+//! turn what comes back — a reply or a typed error — into HTTP in one
+//! place ([`respond`]).
+//!
+//! | path | handler |
+//! | --- | --- |
+//! | `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models[/{id}]` | [`v1`] |
+//! | `POST /api/v1/keys`, `GET /api/v1/keys` | [`admin`] |
+//! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
+
+pub mod admin;
+pub mod edge;
+pub mod ops;
+pub mod respond;
+pub mod v1;
+
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use switchyard_core::Gateway;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+}
+
+/// The whole application.
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    let state = AppState { gateway };
+    Router::new()
+        .route("/v1/chat/completions", post(v1::chat_completions))
+        .route("/v1/embeddings", post(v1::embeddings))
+        .route("/v1/models", get(v1::models))
+        .route("/v1/models/{id}", get(v1::model))
+        .route("/api/v1/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .fallback(respond::not_found)
+        .method_not_allowed_fallback(respond::method_not_allowed)
+        .layer(axum::middleware::from_fn(edge::edge))
+        .with_state(state)
+}

@@ -1,0 +1,62 @@
+//! The one place replies and errors become HTTP responses.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+use switchyard_core::{ErrorKind, GatewayError, Reply, ReplyBody};
+
+pub fn reply_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let (content_type, body) = match reply.body {
+        ReplyBody::Json(b) => ("application/json", Body::from(b)),
+        ReplyBody::Stream(s) => ("text/event-stream", Body::from_stream(s)),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if content_type == "text/event-stream" {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // Tell buffering proxies (nginx) to pass events through at once.
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    response
+}
+
+/// OpenAI's error envelope with the status from the core's table.
+pub fn error_response(e: &GatewayError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], e.openai_body()).into_response();
+    let h = response.headers_mut();
+    if let Some(after) = e.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&after.as_secs_f64().ceil().to_string()) {
+            h.insert(header::RETRY_AFTER, v);
+        }
+    }
+    if e.attempts > 0 {
+        h.insert("x-switchyard-attempts", HeaderValue::from(e.attempts));
+    }
+    if let Some(d) = e.deployment.as_deref().and_then(|d| HeaderValue::from_str(d).ok()) {
+        h.insert("x-switchyard-route", d);
+    }
+    if e.kind == ErrorKind::Unauthenticated {
+        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+pub async fn not_found(uri: http::Uri) -> Response {
+    error_response(&GatewayError::new(ErrorKind::NotFound, format!("Unknown path {}.", uri.path())))
+}
+
+pub async fn method_not_allowed() -> Response {
+    let mut e = GatewayError::new(ErrorKind::InvalidRequest, "Method not allowed for this path.");
+    e.status = Some(405);
+    e.code = Some("method_not_allowed".into());
+    error_response(&e)
+}

@@ -1,0 +1,83 @@
+//! `/v1/*`: the OpenAI-compatible data plane.
+
+use crate::edge::RequestId;
+use crate::respond::{error_response, reply_response};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{header, HeaderMap};
+use http_body_util::BodyExt;
+use std::time::Instant;
+use switchyard_core::pipeline::Inbound;
+use switchyard_core::{ErrorKind, GatewayError};
+use switchyard_providers::Operation;
+
+pub async fn chat_completions(state: State<AppState>, req: Request) -> Response {
+    serve(state, req, Operation::Chat).await
+}
+
+pub async fn embeddings(state: State<AppState>, req: Request) -> Response {
+    serve(state, req, Operation::Embeddings).await
+}
+
+pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.gateway.models(credential(&headers).as_deref(), None) {
+        Ok(body) => json(body),
+        Err(e) => error_response(&e),
+    }
+}
+
+pub async fn model(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    match state.gateway.models(credential(&headers).as_deref(), Some(&id)) {
+        Ok(body) => json(body),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn serve(State(state): State<AppState>, req: Request, op: Operation) -> Response {
+    let received = Instant::now();
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let credential = credential(req.headers());
+    let limit = state.gateway.runtime().config.server.max_body_bytes;
+    let body = match read_body(req.into_body(), limit).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let inbound = Inbound { request_id, credential, body, received };
+    match state.gateway.handle(op, inbound).await {
+        Ok(reply) => reply_response(reply),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The key from `Authorization: Bearer …` or `x-api-key`.
+pub fn credential(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(v[7..].trim().to_string());
+        }
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
+}
+
+/// Reads the whole body, refusing (413) past `limit` bytes without
+/// buffering the excess.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("Request body is larger than the limit of {limit} bytes."),
+        )),
+        Err(e) => Err(GatewayError::new(ErrorKind::InvalidRequest, format!("Could not read the request body: {e}"))),
+    }
+}
+
+fn json(body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
+}

@@ -1,0 +1,90 @@
+//! `switchyard`: the one binary. Parses the command line and hands off;
+//! the start-up order of `serve` is in [`serve`], reload in [`reload`].
+
+mod keys;
+mod reload;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "An enterprise LLM gateway")]
+struct Cli {
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long, global = true, env = "SWITCHYARD_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run simulated OpenAI-compatible upstreams.
+    Sim(switchyard_sim::cli::SimArgs),
+    /// Load-test an OpenAI-compatible endpoint.
+    Bench(switchyard_bench::cli::BenchArgs),
+    /// Manage API keys through the admin API.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file and print every problem.
+    Validate { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    switchyard_telemetry::logging::init(cli.log_format == "json");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { config } => serve::run(config).await,
+            Command::Config { command: ConfigCommand::Validate { file } } => validate(&file),
+            Command::Sim(args) => switchyard_sim::cli::run(args).await,
+            Command::Bench(args) => switchyard_bench::cli::run(args).await.map(|_| ()),
+            Command::Keys { command } => keys::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("switchyard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn validate(file: &std::path::Path) -> Result<(), String> {
+    let config = switchyard_config::load_file(file).map_err(|e| e.to_string())?;
+    serve::check_simulator(&config).map_err(|e| format!("{}: {e}", file.display()))?;
+    println!(
+        "ok: {} ({} providers, {} deployments, {} routes)",
+        file.display(),
+        config.providers.len(),
+        config.deployments.len(),
+        config.routes.len()
+    );
+    Ok(())
+}

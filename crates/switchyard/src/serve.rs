@@ -1,0 +1,157 @@
+//! `switchyard serve`: the start-up order, and the shutdown order.
+//!
+//! Start: config → embedded simulator (if configured) → store (migrations)
+//! → usage writer (replays spilled records) → snapshot → keys into memory
+//! → listener → reload watcher → serve.
+//!
+//! Stop (SIGTERM / Ctrl-C): stop accepting, let in-flight requests finish
+//! for up to `server.shutdown_grace`, drop what is left (their records are
+//! written as client-closed), flush usage records, exit 0.
+
+use crate::reload;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use switchyard_config::Config;
+use switchyard_core::runtime::{BuildContext, Runtime};
+use switchyard_core::usage::{start_writer, WriterSettings};
+use switchyard_core::Gateway;
+use switchyard_store::SqliteStore;
+use switchyard_telemetry::Metrics;
+use tokio::sync::watch;
+
+pub async fn run(path: PathBuf) -> Result<(), String> {
+    let config = switchyard_config::load_file(&path).map_err(|e| e.to_string())?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let sim_addr = match start_simulator(&config, stop_rx.clone()).await? {
+        Some(addr) => {
+            println!("switchyard: simulator on http://{addr}");
+            Some(addr)
+        }
+        None => None,
+    };
+
+    let store = Arc::new(SqliteStore::open(&config.storage.url).await.map_err(|e| e.to_string())?);
+    let metrics = Arc::new(Metrics::new());
+    let writer = WriterSettings {
+        capacity: config.usage.queue_capacity,
+        batch_size: config.usage.batch_size,
+        flush_interval: config.usage.flush_interval.get(),
+        spill_path: spill_path(&config.storage.url),
+    };
+    let (usage, writer_task) = start_writer(store.clone(), writer, metrics.clone());
+
+    let runtime = Runtime::build(config.clone(), BuildContext { sim_addr, previous: None })?;
+    for note in runtime.notes() {
+        tracing::warn!("{note}");
+    }
+    let gateway = Arc::new(Gateway::new(runtime, store, usage.clone(), metrics, sim_addr));
+    let keys = gateway.load_keys().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(switchyard_core::tokenize::warm_up);
+
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, keys, routes = config.routes.len(), "switchyard is serving");
+    println!("switchyard: listening on http://{addr}");
+
+    tokio::spawn(reload::watch(path, gateway.clone(), stop_rx.clone()));
+
+    let app = switchyard_server::app(gateway.clone());
+    let listener = axum_listener(listener);
+    let mut graceful_rx = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = graceful_rx.wait_for(|s| *s).await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    let grace = config.server.shutdown_grace.get();
+    tokio::select! {
+        result = &mut server => result.map_err(|e| e.to_string())?,
+        () = shutdown_signal() => {
+            tracing::info!(grace = %config.server.shutdown_grace, "shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+            if tokio::time::timeout(grace, &mut server).await.is_err() {
+                tracing::warn!("shutdown grace elapsed; closing the remaining connections");
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    // Everything queued so far (including records of requests cut by the
+    // grace deadline, queued as they dropped) is written before exit.
+    usage.flush().await;
+    drop(usage);
+    drop(gateway);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Disables Nagle on accepted connections: SSE events must leave at once.
+fn axum_listener(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The simulator's own schema, checked (also by `config validate`).
+pub fn check_simulator(config: &Config) -> Result<Option<switchyard_sim::SimConfig>, String> {
+    let Some(section) = &config.simulator else { return Ok(None) };
+    let value = serde_json::json!({
+        "default": if section.default.is_null() { serde_json::json!({}) } else { section.default.clone() },
+        "models": section.models,
+    });
+    let sim: switchyard_sim::SimConfig = serde_json::from_value(value).map_err(|e| format!("simulator: {e}"))?;
+    sim.validate().map_err(|e| format!("simulator.{e}"))?;
+    Ok(Some(sim))
+}
+
+async fn start_simulator(config: &Config, mut stop: watch::Receiver<bool>) -> Result<Option<SocketAddr>, String> {
+    let Some(sim_config) = check_simulator(config)? else { return Ok(None) };
+    let listen = config.simulator.as_ref().and_then(|s| s.listen.clone()).unwrap_or_else(|| "127.0.0.1:0".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| format!("simulator: cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let sim = switchyard_sim::Sim::new(sim_config);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = switchyard_sim::serve(listener, sim, shutdown).await {
+            tracing::error!("simulator stopped: {e}");
+        }
+    });
+    Ok(Some(addr))
+}
+
+/// Spilled usage records live beside the database file.
+fn spill_path(url: &str) -> Option<PathBuf> {
+    if url.contains(":memory:") {
+        return None;
+    }
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    Some(path.with_file_name("usage-spill.jsonl"))
+}
