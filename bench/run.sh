@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
         --quick) QUICK=1 ;;
         --no-build) BUILD=0 ;;
         --out) OUT=${2:?--out needs a file}; shift ;;
-        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "run.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -56,13 +56,14 @@ log() { echo "run.sh: $*" >&2; }
 
 # --- processes we start, and only those, are stopped on exit -----------------
 PIDS=()
+BENCH_PID=""  # the load generator while it runs (not in PIDS: its PID may be reused after)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench.XXXXXX")
 cleanup() {
     local pid
-    for pid in "${PIDS[@]}"; do
+    for pid in $BENCH_PID "${PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in "${PIDS[@]}"; do
+    for pid in $BENCH_PID "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$WORK"
@@ -143,6 +144,7 @@ PY
 # counted after the ")" that ends the command name).
 cpu_ticks() {
     local stat
+    [[ -r /proc/$1/stat ]] || { tail -n 20 "$WORK/gateway.err" >&2; die "gateway (pid $1) is gone"; }
     stat=$(<"/proc/$1/stat")
     stat=${stat##*) }
     read -r -a f <<<"$stat"
@@ -182,10 +184,14 @@ RESULTS=$WORK/results.jsonl
 BENCH_CMDS=()
 
 # bench_json OUTFILE ARGS...: runs the load generator, keeps its JSON line.
+# It runs in the background so that a signal to this script is handled at once.
 bench_json() {
-    local out=$1; shift
-    "${PIN_SIDE[@]}" "$BIN" bench "$@" --json >"$WORK/bench.out" 2>"$WORK/bench.err" ||
-        { cat "$WORK/bench.err" >&2; die "bench failed: $*"; }
+    local out=$1 rc=0; shift
+    "${PIN_SIDE[@]}" "$BIN" bench "$@" --json >"$WORK/bench.out" 2>"$WORK/bench.err" &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || rc=$?
+    BENCH_PID=""
+    [[ $rc == 0 ]] || { cat "$WORK/bench.err" >&2; die "bench failed (exit $rc): $*"; }
     grep '^{' "$WORK/bench.out" | tail -n 1 >"$out"
     [[ -s "$out" ]] || die "bench printed no JSON report: $*"
 }
@@ -194,20 +200,26 @@ for mode in "${MODES[@]}"; do
     for conc in "${CONCURRENCIES[@]}"; do
         for target in direct gateway; do
             args=(--concurrency "$conc")
-            [[ $mode == stream ]] && args+=(--stream)
+            if [[ $mode == stream ]]; then
+                args+=(--stream)
+            fi
             if [[ $target == direct ]]; then
                 args=(--url "$SIM_URL/v1/chat/completions" "${args[@]}")
             else
                 args=(--url "$GW_URL/v1/chat/completions" --api-key "$KEY" "${args[@]}")
             fi
             log "$mode, concurrency $conc, $target: ${WARMUP}s warm-up + ${DURATION}s"
-            bench_json "$WORK/warmup.json" "${args[@]}" --duration "$WARMUP" --warmup 0
+            if awk "BEGIN { exit !($WARMUP > 0) }"; then
+                bench_json "$WORK/warmup.json" "${args[@]}" --duration "$WARMUP" --warmup 0
+            fi
             before=$(cpu_ticks "$GW_PID")
             bench_json "$WORK/run.json" "${args[@]}" --duration "$DURATION" --warmup 0
             after=$(cpu_ticks "$GW_PID")
             printf '{"mode":"%s","concurrency":%s,"target":"%s","gateway_cpu_ticks":%s,"report":%s}\n' \
                 "$mode" "$conc" "$target" "$((after - before))" "$(cat "$WORK/run.json")" >>"$RESULTS"
-            [[ $conc == 1 ]] && BENCH_CMDS+=("switchyard bench ${args[*]/$KEY/\$KEY} --duration $DURATION --warmup 0 --json")
+            if [[ $conc == 1 ]]; then
+                BENCH_CMDS+=("switchyard bench ${args[*]/$KEY/\$KEY} --duration $DURATION --warmup 0 --json")
+            fi
         done
     done
 done

@@ -94,92 +94,100 @@ struct Context {
 }
 
 pub(crate) fn expand(text: &str, env: &dyn Env) -> Expanded {
-    let mut out = String::with_capacity(text.len());
-    let mut unresolved: Vec<Unresolved> = Vec::new();
-    let mut quote = Quote::None;
-    let mut flow_depth = 0usize;
+    let mut scanner =
+        Scanner { out: String::with_capacity(text.len()), unresolved: Vec::new(), quote: Quote::None, flow_depth: 0 };
     for (index, line) in text.split_inclusive('\n').enumerate() {
+        scanner.line(index + 1, line, env);
+    }
+    Expanded { text: scanner.out, unresolved: scanner.unresolved }
+}
+
+/// Copies the text line by line, expanding references. Quotes and flow
+/// brackets can span lines, so their state lives here.
+struct Scanner {
+    out: String,
+    unresolved: Vec<Unresolved>,
+    quote: Quote,
+    flow_depth: usize,
+}
+
+impl Scanner {
+    fn line(&mut self, number: usize, line: &str, env: &dyn Env) {
         // The last significant character of the line so far, to tell
         // where a scalar starts. None at the start of the line.
         let mut prev: Option<char> = None;
         let mut i = 0;
         while let Some(c) = line[i..].chars().next() {
             let rest = &line[i..];
-            match quote {
+            match self.quote {
                 Quote::None => {
                     if c == '#' && (i == 0 || line[..i].ends_with([' ', '\t'])) {
-                        out.push_str(rest);
-                        break;
+                        self.out.push_str(rest);
+                        return;
                     }
                     if (c == '"' || c == '\'') && starts_scalar(prev) {
-                        quote = if c == '"' { Quote::Double } else { Quote::Single };
+                        self.quote = if c == '"' { Quote::Double } else { Quote::Single };
                     } else if c == '[' || c == '{' {
-                        flow_depth += 1;
+                        self.flow_depth += 1;
                     } else if c == ']' || c == '}' {
-                        flow_depth = flow_depth.saturating_sub(1);
+                        self.flow_depth = self.flow_depth.saturating_sub(1);
                     }
                 }
-                Quote::Double => {
-                    if c == '\\' {
-                        // An escape: copy it and the escaped character.
-                        let len = rest.chars().take(2).map(char::len_utf8).sum::<usize>();
-                        out.push_str(&rest[..len]);
-                        i += len;
-                        continue;
-                    }
-                    if c == '"' {
-                        quote = Quote::None;
-                    }
+                Quote::Double if c == '\\' => {
+                    // An escape: copy it and the escaped character as they are.
+                    let len = rest.chars().take(2).map(char::len_utf8).sum::<usize>();
+                    self.out.push_str(&rest[..len]);
+                    i += len;
+                    continue;
                 }
-                Quote::Single => {
-                    if rest.starts_with("''") {
-                        out.push_str("''");
-                        i += 2;
-                        continue;
-                    }
-                    if c == '\'' {
-                        quote = Quote::None;
-                    }
+                Quote::Double if c == '"' => self.quote = Quote::None,
+                Quote::Single if rest.starts_with("''") => {
+                    self.out.push_str("''");
+                    i += 2;
+                    continue;
                 }
+                Quote::Single if c == '\'' => self.quote = Quote::None,
+                Quote::Double | Quote::Single => {}
             }
             if rest.starts_with("$${") {
-                out.push_str("${");
+                self.out.push_str("${");
                 i += 3;
                 prev = Some('$');
-                continue;
-            }
-            if let Some(body) = rest.strip_prefix("${") {
-                let context = Context { quote, in_flow: flow_depth > 0, at_scalar_start: starts_scalar(prev) };
-                let mut fail = |message: String, out: &mut String| {
-                    let placeholder = format!("{PLACEHOLDER_PREFIX}{}__", unresolved.len());
-                    out.push_str(&placeholder);
-                    unresolved.push(Unresolved { error: InterpolationError { line: index + 1, message }, placeholder });
-                };
-                match body.find('}') {
-                    None => {
-                        fail("unterminated \"${\": expected \"}\"".to_string(), &mut out);
-                        i += 2;
-                    }
-                    Some(end) => {
-                        let reference = &body[..end];
-                        match resolve(reference, env).and_then(|(name, value)| insert(name, &value, context)) {
-                            Ok(value) => out.push_str(&value),
-                            Err(message) => fail(message, &mut out),
-                        }
-                        i += 2 + end + 1;
-                    }
-                }
+            } else if let Some(body) = rest.strip_prefix("${") {
+                let context =
+                    Context { quote: self.quote, in_flow: self.flow_depth > 0, at_scalar_start: starts_scalar(prev) };
+                i += 2 + self.reference(number, body, context, env);
                 prev = Some('$');
-                continue;
+            } else {
+                self.out.push(c);
+                if !c.is_whitespace() {
+                    prev = Some(c);
+                }
+                i += c.len_utf8();
             }
-            out.push(c);
-            if !c.is_whitespace() {
-                prev = Some(c);
-            }
-            i += c.len_utf8();
         }
     }
-    Expanded { text: out, unresolved }
+
+    /// Expands the reference whose text after `${` is `body`; returns how
+    /// many bytes of `body` it used.
+    fn reference(&mut self, line: usize, body: &str, context: Context, env: &dyn Env) -> usize {
+        let Some(end) = body.find('}') else {
+            self.fail(line, "unterminated \"${\": expected \"}\"".to_string());
+            return 0;
+        };
+        match resolve(&body[..end], env).and_then(|(name, value)| insert(name, &value, context)) {
+            Ok(value) => self.out.push_str(&value),
+            Err(message) => self.fail(line, message),
+        }
+        end + 1
+    }
+
+    /// Records a problem and writes a placeholder where the value would go.
+    fn fail(&mut self, line: usize, message: String) {
+        let placeholder = format!("{PLACEHOLDER_PREFIX}{}__", self.unresolved.len());
+        self.out.push_str(&placeholder);
+        self.unresolved.push(Unresolved { error: InterpolationError { line, message }, placeholder });
+    }
 }
 
 /// Whether a quote or a reference after `prev` begins a new scalar.

@@ -70,15 +70,25 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("switchyard: {message}");
+            // An empty message means the problem was already printed.
+            if !message.is_empty() {
+                eprintln!("switchyard: {message}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
 fn validate(file: &std::path::Path) -> Result<(), String> {
-    let config = switchyard_config::load_file(file).map_err(|e| e.to_string())?;
-    serve::check_simulator(&config).map_err(|e| format!("{}: {e}", file.display()))?;
+    // One problem per line, `FILE: PATH: MESSAGE` (docs/config.md).
+    let config = switchyard_config::load_file(file).map_err(|e| {
+        eprintln!("{e}");
+        String::new()
+    })?;
+    serve::check_simulator(&config).map_err(|e| {
+        eprintln!("{}: {e}", file.display());
+        String::new()
+    })?;
     println!(
         "ok: {} ({} providers, {} deployments, {} routes)",
         file.display(),

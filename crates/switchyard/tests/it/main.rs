@@ -1,0 +1,27 @@
+//! Integration tests: the real `switchyard` binary against its embedded
+//! simulator, over loopback, through the testkit harness. One test binary
+//! for the whole suite (build time on two cores).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod chat;
+mod errors;
+mod lifecycle;
+mod streaming;
+
+use std::path::Path;
+use switchyard_testkit::{base_config, Harness};
+
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// A gateway with the default test config.
+pub fn start() -> Harness {
+    Harness::start(bin(), &base_config("", "", ""))
+}
+
+/// The body of a minimal chat request.
+pub fn chat_body(model: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
+}

@@ -1,0 +1,134 @@
+//! Streams: pass-through, usage capture and stripping, heartbeats, cut
+//! streams, and client disconnects cancelling the upstream.
+
+use super::{bin, chat_body, start};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+use switchyard_testkit::{base_config, eventually, Harness};
+
+fn stream_body(model: &str, include_usage: Option<bool>) -> Value {
+    let mut b = chat_body(model);
+    b["stream"] = json!(true);
+    if let Some(u) = include_usage {
+        b["stream_options"] = json!({"include_usage": u});
+    }
+    b
+}
+
+/// The `data:` payloads of an SSE body.
+fn data_lines(text: &str) -> Vec<String> {
+    text.split("\n\n").filter_map(|e| e.strip_prefix("data: ")).map(str::to_string).collect()
+}
+
+#[tokio::test]
+async fn usage_chunk_is_kept_or_stripped_as_the_client_asked() {
+    let h = start();
+    let key = h.key().await;
+
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", Some(true))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let data = data_lines(&text);
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let usage_chunk: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+    assert_eq!(usage_chunk["choices"], json!([]));
+    assert_eq!(usage_chunk["usage"]["completion_tokens"], 8);
+
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    let chunks: Vec<Value> =
+        data_lines(&text).iter().filter(|d| *d != "[DONE]").map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert!(chunks.iter().all(|c| c["usage"].is_null()), "usage the client did not ask for is stripped:\n{text}");
+    let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert!(!content.is_empty());
+
+    // Upstream was asked for usage both times; the records have it.
+    let seen = h.sim_requests().await;
+    assert!(seen.iter().all(|s| s["body"]["stream_options"]["include_usage"] == true));
+    let records = h.wait_usage(2).await;
+    for r in &records {
+        assert!(r.stream);
+        assert_eq!(r.output_tokens, Some(8));
+        assert_eq!(r.usage_source, switchyard_types::UsageSource::Reported);
+        assert!(r.ttft_ms.is_some());
+    }
+}
+
+#[tokio::test]
+async fn stream_without_upstream_usage_is_estimated() {
+    let h = start();
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"usage": false, "answer_tokens": 8})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    let records = h.wait_usage(1).await;
+    assert_eq!(records[0].usage_source, switchyard_types::UsageSource::Estimated);
+    assert!(records[0].output_tokens.unwrap() >= 8);
+}
+
+#[tokio::test]
+async fn a_cut_stream_ends_with_an_error_event_not_a_clean_end() {
+    let h = start();
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"cut_after_tokens": 3, "answer_tokens": 8})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let data = data_lines(&text);
+    assert_ne!(data.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "server_error", "{text}");
+    let records = h.wait_usage(1).await;
+    assert_eq!(records[0].error_kind.as_deref(), Some("upstream_failed"));
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_slow_stream_alive() {
+    let config = base_config("", "", "").replace("heartbeat: 15s", "heartbeat: 100ms");
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"ttft_ms": 450, "answer_tokens": 2})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with(": keep-alive\n\n"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}
+
+#[tokio::test]
+async fn client_disconnect_cancels_the_upstream_within_a_second() {
+    let h = start();
+    let key = h.key().await;
+    // Slow enough that the stream is still going when we hang up.
+    h.set_knobs("model-a", json!({"tokens_per_sec": 5, "answer_tokens": 100})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(body);
+    let cancelled = eventually(Duration::from_secs(1), || async {
+        h.sim_requests().await.into_iter().find(|s| s["outcome"] == "cancelled")
+    })
+    .await;
+    assert!(cancelled.is_some(), "the simulator saw no cancellation: {:?}", h.sim_requests().await);
+    let records = h.wait_usage(1).await;
+    assert_eq!(records[0].status, 499);
+    assert_eq!(records[0].error_kind.as_deref(), Some("client_disconnected"));
+    assert!(records[0].output_tokens.is_some(), "usage seen so far is kept");
+
+    // Non-stream too: the handler is dropped, the upstream call with it.
+    h.clear_sim_requests().await;
+    h.set_knobs("model-a", json!({"latency_ms": 5000})).await;
+    let http = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let r = http.post(format!("{}/v1/chat/completions", h.url)).bearer_auth(&key).json(&chat_body("chat")).send().await;
+    assert!(r.is_err(), "client timed out");
+    let cancelled = eventually(Duration::from_secs(1), || async {
+        h.sim_requests().await.into_iter().find(|s| s["outcome"] == "cancelled")
+    })
+    .await;
+    assert!(cancelled.is_some(), "{:?}", h.sim_requests().await);
+    let records = h.wait_usage(2).await;
+    assert!(records.iter().filter(|r| r.status == 499).count() == 2, "{records:?}");
+}
