@@ -52,10 +52,13 @@ pub struct BuildContext<'a> {
     pub previous: Option<&'a Runtime>,
 }
 
+type BuiltProvider = (Arc<dyn Provider>, Timeouts, ProviderKind, bool);
+
 impl Runtime {
     pub fn build(config: Config, ctx: BuildContext<'_>) -> Result<Runtime, String> {
         let mut clients: HashMap<ClientSettings, Client> = HashMap::new();
-        let mut providers: HashMap<&str, (Arc<dyn Provider>, Timeouts, ProviderKind, bool)> = HashMap::new();
+        // name → (client, deadlines, kind, enabled)
+        let mut providers: HashMap<&str, BuiltProvider> = HashMap::new();
         for p in &config.providers {
             let timeouts = p.timeouts.over(config.timeouts);
             let settings = ClientSettings { connect_timeout: timeouts.connect.get() };

@@ -58,12 +58,10 @@ pub fn count_request(body: &[u8]) -> u64 {
 
 fn collect_strings(v: &serde_json::Value, out: &mut String) {
     match v {
-        serde_json::Value::String(s) => {
-            // Skip inline images: base64 data is not text tokens.
-            if !s.starts_with("data:") {
-                out.push_str(s);
-                out.push(' ');
-            }
+        // Inline images (data: URLs) are not text tokens.
+        serde_json::Value::String(s) if !s.starts_with("data:") => {
+            out.push_str(s);
+            out.push(' ');
         }
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
         serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),

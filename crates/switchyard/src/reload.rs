@@ -6,7 +6,7 @@
 //! goes to the log.
 
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use switchyard_core::Gateway;
 use tokio::sync::watch;
@@ -33,7 +33,7 @@ pub async fn watch(path: PathBuf, gateway: Arc<Gateway>, mut stop: watch::Receiv
     }
 }
 
-fn reload_once(path: &PathBuf, gateway: &Gateway, why: &str) {
+fn reload_once(path: &Path, gateway: &Gateway, why: &str) {
     let result = switchyard_config::load_file(path)
         .map_err(|e| e.to_string())
         .and_then(|config| crate::serve::check_simulator(&config).map(|_| config))
@@ -50,6 +50,6 @@ fn reload_once(path: &PathBuf, gateway: &Gateway, why: &str) {
     }
 }
 
-fn digest(path: &PathBuf) -> Option<[u8; 32]> {
+fn digest(path: &Path) -> Option<[u8; 32]> {
     std::fs::read(path).ok().map(|b| Sha256::digest(&b).into())
 }

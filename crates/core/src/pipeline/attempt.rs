@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 pub enum Answer {
     Full(Bytes),
-    Stream(Relay),
+    Stream(Box<Relay>),
 }
 
 pub struct Attempted {
@@ -107,6 +107,6 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>) -> Result<Answer, Pr
     let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
     let mut relay = Relay::new(upstream, deadlines, head.include_usage, cx.body.clone());
     match relay.prime().await? {
-        Primed::FirstEvent | Primed::Slow => Ok(Answer::Stream(relay)),
+        Primed::FirstEvent | Primed::Slow => Ok(Answer::Stream(Box::new(relay))),
     }
 }
