@@ -192,7 +192,7 @@ bench_json() {
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
     [[ $rc == 0 ]] || { cat "$WORK/bench.err" >&2; die "bench failed (exit $rc): $*"; }
-    grep '^{' "$WORK/bench.out" | tail -n 1 >"$out"
+    grep '^{.*"latency_ms"' "$WORK/bench.out" | tail -n 1 >"$out"
     [[ -s "$out" ]] || die "bench printed no JSON report: $*"
 }
 

@@ -89,9 +89,7 @@ pub(crate) async fn measure(args: &BenchArgs) -> Result<Report, String> {
         .next()
         .ok_or_else(|| format!("--url: {} resolves to no address", target.host))?;
     // Fail fast with one clear message instead of a report full of errors.
-    TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("cannot connect to {addr} ({}): {e}", args.url))?;
+    TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr} ({}): {e}", args.url))?;
     let authorization = match &args.api_key {
         Some(key) => Some(
             HeaderValue::try_from(format!("Bearer {key}"))
@@ -100,9 +98,7 @@ pub(crate) async fn measure(args: &BenchArgs) -> Result<Report, String> {
         None => None,
     };
     let body = match &args.body {
-        Some(path) => {
-            Bytes::from(std::fs::read(path).map_err(|e| format!("--body {}: {e}", path.display()))?)
-        }
+        Some(path) => Bytes::from(std::fs::read(path).map_err(|e| format!("--body {}: {e}", path.display()))?),
         None => default_body(&args.model, args.max_tokens, args.stream),
     };
 
@@ -122,8 +118,7 @@ pub(crate) async fn measure(args: &BenchArgs) -> Result<Report, String> {
         cap: args.requests.map(|cap| (cap, AtomicU64::new(0))),
     });
     // Enough room for ~20k requests/s per worker pool without regrowing.
-    let expected =
-        ((20_000.0 * duration.as_secs_f64()) as usize / concurrency as usize).min(1 << 20);
+    let expected = ((20_000.0 * duration.as_secs_f64()) as usize / concurrency as usize).min(1 << 20);
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
         workers.spawn(worker::run(Arc::clone(&plan), expected));
@@ -132,9 +127,7 @@ pub(crate) async fn measure(args: &BenchArgs) -> Result<Report, String> {
     while let Some(done) = workers.join_next().await {
         merged.merge(done.map_err(|e| format!("worker failed: {e}"))?);
     }
-    let elapsed = merged.last_finish.map_or(0.0, |end| {
-        end.saturating_duration_since(measure_from).as_secs_f64()
-    });
+    let elapsed = merged.last_finish.map_or(0.0, |end| end.saturating_duration_since(measure_from).as_secs_f64());
     Ok(Report::build(merged, elapsed, concurrency, args.stream))
 }
 
@@ -172,9 +165,7 @@ struct Target {
 
 impl Target {
     fn parse(url: &str) -> Result<Self, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("--url: not a URL ({e}): {url}"))?;
+        let uri: Uri = url.parse().map_err(|e| format!("--url: not a URL ({e}): {url}"))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some(other) => {
@@ -184,24 +175,16 @@ impl Target {
             }
             None => return Err(format!("--url: expected http://HOST:PORT/PATH, got {url}")),
         }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("--url: no host in {url}"))?;
+        let authority = uri.authority().ok_or_else(|| format!("--url: no host in {url}"))?;
         let host = authority.host().trim_matches(['[', ']']).to_owned();
         let port = authority.port_u16().unwrap_or(80);
-        let host_header = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| format!("--url: bad host in {url}"))?;
+        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|_| format!("--url: bad host in {url}"))?;
         let path = uri
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .parse()
             .map_err(|e| format!("--url: bad path ({e}): {url}"))?;
-        Ok(Self {
-            host,
-            port,
-            host_header,
-            path,
-        })
+        Ok(Self { host, port, host_header, path })
     }
 }
 
@@ -211,16 +194,12 @@ mod tests {
 
     #[test]
     fn target_parsing() {
-        let Ok(t) = Target::parse("http://127.0.0.1:8080/v1/chat/completions?x=1") else {
-            unreachable!("valid url")
-        };
+        let Ok(t) = Target::parse("http://127.0.0.1:8080/v1/chat/completions?x=1") else { unreachable!("valid url") };
         assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 8080));
         assert_eq!(t.host_header, "127.0.0.1:8080");
         assert_eq!(t.path, "/v1/chat/completions?x=1");
 
-        let Ok(t) = Target::parse("http://[::1]/") else {
-            unreachable!("valid url")
-        };
+        let Ok(t) = Target::parse("http://[::1]/") else { unreachable!("valid url") };
         assert_eq!((t.host.as_str(), t.port), ("::1", 80));
 
         assert!(Target::parse("https://example.com/").is_err());
@@ -229,14 +208,12 @@ mod tests {
 
     #[test]
     fn default_body_shape() {
-        let plain: serde_json::Value =
-            serde_json::from_slice(&default_body("m", 16, false)).unwrap_or_default();
+        let plain: serde_json::Value = serde_json::from_slice(&default_body("m", 16, false)).unwrap_or_default();
         assert_eq!(
             plain,
             serde_json::json!({"model":"m","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16})
         );
-        let stream: serde_json::Value =
-            serde_json::from_slice(&default_body("m", 16, true)).unwrap_or_default();
+        let stream: serde_json::Value = serde_json::from_slice(&default_body("m", 16, true)).unwrap_or_default();
         assert_eq!(stream["stream"], true);
     }
 
@@ -246,9 +223,6 @@ mod tests {
         assert!(seconds("--duration", f64::NAN, false).is_err());
         assert!(seconds("--duration", -1.0, true).is_err());
         assert_eq!(seconds("--warmup", 0.0, true), Ok(Duration::ZERO));
-        assert_eq!(
-            seconds("--duration", 2.5, false),
-            Ok(Duration::from_millis(2500))
-        );
+        assert_eq!(seconds("--duration", 2.5, false), Ok(Duration::from_millis(2500)));
     }
 }

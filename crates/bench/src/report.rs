@@ -35,12 +35,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub(crate) fn build(
-        mut rec: Recorder,
-        duration_s: f64,
-        concurrency: u32,
-        stream: bool,
-    ) -> Self {
+    pub(crate) fn build(mut rec: Recorder, duration_s: f64, concurrency: u32, stream: bool) -> Self {
         let per_sec = |n: u64| {
             if duration_s > 0.0 {
                 n as f64 / duration_s
@@ -54,17 +49,9 @@ impl Report {
             errors: rec.errors,
             rps: per_sec(ok),
             latency_ms: Percentiles::from_micros(&mut rec.latencies_us).unwrap_or_default(),
-            ttft_ms: if stream {
-                Percentiles::from_micros(&mut rec.ttfts_us)
-            } else {
-                None
-            },
+            ttft_ms: if stream { Percentiles::from_micros(&mut rec.ttfts_us) } else { None },
             tokens_per_sec: stream.then(|| per_sec(rec.stream_chunks)),
-            error_kinds: rec
-                .error_kinds
-                .iter()
-                .map(|(kind, count)| (kind.to_string(), *count))
-                .collect(),
+            error_kinds: rec.error_kinds.iter().map(|(kind, count)| (kind.to_string(), *count)).collect(),
             duration_s,
             concurrency,
         }
@@ -94,7 +81,11 @@ impl Report {
             "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "ms", "p50", "p90", "p95", "p99", "max", "mean"
         );
-        row(&mut out, "latency", &self.latency_ms);
+        if self.requests == self.errors {
+            let _ = writeln!(out, "latency      (no successful request)");
+        } else {
+            row(&mut out, "latency", &self.latency_ms);
+        }
         if let Some(ttft) = &self.ttft_ms {
             row(&mut out, "ttft", ttft);
         }
@@ -152,6 +143,8 @@ mod tests {
         let report = Report::build(Recorder::default(), 0.0, 1, false);
         assert_eq!(report.rps, 0.0);
         assert_eq!(report.latency_ms, Percentiles::default());
-        assert!(report.to_table().contains("requests     0 (0 errors)"));
+        let table = report.to_table();
+        assert!(table.contains("requests     0 (0 errors)"), "{table}");
+        assert!(table.contains("no successful request"), "{table}");
     }
 }

@@ -188,11 +188,7 @@ mod tests {
         for len in [0, 1, 7, 8, 9, 15, 16, 17, 100, 512] {
             let hay = &hay[..len];
             for needle in [0u8, 1, 7, 8, 9, 10, 0x80, 0x81, 255] {
-                assert_eq!(
-                    find_byte(hay, needle),
-                    hay.iter().position(|&b| b == needle),
-                    "len {len} needle {needle}"
-                );
+                assert_eq!(find_byte(hay, needle), hay.iter().position(|&b| b == needle), "len {len} needle {needle}");
             }
         }
         // Bytes just above the needle next to it must not confuse the test.
@@ -209,8 +205,6 @@ mod tests {
         assert!(!has_content(br#"{"delta":{"content":""}}"#));
         assert!(!has_content(br#"{"delta":{"content":null}}"#));
         assert!(!has_content(br#"{"delta":{"role":"assistant"}}"#));
-        assert!(has_content(
-            br#"{"x":{"content":""},"delta":{"content":"b"}}"#
-        ));
+        assert!(has_content(br#"{"x":{"content":""},"delta":{"content":"b"}}"#));
     }
 }

@@ -54,10 +54,7 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub(crate) fn with_capacity(samples: usize) -> Self {
-        Self {
-            latencies_us: Vec::with_capacity(samples),
-            ..Self::default()
-        }
+        Self { latencies_us: Vec::with_capacity(samples), ..Self::default() }
     }
 
     pub(crate) fn success(&mut self, latency: Duration, finished: Instant) {
@@ -168,9 +165,7 @@ mod tests {
     fn percentiles_sort_unsorted_input_and_convert_to_ms() {
         let mut samples: Vec<u32> = (1..=1000).rev().map(|v| v * 1000).collect();
         let p = Percentiles::from_micros(&mut samples);
-        let Some(p) = p else {
-            unreachable!("non-empty samples give percentiles")
-        };
+        let Some(p) = p else { unreachable!("non-empty samples give percentiles") };
         assert_eq!(p.p50, 500.0);
         assert_eq!(p.p90, 900.0);
         assert_eq!(p.p95, 950.0);

@@ -53,13 +53,8 @@ impl Conn {
     async fn open(addr: SocketAddr) -> std::io::Result<Self> {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let (sender, driver) = http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(std::io::Error::other)?;
-        Ok(Self {
-            sender,
-            driver: Box::pin(driver),
-        })
+        let (sender, driver) = http1::handshake(TokioIo::new(tcp)).await.map_err(std::io::Error::other)?;
+        Ok(Self { sender, driver: Box::pin(driver) })
     }
 
     /// Waits until the connection can take a request, driving it meanwhile;
@@ -158,10 +153,7 @@ pub(crate) async fn run(plan: Arc<Plan>, expected_samples: usize) -> Recorder {
 /// Sends one request and reads the whole response, driving the connection
 /// meanwhile. Returns the connection when it may be reused.
 async fn one_request(plan: &Plan, conn: Conn, scanner: &mut SseScanner) -> (Outcome, Option<Conn>) {
-    let Conn {
-        mut sender,
-        mut driver,
-    } = conn;
+    let Conn { mut sender, mut driver } = conn;
     let mut driver_done = false;
     let raced = {
         let exchange = exchange(plan, &mut sender, scanner);
@@ -182,19 +174,14 @@ async fn one_request(plan: &Plan, conn: Conn, scanner: &mut SseScanner) -> (Outc
     };
     match raced {
         Ok(outcome) => {
-            let reusable =
-                !driver_done && matches!(outcome, Outcome::Ok { .. } | Outcome::Status(_));
+            let reusable = !driver_done && matches!(outcome, Outcome::Ok { .. } | Outcome::Status(_));
             (outcome, reusable.then_some(Conn { sender, driver }))
         }
         Err(_) => (Outcome::Timeout, None),
     }
 }
 
-async fn exchange(
-    plan: &Plan,
-    sender: &mut SendRequest<Full<Bytes>>,
-    scanner: &mut SseScanner,
-) -> Outcome {
+async fn exchange(plan: &Plan, sender: &mut SendRequest<Full<Bytes>>, scanner: &mut SseScanner) -> Outcome {
     let mut req = Request::new(Full::new(plan.body.clone()));
     *req.method_mut() = Method::POST;
     *req.uri_mut() = plan.path.clone();
@@ -217,10 +204,7 @@ async fn exchange(
     }
     if !plan.stream {
         return match drain(&mut body).await {
-            Ok(()) => Outcome::Ok {
-                ttft: None,
-                chunks: 0,
-            },
+            Ok(()) => Outcome::Ok { ttft: None, chunks: 0 },
             Err(()) => Outcome::Transport,
         };
     }
@@ -239,10 +223,7 @@ async fn exchange(
     if scanner.finish() {
         ttft = Some(Instant::now());
     }
-    Outcome::Ok {
-        ttft,
-        chunks: scanner.chunks,
-    }
+    Outcome::Ok { ttft, chunks: scanner.chunks }
 }
 
 /// Reads and discards the body: the connection is reusable only after it.

@@ -30,10 +30,7 @@ type Seen = Arc<Mutex<Vec<(String, String)>>>;
 /// Starts the server; returns its URL, what it received and its accept count.
 async fn serve(reply: Reply) -> (String, Seen, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/chat/completions",
-        listener.local_addr().unwrap()
-    );
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
     let accepts = Arc::new(AtomicUsize::new(0));
@@ -65,10 +62,8 @@ async fn connection(mut sock: TcpStream, reply: Reply, seen: Seen) {
             }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
+        let len: usize =
+            head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
         while buf.len() < head_end + len {
             let mut chunk = [0u8; 4096];
             match sock.read(&mut chunk).await {
@@ -92,11 +87,7 @@ async fn respond(sock: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
     const JSON: &str = r#"{"choices":[{"message":{"role":"assistant","content":"hi"}}]}"#;
     match reply {
         Reply::Json | Reply::JsonThenClose => {
-            let close = if matches!(reply, Reply::JsonThenClose) {
-                "connection: close\r\n"
-            } else {
-                ""
-            };
+            let close = if matches!(reply, Reply::JsonThenClose) { "connection: close\r\n" } else { "" };
             let msg = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{close}content-length: {}\r\n\r\n{JSON}",
                 JSON.len()
@@ -138,9 +129,7 @@ struct Cmd {
 }
 
 fn args(line: &str) -> BenchArgs {
-    Cmd::try_parse_from(std::iter::once("bench").chain(line.split_whitespace()))
-        .unwrap()
-        .args
+    Cmd::try_parse_from(std::iter::once("bench").chain(line.split_whitespace())).unwrap().args
 }
 
 #[test]
@@ -158,11 +147,10 @@ fn cli_defaults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_stream_keep_alive_with_api_key() {
     let (url, seen, accepts) = serve(Reply::Json).await;
-    let report = cli::run(args(&format!(
-        "--url {url} --api-key sk-test --concurrency 4 --duration 0.3 --warmup 0.1 --json"
-    )))
-    .await
-    .unwrap();
+    let report =
+        cli::run(args(&format!("--url {url} --api-key sk-test --concurrency 4 --duration 0.3 --warmup 0.1 --json")))
+            .await
+            .unwrap();
     assert!(report.requests > 10, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
     assert!(report.rps > 0.0);
@@ -175,10 +163,7 @@ async fn non_stream_keep_alive_with_api_key() {
     // Warm-up requests reached the server but are not in the report.
     assert!(seen.len() as u64 >= report.requests);
     let (head, body) = &seen[0];
-    assert!(
-        head.starts_with("post /v1/chat/completions http/1.1"),
-        "{head}"
-    );
+    assert!(head.starts_with("post /v1/chat/completions http/1.1"), "{head}");
     assert!(head.contains("authorization: bearer sk-test"), "{head}");
     assert!(head.contains("content-type: application/json"), "{head}");
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -216,27 +201,21 @@ async fn stream_measures_ttft_and_chunks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_statuses_are_counted_by_kind() {
     let (url, _, accepts) = serve(Reply::Unavailable).await;
-    let report = cli::run(args(&format!(
-        "--url {url} --requests 20 --warmup 0 --concurrency 3"
-    )))
-    .await
-    .unwrap();
+    let report = cli::run(args(&format!("--url {url} --requests 20 --warmup 0 --concurrency 3"))).await.unwrap();
     assert_eq!(report.requests, 20);
     assert_eq!(report.errors, 20);
     assert_eq!(report.error_kinds.get("503"), Some(&20));
     assert_eq!(report.rps, 0.0);
-    // A drained error response leaves the connection reusable.
-    assert_eq!(accepts.load(Ordering::SeqCst), 4);
+    // A drained error response leaves the connection reusable: at most one
+    // connection per worker (a late worker may find the cap used up) plus the probe.
+    let accepts = accepts.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&accepts), "{accepts} connections");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_closing_connections_is_not_an_error() {
     let (url, seen, _) = serve(Reply::JsonThenClose).await;
-    let report = cli::run(args(&format!(
-        "--url {url} --requests 50 --warmup 0 --concurrency 2"
-    )))
-    .await
-    .unwrap();
+    let report = cli::run(args(&format!("--url {url} --requests 50 --warmup 0 --concurrency 2"))).await.unwrap();
     assert_eq!(report.requests, 50);
     assert_eq!(report.errors, 0, "{report:?}");
     assert_eq!(seen.lock().unwrap().len(), 50);
@@ -249,12 +228,8 @@ async fn custom_body_is_sent_verbatim() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("body.json");
     std::fs::write(&path, r#"{"model":"x","messages":[]}"#).unwrap();
-    let report = cli::run(args(&format!(
-        "--url {url} --requests 1 --warmup 0 --body {}",
-        path.display()
-    )))
-    .await
-    .unwrap();
+    let report =
+        cli::run(args(&format!("--url {url} --requests 1 --warmup 0 --body {}", path.display()))).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(report.requests, 1);
     assert_eq!(seen.lock().unwrap()[0].1, r#"{"model":"x","messages":[]}"#);
@@ -263,16 +238,7 @@ async fn custom_body_is_sent_verbatim() {
 #[tokio::test]
 async fn unreachable_target_fails_fast() {
     // Bind then drop to get a port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = cli::run(args(&format!(
-        "--url http://127.0.0.1:{port}/ --duration 1"
-    )))
-    .await
-    .unwrap_err();
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let err = cli::run(args(&format!("--url http://127.0.0.1:{port}/ --duration 1"))).await.unwrap_err();
     assert!(err.contains("cannot connect"), "{err}");
 }

@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::time::Duration;
-use switchyard_types::openai::{ErrorBody, ErrorDetail};
+use switchyard_types::openai::ErrorDetail;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderErrorKind {
@@ -165,20 +165,12 @@ pub fn parse_retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
-/// Serialises a detail back into the envelope.
-pub fn envelope(detail: &ErrorDetail) -> ErrorBody {
-    ErrorBody { error: detail.clone() }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::test_fixtures::fixture;
 
-    fn fixture(path: &str) -> Vec<u8> {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/wire/");
-        std::fs::read(format!("{root}{path}")).unwrap()
-    }
 
     #[test]
     fn openai_errors_keep_type_and_code() {

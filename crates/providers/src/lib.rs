@@ -11,6 +11,8 @@ pub mod error;
 pub mod http;
 pub mod openai_compat;
 pub mod sse;
+#[cfg(test)]
+mod test_fixtures;
 
 pub use error::{ProviderError, ProviderErrorKind};
 

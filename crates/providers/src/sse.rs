@@ -144,6 +144,7 @@ fn find_separator(b: &[u8]) -> Option<(usize, usize)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::test_fixtures::fixture;
 
     fn frame_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut f = SseFramer::default();
@@ -154,10 +155,6 @@ mod tests {
         out
     }
 
-    fn fixture(path: &str) -> Vec<u8> {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/wire/");
-        std::fs::read(format!("{root}{path}")).unwrap()
-    }
 
     #[test]
     fn splits_events_in_one_chunk() {

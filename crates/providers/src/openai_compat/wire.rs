@@ -152,13 +152,10 @@ impl ResponsePeek<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::test_fixtures::fixture;
     use crate::sse::SseFramer;
     use bytes::Bytes;
 
-    fn fixture(path: &str) -> Vec<u8> {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/wire/");
-        std::fs::read(format!("{root}{path}")).unwrap()
-    }
 
     /// Runs a fixture stream through the framer and the peek, returning the
     /// usage found, the text collected, and how many chunks were usage-only.
