@@ -19,6 +19,7 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
 }
 
+#[allow(clippy::disallowed_methods)] // this is the one place
 pub fn build_client(settings: &ClientSettings) -> Result<Client, ProviderError> {
     reqwest::Client::builder()
         .connect_timeout(settings.connect_timeout)

@@ -6,7 +6,8 @@
 //! Every process started here is stopped (by its PID) when the harness is
 //! dropped.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A dev-only harness: its own plain HTTP client is fine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

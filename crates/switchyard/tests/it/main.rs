@@ -2,7 +2,7 @@
 //! simulator, over loopback, through the testkit harness. One test binary
 //! for the whole suite (build time on two cores).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod chat;
 mod errors;
