@@ -171,7 +171,6 @@ mod tests {
     use super::*;
     use crate::test_fixtures::fixture;
 
-
     #[test]
     fn openai_errors_keep_type_and_code() {
         let d = normalize_error_body(404, &fixture("openai/errors/404_model_not_found.json"));

@@ -155,7 +155,6 @@ mod tests {
         out
     }
 
-
     #[test]
     fn splits_events_in_one_chunk() {
         let events = frame_all(&[b"data: a\n\ndata: b\n\n"]);

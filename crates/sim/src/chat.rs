@@ -52,24 +52,14 @@ pub(crate) enum Reply {
     Tool { first_id: u64, call: ToolCall },
 }
 
-pub(crate) async fn completions(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn completions(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => return sim.reject(PATH, &headers, wire_text(&body), BadRequest::not_json()),
     };
     let parsed = parse(&value);
-    let model = value
-        .get("model")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let is_stream = value
-        .get("stream")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let model = value.get("model").and_then(Value::as_str).map(str::to_owned);
+    let is_stream = value.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let rec = sim.record(PATH, &headers, model, is_stream, value);
     let seq = rec.seq();
     let req = match parsed {
@@ -109,9 +99,7 @@ fn parse(v: &Value) -> Result<ChatRequest, BadRequest> {
     }
     let model = match v.get("model") {
         None | Some(Value::Null) => return Err(BadRequest::missing("model")),
-        Some(m) => m
-            .as_str()
-            .ok_or_else(|| BadRequest::invalid("model", "a string"))?,
+        Some(m) => m.as_str().ok_or_else(|| BadRequest::invalid("model", "a string"))?,
     };
     let messages = match v.get("messages") {
         None | Some(Value::Null) => return Err(BadRequest::missing("messages")),
@@ -128,10 +116,7 @@ fn parse(v: &Value) -> Result<ChatRequest, BadRequest> {
         .ok_or_else(|| BadRequest::invalid("n", "an integer between 1 and 128"))?;
     let max_completion = opt(v, "max_completion_tokens", Value::as_u64, "an integer")?;
     let max_tokens = opt(v, "max_tokens", Value::as_u64, "an integer")?;
-    let include_usage = v
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let include_usage = v.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
     Ok(ChatRequest {
         model: model.to_owned(),
         stream,
@@ -152,9 +137,7 @@ fn opt<T>(
 ) -> Result<Option<T>, BadRequest> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(x) => get(x)
-            .map(Some)
-            .ok_or_else(|| BadRequest::invalid(key, expected)),
+        Some(x) => get(x).map(Some).ok_or_else(|| BadRequest::invalid(key, expected)),
     }
 }
 
@@ -171,9 +154,7 @@ impl Plan {
             None => {
                 let answer = knobs.answer_tokens;
                 let (words, finish) = match req.max_tokens {
-                    Some(max) if max < u64::from(answer) => {
-                        (u32::try_from(max).unwrap_or(answer), "length")
-                    }
+                    Some(max) if max < u64::from(answer) => (u32::try_from(max).unwrap_or(answer), "length"),
                     _ => (answer, "stop"),
                 };
                 (Reply::Text { words, finish }, words)
@@ -186,9 +167,7 @@ impl Plan {
             n,
             reply,
             include_usage: req.stream && req.include_usage && knobs.usage,
-            usage: knobs
-                .usage
-                .then(|| (req.prompt_tokens, per_choice.saturating_mul(n))),
+            usage: knobs.usage.then(|| (req.prompt_tokens, per_choice.saturating_mul(n))),
         }
     }
 
@@ -229,9 +208,7 @@ fn render(plan: &Plan) -> String {
                 b.push_str("\",\"refusal\":null,\"annotations\":[]}");
             }
             Reply::Tool { first_id, call } => {
-                b.push_str(
-                    "null,\"refusal\":null,\"annotations\":[],\"tool_calls\":[{\"id\":\"call_sim",
-                );
+                b.push_str("null,\"refusal\":null,\"annotations\":[],\"tool_calls\":[{\"id\":\"call_sim");
                 wire::push_num(&mut b, first_id + u64::from(c));
                 b.push_str("\",\"type\":\"function\",\"function\":{\"name\":");
                 wire::push_str_lit(&mut b, &call.name);

@@ -62,9 +62,7 @@ pub fn load(path: &Path) -> Result<SimConfig, String> {
 }
 
 fn parse(path: &Path, text: &str) -> Result<SimConfig, String> {
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let parsed = if is_json {
         serde_json::from_str(text).map_err(|e| e.to_string())
     } else {
@@ -80,13 +78,9 @@ pub async fn run(args: SimArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     println!("switchyard-sim: listening on http://{addr}");
-    serve(listener, Sim::new(config), stop_signal())
-        .await
-        .map_err(|e| format!("serving on {addr}: {e}"))
+    serve(listener, Sim::new(config), stop_signal()).await.map_err(|e| format!("serving on {addr}: {e}"))
 }
 
 async fn stop_signal() {
@@ -137,14 +131,8 @@ mod tests {
             answer_tokens: None,
             latency_ms: None,
         };
-        assert!(args
-            .config()
-            .unwrap_err()
-            .contains("default.tokens_per_sec"));
-        let args = SimArgs {
-            tokens_per_sec: Some(20.0),
-            ..args
-        };
+        assert!(args.config().unwrap_err().contains("default.tokens_per_sec"));
+        let args = SimArgs { tokens_per_sec: Some(20.0), ..args };
         let c = args.config().unwrap();
         assert_eq!((c.default.ttft_ms, c.default.tokens_per_sec), (7, 20.0));
     }

@@ -28,11 +28,7 @@ pub(crate) async fn put_default(State(sim): State<Arc<Sim>>, body: Bytes) -> Res
 }
 
 /// `PUT /_sim/knobs/{model}` → replaces one model's knobs.
-pub(crate) async fn put_model(
-    State(sim): State<Arc<Sim>>,
-    Path(model): Path<String>,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn put_model(State(sim): State<Arc<Sim>>, Path(model): Path<String>, body: Bytes) -> Response {
     put(&sim, Some(&model), &body)
 }
 
@@ -56,17 +52,11 @@ fn put(sim: &Sim, model: Option<&str>, body: &[u8]) -> Response {
 
 /// `DELETE /_sim/knobs/{model}` → the model falls back to the default knobs
 /// and leaves `/v1/models`.
-pub(crate) async fn delete_model(
-    State(sim): State<Arc<Sim>>,
-    Path(model): Path<String>,
-) -> Response {
+pub(crate) async fn delete_model(State(sim): State<Arc<Sim>>, Path(model): Path<String>) -> Response {
     if sim.knobs.remove(&model) {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        control_error(
-            StatusCode::NOT_FOUND,
-            &format!("no knobs for model `{model}`"),
-        )
+        control_error(StatusCode::NOT_FOUND, &format!("no knobs for model `{model}`"))
     }
 }
 
@@ -89,12 +79,7 @@ pub(crate) async fn health() -> Json<Value> {
 /// `GET /v1/models`: the configured model names, in the `models_list.json` shape.
 pub(crate) async fn list_models(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
     let rec = sim.record("/v1/models", &headers, None, false, Value::Null);
-    let data: Vec<Value> = sim
-        .knobs
-        .model_names()
-        .iter()
-        .map(|m| model_object(m))
-        .collect();
+    let data: Vec<Value> = sim.knobs.model_names().iter().map(|m| model_object(m)).collect();
     let body = json!({"object": "list", "data": data}).to_string();
     let seq = rec.seq();
     rec.finish(Outcome::Completed, 200);
@@ -102,18 +87,8 @@ pub(crate) async fn list_models(State(sim): State<Arc<Sim>>, headers: HeaderMap)
 }
 
 /// `GET /v1/models/{model}`: one configured model, or 404 `model_not_found`.
-pub(crate) async fn get_model(
-    State(sim): State<Arc<Sim>>,
-    Path(model): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let rec = sim.record(
-        "/v1/models/{model}",
-        &headers,
-        Some(model.clone()),
-        false,
-        Value::Null,
-    );
+pub(crate) async fn get_model(State(sim): State<Arc<Sim>>, Path(model): Path<String>, headers: HeaderMap) -> Response {
+    let rec = sim.record("/v1/models/{model}", &headers, Some(model.clone()), false, Value::Null);
     let seq = rec.seq();
     if sim.knobs.has_model(&model) {
         rec.finish(Outcome::Completed, 200);
@@ -130,13 +105,7 @@ fn model_object(id: &str) -> Value {
 
 /// Any other path: 404 in the OpenAI error shape.
 pub(crate) async fn not_found(uri: http::Uri) -> Response {
-    control_error(
-        StatusCode::NOT_FOUND,
-        &format!(
-            "Invalid URL ({}): switchyard-sim has no such route",
-            uri.path()
-        ),
-    )
+    control_error(StatusCode::NOT_FOUND, &format!("Invalid URL ({}): switchyard-sim has no such route", uri.path()))
 }
 
 fn control_error(status: StatusCode, message: &str) -> Response {

@@ -34,20 +34,13 @@ struct EmbeddingsRequest {
     base64: bool,
 }
 
-pub(crate) async fn create(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => return sim.reject(PATH, &headers, wire_text(&body), BadRequest::not_json()),
     };
     let parsed = parse(&value);
-    let model = value
-        .get("model")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let model = value.get("model").and_then(Value::as_str).map(str::to_owned);
     let rec = sim.record(PATH, &headers, model, false, value);
     let seq = rec.seq();
     let req = match parsed {
@@ -73,17 +66,13 @@ pub(crate) async fn create(
 fn parse(v: &Value) -> Result<EmbeddingsRequest, BadRequest> {
     let model = match v.get("model") {
         None | Some(Value::Null) => return Err(BadRequest::missing("model")),
-        Some(m) => m
-            .as_str()
-            .ok_or_else(|| BadRequest::invalid("model", "a string"))?,
+        Some(m) => m.as_str().ok_or_else(|| BadRequest::invalid("model", "a string"))?,
     };
     let expected = "a string, an array of strings, or an array of token arrays";
     let inputs = match v.get("input") {
         None | Some(Value::Null) => return Err(BadRequest::missing("input")),
         Some(Value::String(s)) => vec![text_input(s)],
-        Some(Value::Array(items)) if items.is_empty() => {
-            return Err(BadRequest::invalid("input", expected))
-        }
+        Some(Value::Array(items)) if items.is_empty() => return Err(BadRequest::invalid("input", expected)),
         // One token array: `[1, 2, 3]`.
         Some(Value::Array(items)) if items.iter().all(Value::is_u64) => vec![tokens_input(items)],
         Some(Value::Array(items)) => items
@@ -103,64 +92,36 @@ fn parse(v: &Value) -> Result<EmbeddingsRequest, BadRequest> {
             .as_u64()
             .filter(|d| (1..=MAX_DIMENSIONS).contains(d))
             .and_then(|d| usize::try_from(d).ok())
-            .ok_or_else(|| {
-                BadRequest::invalid(
-                    "dimensions",
-                    &format!("an integer from 1 to {MAX_DIMENSIONS}"),
-                )
-            })?,
+            .ok_or_else(|| BadRequest::invalid("dimensions", &format!("an integer from 1 to {MAX_DIMENSIONS}")))?,
     };
     let base64 = match v.get("encoding_format") {
         None | Some(Value::Null) => false,
         Some(f) if f == "float" => false,
         Some(f) if f == "base64" => true,
-        Some(_) => {
-            return Err(BadRequest::invalid(
-                "encoding_format",
-                "'float' or 'base64'",
-            ))
-        }
+        Some(_) => return Err(BadRequest::invalid("encoding_format", "'float' or 'base64'")),
     };
-    Ok(EmbeddingsRequest {
-        model: model.to_owned(),
-        inputs,
-        dimensions,
-        base64,
-    })
+    Ok(EmbeddingsRequest { model: model.to_owned(), inputs, dimensions, base64 })
 }
 
 fn text_input(s: &str) -> (u64, u32) {
-    (
-        fnv1a(s.as_bytes()),
-        text::tokens_for_chars(s.chars().count()),
-    )
+    (fnv1a(s.as_bytes()), text::tokens_for_chars(s.chars().count()))
 }
 
 /// A token array is embedded as the text of its numbers joined by spaces.
 fn tokens_input(tokens: &[Value]) -> (u64, u32) {
-    let joined = tokens
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let joined = tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
     let count = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
     (fnv1a(joined.as_bytes()), count)
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The unit vector for `seed` with `dims` components.
 pub(crate) fn vector(seed: u64, dims: usize) -> Vec<f32> {
     // xorshift64* must not start at 0.
-    let mut x = if seed == 0 {
-        0x9e37_79b9_7f4a_7c15
-    } else {
-        seed
-    };
+    let mut x = if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed };
     let mut v: Vec<f32> = (0..dims)
         .map(|_| {
             x ^= x >> 12;
@@ -181,11 +142,7 @@ pub(crate) fn vector(seed: u64, dims: usize) -> Vec<f32> {
 
 /// The `list` body, shaped like `embeddings_response_{float,base64}.json`.
 fn render(req: &EmbeddingsRequest, usage: bool) -> String {
-    let per_item = if req.base64 {
-        4 * req.dimensions / 3 + 64
-    } else {
-        12 * req.dimensions + 64
-    };
+    let per_item = if req.base64 { 4 * req.dimensions / 3 + 64 } else { 12 * req.dimensions + 64 };
     let mut b = String::with_capacity(128 + req.model.len() + req.inputs.len() * per_item);
     b.push_str("{\"object\":\"list\",\"data\":[");
     let mut bytes = Vec::new();

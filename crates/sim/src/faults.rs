@@ -19,19 +19,10 @@ use crate::wire;
 use crate::Sim;
 
 /// The error to answer with and its status, or `None` to answer normally.
-pub(crate) async fn inject(
-    sim: &Sim,
-    slot: &Slot,
-    seq: u64,
-    model: &str,
-) -> Option<(Response, u16)> {
+pub(crate) async fn inject(sim: &Sim, slot: &Slot, seq: u64, model: &str) -> Option<(Response, u16)> {
     let k = &slot.knobs;
     // Knobs set through the Rust API are not validated: never "fail" with a 2xx.
-    let status = if (400..=599).contains(&k.error_status) {
-        k.error_status
-    } else {
-        500
-    };
+    let status = if (400..=599).contains(&k.error_status) { k.error_status } else { 500 };
     let error = || {
         if status == 429 {
             (wire::rate_limited(seq, model, k.retry_after_s), 429)

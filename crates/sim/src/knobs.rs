@@ -80,18 +80,13 @@ impl Knobs {
             if (0.0..=1.0).contains(&v) {
                 Ok(())
             } else {
-                Err(format!(
-                    "{name}: expected a number between 0 and 1, got {v}"
-                ))
+                Err(format!("{name}: expected a number between 0 and 1, got {v}"))
             }
         };
         unit("error_rate", self.error_rate)?;
         unit("rate_limit_rate", self.rate_limit_rate)?;
         if !(self.tokens_per_sec.is_finite() && self.tokens_per_sec >= 0.0) {
-            return Err(format!(
-                "tokens_per_sec: expected a number >= 0, got {}",
-                self.tokens_per_sec
-            ));
+            return Err(format!("tokens_per_sec: expected a number >= 0, got {}", self.tokens_per_sec));
         }
         if !(400..=599).contains(&self.error_status) {
             return Err(format!(
@@ -143,9 +138,7 @@ impl Slot {
 fn take(counter: &AtomicU32) -> bool {
     // Fast path: most requests run with the countdown at zero.
     counter.load(Ordering::Relaxed) != 0
-        && counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok()
+        && counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
 }
 
 /// The live knobs: a default slot and per-model slots. Replacing a model's
@@ -164,12 +157,7 @@ struct Table {
 impl KnobTable {
     pub(crate) fn new(default: Knobs, models: BTreeMap<String, Knobs>) -> Self {
         let models = models.into_iter().map(|(k, v)| (k, Slot::new(v))).collect();
-        Self {
-            inner: RwLock::new(Table {
-                default: Slot::new(default),
-                models,
-            }),
-        }
+        Self { inner: RwLock::new(Table { default: Slot::new(default), models }) }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
@@ -213,11 +201,7 @@ impl KnobTable {
     /// Current default and per-model knobs.
     pub(crate) fn snapshot(&self) -> (Knobs, BTreeMap<String, Knobs>) {
         let t = self.read();
-        let models = t
-            .models
-            .iter()
-            .map(|(k, v)| (k.clone(), v.snapshot()))
-            .collect();
+        let models = t.models.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect();
         (t.default.snapshot(), models)
     }
 }
@@ -240,28 +224,16 @@ mod tests {
 
     #[test]
     fn validate_names_the_field() {
-        let k = Knobs {
-            error_rate: 2.0,
-            ..Knobs::default()
-        };
+        let k = Knobs { error_rate: 2.0, ..Knobs::default() };
         assert!(k.validate().unwrap_err().starts_with("error_rate"));
-        let k = Knobs {
-            error_status: 200,
-            ..Knobs::default()
-        };
+        let k = Knobs { error_status: 200, ..Knobs::default() };
         assert!(k.validate().unwrap_err().starts_with("error_status"));
         assert!(Knobs::default().validate().is_ok());
     }
 
     #[test]
     fn countdowns_reach_zero_and_stay() {
-        let table = KnobTable::new(
-            Knobs {
-                fail_next: 2,
-                ..Knobs::default()
-            },
-            BTreeMap::new(),
-        );
+        let table = KnobTable::new(Knobs { fail_next: 2, ..Knobs::default() }, BTreeMap::new());
         let slot = table.slot("anything");
         assert!(slot.take_fail());
         assert_eq!(table.snapshot().0.fail_next, 1);

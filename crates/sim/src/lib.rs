@@ -108,9 +108,7 @@ pub struct SimConfig {
 impl SimConfig {
     /// Checks every knob set; the message names its path, e.g. `models.gpt-4o.error_rate`.
     pub fn validate(&self) -> Result<(), String> {
-        self.default
-            .validate()
-            .map_err(|e| format!("default.{e}"))?;
+        self.default.validate().map_err(|e| format!("default.{e}"))?;
         for (name, k) in &self.models {
             k.validate().map_err(|e| format!("models.{name}.{e}"))?;
         }
@@ -144,18 +142,9 @@ impl Sim {
             .route("/v1/embeddings", post(embeddings::create))
             .route("/v1/models", get(control::list_models))
             .route("/v1/models/{*model}", get(control::get_model))
-            .route(
-                "/_sim/knobs",
-                get(control::get_knobs).put(control::put_default),
-            )
-            .route(
-                "/_sim/knobs/{*model}",
-                put(control::put_model).delete(control::delete_model),
-            )
-            .route(
-                "/_sim/requests",
-                get(control::get_requests).delete(control::delete_requests),
-            )
+            .route("/_sim/knobs", get(control::get_knobs).put(control::put_default))
+            .route("/_sim/knobs/{*model}", put(control::put_model).delete(control::delete_model))
+            .route("/_sim/requests", get(control::get_requests).delete(control::delete_requests))
             .route("/_sim/health", get(control::health))
             .fallback(control::not_found)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -186,10 +175,7 @@ impl Sim {
     /// Waits until a recorded request matches `pred` and returns it, e.g.
     /// `sim.wait_for_request(|r| r.outcome == Outcome::Cancelled)`; for tests
     /// that must not poll with sleeps. Wrap it in a timeout.
-    pub async fn wait_for_request(
-        &self,
-        pred: impl FnMut(&RecordedRequest) -> bool,
-    ) -> RecordedRequest {
+    pub async fn wait_for_request(&self, pred: impl FnMut(&RecordedRequest) -> bool) -> RecordedRequest {
         self.log.wait_for(pred).await
     }
 
@@ -206,12 +192,7 @@ impl Sim {
         stream: bool,
         body: serde_json::Value,
     ) -> Recording {
-        let header = |name| {
-            headers
-                .get(name)
-                .and_then(|v: &http::HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok()).map(str::to_owned);
         let seq = self.log.start(Arrival {
             path,
             model,

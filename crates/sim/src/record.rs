@@ -82,10 +82,7 @@ impl RequestLog {
     pub(crate) fn new() -> Self {
         Self {
             started: Instant::now(),
-            ring: Mutex::new(Ring {
-                next_seq: 1,
-                ..Ring::default()
-            }),
+            ring: Mutex::new(Ring { next_seq: 1, ..Ring::default() }),
             changed: Notify::new(),
         }
     }
@@ -110,11 +107,7 @@ impl RequestLog {
         let mut ring = self.lock();
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        let evicted = if ring.entries.len() >= LOG_CAPACITY {
-            ring.entries.pop_front()
-        } else {
-            None
-        };
+        let evicted = if ring.entries.len() >= LOG_CAPACITY { ring.entries.pop_front() } else { None };
         ring.entries.push_back(RecordedRequest {
             seq,
             path: a.path.to_owned(),
@@ -165,10 +158,7 @@ impl RequestLog {
     }
 
     /// Waits until a record matches `pred` and returns a copy of the first match.
-    pub(crate) async fn wait_for(
-        &self,
-        mut pred: impl FnMut(&RecordedRequest) -> bool,
-    ) -> RecordedRequest {
+    pub(crate) async fn wait_for(&self, mut pred: impl FnMut(&RecordedRequest) -> bool) -> RecordedRequest {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -216,11 +206,7 @@ pub(crate) struct Recording {
 
 impl Recording {
     pub(crate) fn new(sim: Arc<crate::Sim>, seq: u64) -> Self {
-        Self {
-            sim,
-            seq,
-            done: false,
-        }
+        Self { sim, seq, done: false }
     }
 
     pub(crate) fn seq(&self) -> u64 {

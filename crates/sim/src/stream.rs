@@ -41,10 +41,7 @@ pub(crate) fn respond(rec: Recording, plan: Plan, knobs: &Knobs) -> Response {
     let stream = ChunkStream::new(rec, plan, knobs);
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     wire::set_request_id(&mut resp, seq);
     resp
@@ -87,9 +84,7 @@ impl ChunkStream {
         wire::push_num(&mut head, plan.created);
         head.push_str(",\"model\":");
         wire::push_str_lit(&mut head, &plan.model);
-        head.push_str(
-            ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_sim\",\"choices\":[",
-        );
+        head.push_str(",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_sim\",\"choices\":[");
         let (pieces, steps) = match &plan.reply {
             Reply::Text { words, .. } => (Vec::new(), *words),
             Reply::Tool { call, .. } => {

@@ -108,11 +108,9 @@ pub(crate) fn tokens_for_chars(chars: usize) -> u32 {
 fn message_chars(m: &Value) -> usize {
     let content = match m.get("content") {
         Some(Value::String(s)) => s.chars().count(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .map(|s| s.chars().count())
-            .sum(),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).map(|s| s.chars().count()).sum()
+        }
         _ => 0,
     };
     let calls: usize = m
@@ -142,9 +140,7 @@ mod tests {
         let mut t = String::new();
         push_answer(&mut t, 1, 3);
         assert_ne!(s, t);
-        assert!(WORDS
-            .iter()
-            .all(|w| w.bytes().all(|b| b.is_ascii_lowercase())));
+        assert!(WORDS.iter().all(|w| w.bytes().all(|b| b.is_ascii_lowercase())));
     }
 
     #[test]

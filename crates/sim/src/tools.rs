@@ -21,19 +21,12 @@ pub(crate) fn pick(body: &Value) -> Option<ToolCall> {
     if choice.and_then(Value::as_str) == Some("none") {
         return None;
     }
-    let last_role = body
-        .get("messages")?
-        .as_array()?
-        .last()?
-        .get("role")?
-        .as_str()?;
+    let last_role = body.get("messages")?.as_array()?.last()?.get("role")?.as_str()?;
     if last_role != "user" {
         return None;
     }
     let functions = || tools.iter().filter_map(|t| t.get("function"));
-    let named = choice
-        .and_then(|c| c.pointer("/function/name"))
-        .and_then(Value::as_str);
+    let named = choice.and_then(|c| c.pointer("/function/name")).and_then(Value::as_str);
     let function = named
         .and_then(|n| functions().find(|f| f.get("name").and_then(Value::as_str) == Some(n)))
         .or_else(|| functions().next())?;
@@ -64,11 +57,7 @@ fn sample(prop: Option<&Value>) -> Value {
     if let Some(v) = prop.get("const") {
         return v.clone();
     }
-    if let Some(first) = prop
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
+    if let Some(first) = prop.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
         return first.clone();
     }
     // `type` may be a list such as ["string", "null"]: take the first non-null.
@@ -116,10 +105,7 @@ mod tests {
         let call = pick(&body(json!("auto"), "user")).unwrap();
         assert_eq!(call.name, "get_weather");
         let args: Value = serde_json::from_str(&call.arguments).unwrap();
-        assert_eq!(
-            args,
-            json!({"city":"sample","units":"c","days":1,"ratio":1,"hourly":true,"tags":[],"extra":{}})
-        );
+        assert_eq!(args, json!({"city":"sample","units":"c","days":1,"ratio":1,"hourly":true,"tags":[],"extra":{}}));
     }
 
     #[test]

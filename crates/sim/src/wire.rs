@@ -58,18 +58,14 @@ pub(crate) fn push_chat_usage(buf: &mut String, prompt: u32, completion: u32) {
 
 /// Seconds since the Unix epoch, for `created`.
 pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// A JSON response with `x-request-id: req_sim<seq>`.
 pub(crate) fn json_response(status: StatusCode, seq: u64, body: String) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     set_request_id(&mut resp, seq);
     resp
 }
@@ -130,14 +126,7 @@ impl BadRequest {
     }
 
     pub(crate) fn into_response(self, seq: u64) -> Response {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            seq,
-            &self.message,
-            "invalid_request_error",
-            self.param,
-            self.code,
-        )
+        error_response(StatusCode::BAD_REQUEST, seq, &self.message, "invalid_request_error", self.param, self.code)
     }
 }
 
@@ -145,11 +134,7 @@ impl BadRequest {
 pub(crate) fn injected_error(status: u16, seq: u64, model: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (message, kind, code_str) = match code.as_u16() {
-        401 => (
-            "Incorrect API key provided (simulated).".to_owned(),
-            "invalid_request_error",
-            Some("invalid_api_key"),
-        ),
+        401 => ("Incorrect API key provided (simulated).".to_owned(), "invalid_request_error", Some("invalid_api_key")),
         403 => (
             "You are not allowed to access this model (simulated).".to_owned(),
             "invalid_request_error",
@@ -177,11 +162,7 @@ pub(crate) fn injected_error(status: u16, seq: u64, model: &str) -> Response {
             "server_error",
             None,
         ),
-        _ => (
-            "Simulated client error.".to_owned(),
-            "invalid_request_error",
-            None,
-        ),
+        _ => ("Simulated client error.".to_owned(), "invalid_request_error", None),
     };
     error_response(code, seq, &message, kind, None, code_str)
 }
@@ -193,14 +174,8 @@ pub(crate) fn rate_limited(seq: u64, model: &str, retry_after_s: u64) -> Respons
         "Rate limit reached for {model} in organization org-switchyard-sim on requests per \
          min (RPM): Limit 500, Used 500, Requested 1. Please try again in {retry_after_s}s."
     );
-    let mut resp = error_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        seq,
-        &message,
-        "requests",
-        None,
-        Some("rate_limit_exceeded"),
-    );
+    let mut resp =
+        error_response(StatusCode::TOO_MANY_REQUESTS, seq, &message, "requests", None, Some("rate_limit_exceeded"));
     let h = resp.headers_mut();
     h.insert(RETRY_AFTER, HeaderValue::from(retry_after_s));
     let fixed: [(&str, &str); 4] = [
@@ -210,18 +185,12 @@ pub(crate) fn rate_limited(seq: u64, model: &str, retry_after_s: u64) -> Respons
         ("x-ratelimit-remaining-tokens", "30000"),
     ];
     for (name, value) in fixed {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
     if let Ok(v) = HeaderValue::from_str(&format!("{retry_after_s}s")) {
         h.insert(HeaderName::from_static("x-ratelimit-reset-requests"), v);
     }
-    h.insert(
-        HeaderName::from_static("x-ratelimit-reset-tokens"),
-        HeaderValue::from_static("0s"),
-    );
+    h.insert(HeaderName::from_static("x-ratelimit-reset-tokens"), HeaderValue::from_static("0s"));
     resp
 }
 

@@ -152,10 +152,9 @@ impl ResponsePeek<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::test_fixtures::fixture;
     use crate::sse::SseFramer;
+    use crate::test_fixtures::fixture;
     use bytes::Bytes;
-
 
     /// Runs a fixture stream through the framer and the peek, returning the
     /// usage found, the text collected, and how many chunks were usage-only.

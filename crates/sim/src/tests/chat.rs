@@ -10,22 +10,15 @@ fn weather_tools() -> Value {
 }
 
 fn content(resp: &Value, choice: usize) -> &str {
-    resp["choices"][choice]["message"]["content"]
-        .as_str()
-        .unwrap()
+    resp["choices"][choice]["message"]["content"].as_str().unwrap()
 }
 
 #[tokio::test]
 async fn text_answer_has_the_fixture_shape() {
     let h = start_with(Knobs::default()).await;
-    let (status, resp) = h
-        .post_json("/v1/chat/completions", &chat_body("gpt-4o-mini"))
-        .await;
+    let (status, resp) = h.post_json("/v1/chat/completions", &chat_body("gpt-4o-mini")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        shape(&resp),
-        shape(&fixture_json("chat_response_text.json"))
-    );
+    assert_eq!(shape(&resp), shape(&fixture_json("chat_response_text.json")));
     assert_eq!(resp["object"], "chat.completion");
     assert_eq!(resp["model"], "gpt-4o-mini");
     assert!(resp["id"].as_str().unwrap().starts_with("chatcmpl-sim"));
@@ -41,11 +34,7 @@ async fn text_answer_has_the_fixture_shape() {
 
 #[tokio::test]
 async fn answers_are_deterministic_and_n_gives_distinct_choices() {
-    let h = start_with(Knobs {
-        answer_tokens: 5,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { answer_tokens: 5, ..Knobs::default() }).await;
     let (_, one) = h.post_json("/v1/chat/completions", &chat_body("m")).await;
     let mut body = chat_body("m");
     body["n"] = json!(3);
@@ -55,10 +44,7 @@ async fn answers_are_deterministic_and_n_gives_distinct_choices() {
     assert_eq!(choices.len(), 3);
     for (i, c) in choices.iter().enumerate() {
         assert_eq!(c["index"], i);
-        assert_eq!(
-            c["message"]["content"].as_str().unwrap().split(' ').count(),
-            5
-        );
+        assert_eq!(c["message"]["content"].as_str().unwrap().split(' ').count(), 5);
     }
     assert_eq!(content(&one, 0), content(&three, 0));
     assert_ne!(content(&three, 0), content(&three, 1));
@@ -94,10 +80,7 @@ async fn tool_call_answer_has_the_fixture_shape() {
     body["tools"] = weather_tools();
     let (status, resp) = h.post_json("/v1/chat/completions", &body).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        shape(&resp),
-        shape(&fixture_json("chat_response_tool_calls.json"))
-    );
+    assert_eq!(shape(&resp), shape(&fixture_json("chat_response_tool_calls.json")));
     let choice = &resp["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls");
     assert_eq!(choice["message"]["content"], Value::Null);
@@ -105,8 +88,7 @@ async fn tool_call_answer_has_the_fixture_shape() {
     assert!(call["id"].as_str().unwrap().starts_with("call_sim"));
     assert_eq!(call["type"], "function");
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value =
-        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"city": "sample", "units": "c"}));
     h.shutdown().await;
 }
@@ -114,14 +96,7 @@ async fn tool_call_answer_has_the_fixture_shape() {
 #[tokio::test]
 async fn tool_results_none_choice_and_never_knob_answer_in_text() {
     let h = start(SimConfig {
-        models: [(
-            "no-tools".to_owned(),
-            Knobs {
-                tool_calls: ToolCalls::Never,
-                ..Knobs::default()
-            },
-        )]
-        .into(),
+        models: [("no-tools".to_owned(), Knobs { tool_calls: ToolCalls::Never, ..Knobs::default() })].into(),
         ..SimConfig::default()
     })
     .await;
@@ -155,11 +130,7 @@ async fn tool_results_none_choice_and_never_knob_answer_in_text() {
 
 #[tokio::test]
 async fn usage_knob_off_omits_usage() {
-    let h = start_with(Knobs {
-        usage: false,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { usage: false, ..Knobs::default() }).await;
     let (status, resp) = h.post_json("/v1/chat/completions", &chat_body("m")).await;
     assert_eq!(status, 200);
     assert!(resp.get("usage").is_none());
@@ -169,35 +140,17 @@ async fn usage_knob_off_omits_usage() {
 #[tokio::test]
 async fn bad_requests_get_openai_400s_and_are_recorded_failed() {
     let h = start_with(Knobs::default()).await;
-    let resp = h
-        .client
-        .post(format!("{}/v1/chat/completions", h.base))
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let resp = h.client.post(format!("{}/v1/chat/completions", h.base)).body("{not json").send().await.unwrap();
     assert_eq!(resp.status(), 400);
     let err: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-    assert_eq!(
-        shape(&err),
-        shape(&fixture_json("errors/401_missing_api_key.json"))
-    );
+    assert_eq!(shape(&err), shape(&fixture_json("errors/401_missing_api_key.json")));
     assert_eq!(err["error"]["type"], "invalid_request_error");
 
-    let (status, err) = h
-        .post_json("/v1/chat/completions", &json!({"model": "m"}))
-        .await;
+    let (status, err) = h.post_json("/v1/chat/completions", &json!({"model": "m"})).await;
     assert_eq!(status, 400);
-    assert_eq!(
-        err,
-        fixture_json("errors/400_invalid_request_missing_param.json")
-    );
-    let (status, err) = h
-        .post_json(
-            "/v1/chat/completions",
-            &json!({"messages": [{"role": "user", "content": "x"}]}),
-        )
-        .await;
+    assert_eq!(err, fixture_json("errors/400_invalid_request_missing_param.json"));
+    let (status, err) =
+        h.post_json("/v1/chat/completions", &json!({"messages": [{"role": "user", "content": "x"}]})).await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["param"], "model");
     let mut body = chat_body("m");
@@ -206,9 +159,7 @@ async fn bad_requests_get_openai_400s_and_are_recorded_failed() {
 
     let log = h.sim.requests();
     assert_eq!(log.len(), 4);
-    assert!(log
-        .iter()
-        .all(|r| r.outcome == Outcome::Failed && r.status == 400));
+    assert!(log.iter().all(|r| r.outcome == Outcome::Failed && r.status == 400));
     assert_eq!(log[0].body, Value::String("{not json".into()));
     assert_eq!(log[1].model.as_deref(), Some("m"));
     h.shutdown().await;

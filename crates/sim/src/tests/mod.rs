@@ -49,11 +49,7 @@ pub(crate) async fn start(config: SimConfig) -> Harness {
 
 /// A sim whose default knobs are `knobs`.
 pub(crate) async fn start_with(knobs: Knobs) -> Harness {
-    start(SimConfig {
-        default: knobs,
-        ..SimConfig::default()
-    })
-    .await
+    start(SimConfig { default: knobs, ..SimConfig::default() }).await
 }
 
 impl Harness {
@@ -71,34 +67,18 @@ impl Harness {
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let resp = self.post(path, body).await;
         let status = resp.status().as_u16();
-        (
-            status,
-            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
-        )
+        (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
     }
 
     pub(crate) async fn get_json(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
         let status = resp.status().as_u16();
-        (
-            status,
-            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
-        )
+        (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
     }
 
     /// Waits (bounded) for a recorded request matching `pred`.
-    pub(crate) async fn wait_for(
-        &self,
-        pred: impl FnMut(&RecordedRequest) -> bool,
-    ) -> RecordedRequest {
-        tokio::time::timeout(WAIT, self.sim.wait_for_request(pred))
-            .await
-            .unwrap()
+    pub(crate) async fn wait_for(&self, pred: impl FnMut(&RecordedRequest) -> bool) -> RecordedRequest {
+        tokio::time::timeout(WAIT, self.sim.wait_for_request(pred)).await.unwrap()
     }
 
     /// Opens a raw connection and sends `body` to `path` (HTTP/1.1).
@@ -119,21 +99,14 @@ impl Harness {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
-            tokio::time::timeout(WAIT, server)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
+            tokio::time::timeout(WAIT, server).await.unwrap().unwrap().unwrap();
         }
     }
 }
 
 /// A fixture from `shared/fixtures/wire/openai/`.
 pub(crate) fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../../../shared/fixtures/wire/openai/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../../../shared/fixtures/wire/openai/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -168,16 +141,11 @@ pub(crate) fn shape_without(v: &Value, keys: &[&str]) -> Value {
 /// Splits an SSE body into its `data:` payloads, checking the framing: every
 /// event is exactly `data: …\n\n`.
 pub(crate) fn sse_events(body: &str) -> Vec<String> {
-    assert!(
-        body.ends_with("\n\n"),
-        "body must end with a blank line: {body:?}"
-    );
+    assert!(body.ends_with("\n\n"), "body must end with a blank line: {body:?}");
     body[..body.len() - 2]
         .split("\n\n")
         .map(|e| {
-            let data = e
-                .strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("bad event {e:?}"));
+            let data = e.strip_prefix("data: ").unwrap_or_else(|| panic!("bad event {e:?}"));
             assert!(!data.contains('\n'), "multi-line event {e:?}");
             data.to_owned()
         })
@@ -188,10 +156,7 @@ pub(crate) fn sse_events(body: &str) -> Vec<String> {
 pub(crate) fn sse_chunks(body: &str) -> Vec<Value> {
     let mut events = sse_events(body);
     assert_eq!(events.pop().as_deref(), Some("[DONE]"));
-    events
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
+    events.iter().map(|e| serde_json::from_str(e).unwrap()).collect()
 }
 
 pub(crate) fn chat_body(model: &str) -> Value {

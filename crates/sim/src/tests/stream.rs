@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{
-    chat_body, fixture, fixture_json, shape_without, sse_chunks, sse_events, start_with, Harness,
-};
+use super::{chat_body, fixture, fixture_json, shape_without, sse_chunks, sse_events, start_with, Harness};
 use crate::{Knobs, Outcome};
 
 fn stream_body(model: &str, include_usage: Option<bool>) -> Value {
@@ -22,10 +20,7 @@ fn stream_body(model: &str, include_usage: Option<bool>) -> Value {
 async fn stream_text(h: &Harness, body: &Value) -> String {
     let resp = h.post("/v1/chat/completions", body).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "text/event-stream; charset=utf-8"
-    );
+    assert_eq!(resp.headers()["content-type"], "text/event-stream; charset=utf-8");
     String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap()
 }
 
@@ -44,11 +39,7 @@ fn content_of(chunks: &[Value], index: u64) -> String {
 
 #[tokio::test]
 async fn text_stream_without_usage_matches_the_fixture() {
-    let h = start_with(Knobs {
-        answer_tokens: 4,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { answer_tokens: 4, ..Knobs::default() }).await;
     let body = stream_text(&h, &stream_body("gpt-4o", None)).await;
     let chunks = sse_chunks(&body);
     let fx = fixture_chunks("chat_stream_text.sse");
@@ -59,37 +50,21 @@ async fn text_stream_without_usage_matches_the_fixture() {
     assert_eq!(ours(1), shape_without(&fx[1], &[]));
     assert_eq!(ours(5), shape_without(&fx[fx.len() - 1], &[]));
     assert!(chunks.iter().all(|c| c.get("usage").is_none()));
-    assert!(chunks
-        .iter()
-        .all(|c| c["object"] == "chat.completion.chunk"));
-    assert_eq!(
-        chunks[0]["choices"][0]["delta"],
-        json!({"role": "assistant", "content": "", "refusal": null})
-    );
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": "", "refusal": null}));
     assert_eq!(chunks[5]["choices"][0]["finish_reason"], "stop");
     assert_eq!(chunks[5]["choices"][0]["delta"], json!({}));
     // The words concatenate to the non-stream content.
-    let (_, whole) = h
-        .post_json("/v1/chat/completions", &chat_body("gpt-4o"))
-        .await;
-    assert_eq!(
-        content_of(&chunks, 0),
-        whole["choices"][0]["message"]["content"].as_str().unwrap()
-    );
-    let r = h
-        .wait_for(|r| r.stream && r.outcome == Outcome::Completed)
-        .await;
+    let (_, whole) = h.post_json("/v1/chat/completions", &chat_body("gpt-4o")).await;
+    assert_eq!(content_of(&chunks, 0), whole["choices"][0]["message"]["content"].as_str().unwrap());
+    let r = h.wait_for(|r| r.stream && r.outcome == Outcome::Completed).await;
     assert_eq!(r.status, 200);
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn include_usage_adds_usage_null_and_a_final_usage_chunk() {
-    let h = start_with(Knobs {
-        answer_tokens: 3,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { answer_tokens: 3, ..Knobs::default() }).await;
     let chunks = sse_chunks(&stream_text(&h, &stream_body("m", Some(true))).await);
     let fx = fixture_chunks("chat_stream_text_include_usage.sse");
     assert_eq!(chunks.len(), 6);
@@ -98,9 +73,7 @@ async fn include_usage_adds_usage_null_and_a_final_usage_chunk() {
     assert_eq!(shape_without(&chunks[1], &[]), fx_shape(1));
     assert_eq!(shape_without(&chunks[4], &[]), fx_shape(fx.len() - 2));
     assert_eq!(shape_without(&chunks[5], &[]), fx_shape(fx.len() - 1));
-    assert!(chunks[..5]
-        .iter()
-        .all(|c| c["usage"] == Value::Null && c.get("usage").is_some()));
+    assert!(chunks[..5].iter().all(|c| c["usage"] == Value::Null && c.get("usage").is_some()));
     assert_eq!(chunks[5]["choices"], json!([]));
     assert_eq!(chunks[5]["usage"]["completion_tokens"], 3);
     assert_eq!(chunks[5]["usage"]["total_tokens"], 7);
@@ -113,27 +86,16 @@ async fn include_usage_adds_usage_null_and_a_final_usage_chunk() {
 
 #[tokio::test]
 async fn usage_knob_off_drops_the_usage_chunk() {
-    let h = start_with(Knobs {
-        usage: false,
-        answer_tokens: 2,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { usage: false, answer_tokens: 2, ..Knobs::default() }).await;
     let chunks = sse_chunks(&stream_text(&h, &stream_body("m", Some(true))).await);
     assert_eq!(chunks.len(), 4);
-    assert!(chunks
-        .iter()
-        .all(|c| c.get("usage").is_none() && !c["choices"].as_array().unwrap().is_empty()));
+    assert!(chunks.iter().all(|c| c.get("usage").is_none() && !c["choices"].as_array().unwrap().is_empty()));
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn n_choices_stream_interleaved() {
-    let h = start_with(Knobs {
-        answer_tokens: 3,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { answer_tokens: 3, ..Knobs::default() }).await;
     let mut body = stream_body("m", Some(true));
     body["n"] = json!(2);
     let chunks = sse_chunks(&stream_text(&h, &body).await);
@@ -164,11 +126,7 @@ async fn tool_call_stream_matches_the_fixture() {
     assert_eq!(first["function"]["arguments"], "");
     let args: String = chunks[1..last]
         .iter()
-        .map(|c| {
-            c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
-                .as_str()
-                .unwrap()
-        })
+        .map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap())
         .collect();
     assert!(last > 2, "arguments come in several pieces");
     let args: Value = serde_json::from_str(&args).unwrap();
@@ -178,14 +136,8 @@ async fn tool_call_stream_matches_the_fixture() {
 
 #[tokio::test]
 async fn cut_after_tokens_ends_without_done_and_records_cut() {
-    let h = start_with(Knobs {
-        cut_after_tokens: Some(3),
-        ..Knobs::default()
-    })
-    .await;
-    let mut resp = h
-        .post("/v1/chat/completions", &stream_body("m", Some(true)))
-        .await;
+    let h = start_with(Knobs { cut_after_tokens: Some(3), ..Knobs::default() }).await;
+    let mut resp = h.post("/v1/chat/completions", &stream_body("m", Some(true))).await;
     assert_eq!(resp.status(), 200);
     let mut got = Vec::new();
     let err = loop {
@@ -195,21 +147,13 @@ async fn cut_after_tokens_ends_without_done_and_records_cut() {
             Err(e) => break Some(e),
         }
     };
-    assert!(
-        err.is_some(),
-        "the body must end in an error, not a clean end"
-    );
+    assert!(err.is_some(), "the body must end in an error, not a clean end");
     let text = String::from_utf8(got).unwrap();
     let events = sse_events(&text);
     assert!(!events.iter().any(|e| e == "[DONE]"));
-    let chunks: Vec<Value> = events
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks: Vec<Value> = events.iter().map(|e| serde_json::from_str(e).unwrap()).collect();
     assert_eq!(chunks.len(), 4, "role chunk + 3 words: {text}");
-    assert!(chunks
-        .iter()
-        .all(|c| c["choices"][0]["finish_reason"] == Value::Null));
+    assert!(chunks.iter().all(|c| c["choices"][0]["finish_reason"] == Value::Null));
     let r = h.wait_for(|r| r.outcome == Outcome::Cut).await;
     assert_eq!(r.status, 200);
     assert!(r.ended_ms.is_some());
@@ -218,17 +162,9 @@ async fn cut_after_tokens_ends_without_done_and_records_cut() {
 
 #[tokio::test]
 async fn ttft_and_pacing_delay_the_stream() {
-    let h = start_with(Knobs {
-        ttft_ms: 150,
-        tokens_per_sec: 50.0,
-        answer_tokens: 6,
-        ..Knobs::default()
-    })
-    .await;
+    let h = start_with(Knobs { ttft_ms: 150, tokens_per_sec: 50.0, answer_tokens: 6, ..Knobs::default() }).await;
     let sent = Instant::now();
-    let mut resp = h
-        .post("/v1/chat/completions", &stream_body("m", None))
-        .await;
+    let mut resp = h.post("/v1/chat/completions", &stream_body("m", None)).await;
     // Headers come before the first chunk; timers never fire early, so only
     // lower bounds are asserted.
     let first = resp.chunk().await.unwrap().unwrap();
@@ -246,15 +182,8 @@ async fn ttft_and_pacing_delay_the_stream() {
 
 #[tokio::test]
 async fn client_leaving_mid_stream_is_recorded_cancelled() {
-    let h = start_with(Knobs {
-        tokens_per_sec: 2.0,
-        answer_tokens: 100,
-        ..Knobs::default()
-    })
-    .await;
-    let mut tcp = h
-        .raw_post("/v1/chat/completions", &stream_body("slow", None))
-        .await;
+    let h = start_with(Knobs { tokens_per_sec: 2.0, answer_tokens: 100, ..Knobs::default() }).await;
+    let mut tcp = h.raw_post("/v1/chat/completions", &stream_body("slow", None)).await;
     // Read until the first chunk arrived: the stream is under way.
     let mut buf = vec![0u8; 4096];
     let mut seen = Vec::new();
