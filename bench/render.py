@@ -50,9 +50,11 @@ def cell_rows(runs, mode, clk_tck):
                 cpu_s = run["gateway_cpu_ticks"] / clk_tck
                 per_req = cpu_s * 1e6 / rep["requests"] if rep["requests"] else float("nan")
                 busy = 100.0 * cpu_s / rep["duration_s"] if rep["duration_s"] else float("nan")
-                row += [f"{added:+.3f}", f"{ratio:.2f}", f"{per_req:.0f}", f"{busy:.0f}%"]
+                count = run.get("overhead_count") or 0
+                inside = fmt_ms(1e3 * run["overhead_sum_s"] / count) if count else "–"
+                row += [f"{added:+.3f}", inside, f"{ratio:.2f}", f"{per_req:.0f}", f"{busy:.0f}%"]
             else:
-                row += ["", "", "", ""]
+                row += ["", "", "", "", ""]
             rows.append(row)
     return rows
 
@@ -61,9 +63,23 @@ def table(runs, mode, clk_tck):
     head = ["concurrency", "path", "RPS", "p50 ms", "p95 ms", "p99 ms"]
     if mode == "stream":
         head.append("TTFT p50 ms")
-    head += ["errors", "added p50 ms", "RPS gateway/direct", "gateway CPU µs/req", "gateway core busy"]
+    head += ["errors", "added p50 ms", "in-gateway mean ms", "RPS gateway/direct", "gateway CPU µs/req", "gateway core busy"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in cell_rows(runs, mode, clk_tck)]
+    return "\n".join(lines)
+
+
+def floor_table(runs):
+    """Concurrency-1 latency: same-CPU direct, cross-CPU direct, gateway."""
+    lines = [
+        "| mode | direct, same CPU p50 ms | direct, across CPUs p50 ms | gateway p50 ms | gateway − across-CPUs p50 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode in ("non-stream", "stream"):
+        get = {r["target"]: r["report"]["latency_ms"]["p50"] for r in runs if r["mode"] == mode and r["concurrency"] == 1}
+        if not all(k in get for k in ("direct", "cross-cpu", "gateway")):
+            continue
+        lines.append(f"| {mode} | {fmt_ms(get['direct'])} | {fmt_ms(get['cross-cpu'])} | {fmt_ms(get['gateway'])} | {get['gateway'] - get['cross-cpu']:+.3f} |")
     return "\n".join(lines)
 
 
@@ -120,6 +136,17 @@ def render(runs):
     for mode, title in (("non-stream", "Non-streaming chat completions"), ("stream", "Streaming chat completions")):
         if any(r["mode"] == mode for r in runs):
             out += ["", f"## {title}", "", table(runs, mode, clk_tck)]
+    if any(r["target"] == "cross-cpu" for r in runs):
+        out += [
+            "",
+            "## Concurrency 1: what crossing CPUs costs here",
+            "",
+            "The direct runs keep client and simulator on one CPU; through the gateway a",
+            "request crosses CPUs four times (client → gateway → simulator → gateway →",
+            "client). A simulator on the gateway's CPU, called directly, crosses twice:",
+            "",
+            floor_table(runs),
+        ]
     issues = problems(runs)
     if issues:
         out += ["", "**Errors during this run — treat its numbers with suspicion:**", ""]
@@ -135,6 +162,10 @@ def render(runs):
         "- **added p50** is gateway p50 − direct p50: what a request pays for going",
         "  through the gateway at that concurrency. **RPS gateway/direct** is the",
         "  throughput ratio.",
+        "- **in-gateway mean** is the gateway's own measure of the time a request",
+        "  spends inside it, upstream waits excluded, up to the response head",
+        "  (`switchyard_gateway_overhead_seconds`, the same figure as the",
+        "  `x-switchyard-overhead-ms` header), averaged over the measured pass.",
         "- **gateway CPU µs/req** is the gateway process's user+system CPU time",
         "  (`/proc/PID/stat`) during the measured pass divided by the requests in it;",
         "  **gateway core busy** is that CPU time over the pass's duration. It is the",

@@ -177,6 +177,15 @@ KEY=$(http POST "$GW_URL/api/v1/keys" bench-admin '{"name":"bench"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])') || die "could not create an API key"
 log "gateway at $GW_URL (pid $GW_PID)"
 
+# overhead_stats: "SUM COUNT" of the gateway's own overhead histogram
+# (time spent in the gateway, upstream waits excluded), from /metrics.
+overhead_stats() {
+    curl -s "$GW_URL/metrics" | awk '
+        /^switchyard_gateway_overhead_seconds_sum\{operation="chat"\}/ { s = $2 }
+        /^switchyard_gateway_overhead_seconds_count\{operation="chat"\}/ { c = $2 }
+        END { printf "%s %s\n", (s == "" ? 0 : s), (c == "" ? 0 : c) }'
+}
+
 # --- runs ---------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS=$WORK/results.jsonl
@@ -212,17 +221,40 @@ for mode in "${MODES[@]}"; do
             if awk "BEGIN { exit !($WARMUP > 0) }"; then
                 bench_json "$WORK/warmup.json" "${args[@]}" --duration "$WARMUP" --warmup 0
             fi
+            read -r osum0 ocount0 <<<"$(overhead_stats)"
             before=$(cpu_ticks "$GW_PID")
             bench_json "$WORK/run.json" "${args[@]}" --duration "$DURATION" --warmup 0
             after=$(cpu_ticks "$GW_PID")
-            printf '{"mode":"%s","concurrency":%s,"target":"%s","gateway_cpu_ticks":%s,"report":%s}\n' \
-                "$mode" "$conc" "$target" "$((after - before))" "$(cat "$WORK/run.json")" >>"$RESULTS"
+            read -r osum1 ocount1 <<<"$(overhead_stats)"
+            printf '{"mode":"%s","concurrency":%s,"target":"%s","gateway_cpu_ticks":%s,"overhead_sum_s":%s,"overhead_count":%s,"report":%s}\n' \
+                "$mode" "$conc" "$target" "$((after - before))" \
+                "$(awk "BEGIN { print $osum1 - $osum0 }")" "$(awk "BEGIN { print $ocount1 - $ocount0 }")" \
+                "$(cat "$WORK/run.json")" >>"$RESULTS"
             if [[ $conc == 1 ]]; then
                 BENCH_CMDS+=("switchyard bench ${args[*]/$KEY/\$KEY} --duration $DURATION --warmup 0 --json")
             fi
         done
     done
 done
+
+# --- loopback floor ---------------------------------------------------------------
+# The direct runs above keep client and simulator on one CPU: no request
+# crosses CPUs. Through the gateway every request crosses CPUs four times.
+# A simulator on the gateway's CPU, measured at concurrency 1, shows what
+# two of those crossings cost on this machine with no gateway at all.
+start sim-floor "${PIN_GATEWAY[@]}" "$BIN" sim --listen 127.0.0.1:0
+FLOOR_PID=$STARTED_PID
+FLOOR_URL=$(listen_url sim-floor switchyard-sim "$FLOOR_PID")
+http PUT "$FLOOR_URL/_sim/knobs" "" "$SIM_KNOBS" >/dev/null || die "could not set simulator knobs"
+for mode in "${MODES[@]}"; do
+    args=(--url "$FLOOR_URL/v1/chat/completions" --concurrency 1)
+    [[ $mode == stream ]] && args+=(--stream)
+    log "$mode, concurrency 1, direct to a simulator on the gateway's CPU"
+    bench_json "$WORK/run.json" "${args[@]}" --duration "$DURATION" --warmup "$WARMUP"
+    printf '{"mode":"%s","concurrency":1,"target":"cross-cpu","gateway_cpu_ticks":0,"report":%s}\n' \
+        "$mode" "$(cat "$WORK/run.json")" >>"$RESULTS"
+done
+kill "$FLOOR_PID" 2>/dev/null || true
 
 # --- report -------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"

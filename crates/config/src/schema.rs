@@ -84,7 +84,7 @@ pub struct UsageConfig {
 
 impl Default for UsageConfig {
     fn default() -> Self {
-        UsageConfig { queue_capacity: 10_000, batch_size: 512, flush_interval: Duration::from_millis(200) }
+        UsageConfig { queue_capacity: 10_000, batch_size: 2000, flush_interval: Duration::from_millis(500) }
     }
 }
 

@@ -19,7 +19,23 @@ impl SseEvent {
     /// The `data:` payload (lines joined with `\n`), or `None` for events
     /// without data (comments such as `: keep-alive`).
     pub fn data(&self) -> Option<Bytes> {
-        let mut lines = self.raw.split(|b| *b == b'\n').filter_map(|line| {
+        let raw: &[u8] = &self.raw;
+        // Common case, checked first: one `data:` line at the start.
+        if let Some(rest) = raw.strip_prefix(b"data:") {
+            let end = memchr::memchr2(b'\n', b'\r', rest).unwrap_or(rest.len());
+            let after = &rest[end..];
+            let next_is_data = {
+                let after = after.strip_prefix(b"\r").unwrap_or(after);
+                let after = after.strip_prefix(b"\n").unwrap_or(after);
+                after.starts_with(b"data:")
+            };
+            if !next_is_data {
+                let skip = if rest.first() == Some(&b' ') { 1 } else { 0 };
+                let start = 5 + skip;
+                return Some(self.raw.slice(start..5 + end.max(skip)));
+            }
+        }
+        let mut lines = raw.split(|b| *b == b'\n').filter_map(|line| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let rest = line.strip_prefix(b"data:")?;
             Some(rest.strip_prefix(b" ").unwrap_or(rest))
@@ -125,17 +141,19 @@ impl SseFramer {
     }
 }
 
-/// Position and length of the first event separator.
+/// Position and length of the first event separator (`\n\n`,
+/// `\r\n\r\n` or `\r\r`). Jumps from line end to line end with memchr.
 fn find_separator(b: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i + 1 < b.len() {
-        match (b[i], b[i + 1]) {
-            (b'\n', b'\n') => return Some((i, 2)),
-            (b'\r', b'\n') if b.get(i + 2) == Some(&b'\r') && b.get(i + 3) == Some(&b'\n') => return Some((i, 4)),
-            (b'\r', b'\r') => return Some((i, 2)),
+    let mut from = 0;
+    while let Some(off) = memchr::memchr2(b'\n', b'\r', &b[from..]) {
+        let i = from + off;
+        match (b[i], b.get(i + 1), b.get(i + 2), b.get(i + 3)) {
+            (b'\n', Some(b'\n'), _, _) => return Some((i, 2)),
+            (b'\r', Some(b'\n'), Some(b'\r'), Some(b'\n')) => return Some((i, 4)),
+            (b'\r', Some(b'\r'), _, _) => return Some((i, 2)),
             _ => {}
         }
-        i += 1;
+        from = i + 1;
     }
     None
 }
@@ -197,6 +215,44 @@ mod tests {
     fn multi_line_data_is_joined() {
         let events = frame_all(&[b"data: a\ndata:b\n\n"]);
         assert_eq!(events[0].data().unwrap(), Bytes::from_static(b"a\nb"));
+    }
+
+    /// The line-by-line reading of the SSE spec, to check the fast path.
+    fn reference_data(raw: &[u8]) -> Option<Vec<u8>> {
+        let lines: Vec<&[u8]> = raw
+            .split(|b| *b == b'\n')
+            .filter_map(|l| l.strip_suffix(b"\r").unwrap_or(l).strip_prefix(b"data:"))
+            .map(|l| l.strip_prefix(b" ").unwrap_or(l))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(&b'\n'))
+    }
+
+    #[test]
+    fn data_fast_path_matches_the_spec_reading() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"data:\n\n".to_vec(),
+            b"data: \n\n".to_vec(),
+            b"data:x\r\n\r\n".to_vec(),
+            b"data: a\r\ndata: b\r\n\r\n".to_vec(),
+            b"data: a\nid: 1\n\n".to_vec(),
+            b"event: e\ndata: a\n\n".to_vec(),
+            b": comment\n\n".to_vec(),
+        ];
+        for name in [
+            "openai/chat_stream_parallel_tool_calls.sse",
+            "anthropic/messages_stream_tool_use.sse",
+            "gemini/stream_generate_content_function_call.sse",
+            "openai_compatible/deepseek_chat_stream_reasoning.sse",
+        ] {
+            let mut f = SseFramer::default();
+            let mut out = Vec::new();
+            f.push(Bytes::from(fixture(name)), &mut out).unwrap();
+            cases.extend(out.into_iter().map(|e| e.raw.to_vec()));
+        }
+        for raw in cases {
+            let e = SseEvent { raw: Bytes::from(raw.clone()) };
+            assert_eq!(e.data().map(|b| b.to_vec()), reference_data(&raw), "{}", String::from_utf8_lossy(&raw));
+        }
     }
 
     #[test]

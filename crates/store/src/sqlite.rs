@@ -14,6 +14,9 @@ use switchyard_types::UsageSource;
 
 /// Embedded migrations, in order. Add a file and a line; never edit an
 /// applied one (the checksum would refuse to start).
+/// 17 columns × 500 rows stays under SQLite's 32 766 bound parameters.
+const ROWS_PER_INSERT: usize = 500;
+
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql"))];
 
@@ -43,7 +46,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // A larger page cache keeps index pages in memory between
+            // batches instead of re-reading them (seen in profiles).
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         // An in-memory database exists per connection: keep exactly one.
         let pool = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { 4 })
@@ -165,33 +172,35 @@ impl Store for SqliteStore {
 
     fn write_usage(&self, batch: Vec<UsageRecord>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
+            // Multi-row INSERTs: one round trip to SQLite's worker thread per
+            // chunk instead of per record (each round trip is two context
+            // switches on the gateway's core).
             let mut tx = self.pool.begin().await.map_err(err)?;
-            for r in &batch {
-                sqlx::query(
+            for chunk in batch.chunks(ROWS_PER_INSERT) {
+                let mut q = sqlx::QueryBuilder::new(
                     "INSERT OR IGNORE INTO usage_records (request_id, created_at, key_id, tenant_id, operation, route, deployment, stream, status, error_kind,
-                       input_tokens, output_tokens, usage_source, attempts, latency_ms, ttft_ms, overhead_ms)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&r.request_id)
-                .bind(r.created_at)
-                .bind(&r.key_id)
-                .bind(&r.tenant_id)
-                .bind(&r.operation)
-                .bind(&r.route)
-                .bind(&r.deployment)
-                .bind(r.stream as i64)
-                .bind(r.status as i64)
-                .bind(&r.error_kind)
-                .bind(r.input_tokens.map(|n| n as i64))
-                .bind(r.output_tokens.map(|n| n as i64))
-                .bind(r.usage_source.as_str())
-                .bind(r.attempts as i64)
-                .bind(r.latency_ms)
-                .bind(r.ttft_ms)
-                .bind(r.overhead_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
+                       input_tokens, output_tokens, usage_source, attempts, latency_ms, ttft_ms, overhead_ms) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(&r.request_id)
+                        .push_bind(r.created_at)
+                        .push_bind(&r.key_id)
+                        .push_bind(&r.tenant_id)
+                        .push_bind(&r.operation)
+                        .push_bind(&r.route)
+                        .push_bind(&r.deployment)
+                        .push_bind(r.stream as i64)
+                        .push_bind(r.status as i64)
+                        .push_bind(&r.error_kind)
+                        .push_bind(r.input_tokens.map(|n| n as i64))
+                        .push_bind(r.output_tokens.map(|n| n as i64))
+                        .push_bind(r.usage_source.as_str())
+                        .push_bind(r.attempts as i64)
+                        .push_bind(r.latency_ms)
+                        .push_bind(r.ttft_ms)
+                        .push_bind(r.overhead_ms);
+                });
+                q.build().persistent(false).execute(&mut *tx).await.map_err(err)?;
             }
             tx.commit().await.map_err(err)
         })

@@ -6,6 +6,11 @@ mod reload;
 mod serve;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: the gateway allocates many small, short-lived buffers per
+/// request; glibc's malloc cost ~20% of CPU in profiles (docs/adr/0005).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

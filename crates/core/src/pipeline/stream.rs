@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
-use switchyard_providers::openai_compat::wire::ChunkPeek;
+use switchyard_providers::openai_compat::wire::{carries_usage, ChunkPeek};
 use switchyard_providers::sse::{SseEvent, SseFramer};
 use switchyard_providers::{ProviderError, ProviderErrorKind};
 use switchyard_types::openai::WireUsage;
@@ -31,6 +31,9 @@ use switchyard_types::Usage;
 use tokio::time::Instant;
 
 const HEARTBEAT: &[u8] = b": keep-alive\n\n";
+
+/// Most stream data kept for counting tokens when no usage arrives.
+const MAX_SEEN_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct Deadlines {
     pub first_token: Instant,
@@ -50,8 +53,11 @@ pub struct Relay {
     first_event_at: Option<Instant>,
     last_event_at: Instant,
     usage: Option<WireUsage>,
-    /// Generated text, for counting when no usage arrives.
-    text: String,
+    /// Data of the events seen while no usage has arrived, kept (as cheap
+    /// `Bytes` references) so tokens can be counted at the end if none does.
+    /// Parsing happens only then: the common case never parses a chunk.
+    seen: Vec<Bytes>,
+    seen_bytes: usize,
     done: bool,
     account: Option<Account>,
 }
@@ -82,7 +88,8 @@ impl Relay {
             first_event_at: None,
             last_event_at: Instant::now(),
             usage: None,
-            text: String::new(),
+            seen: Vec::new(),
+            seen_bytes: 0,
             done: false,
             account: None,
         }
@@ -163,13 +170,11 @@ impl Relay {
             if self.done {
                 return None;
             }
-            while let Some(event) = self.queue.pop_front() {
-                if let Some(frame) = self.process(event) {
-                    return Some(frame);
-                }
-                if self.done {
-                    return None;
-                }
+            if let Some(frame) = self.drain_queue() {
+                return Some(frame);
+            }
+            if self.done {
+                return None;
             }
             let now = Instant::now();
             let event_deadline = match self.first_event_at {
@@ -207,6 +212,35 @@ impl Relay {
         }
     }
 
+    /// Everything already received, as one frame: events that arrived
+    /// together leave together (one write instead of one per event; no
+    /// waiting is added). A single event is passed on without a copy.
+    fn drain_queue(&mut self) -> Option<Bytes> {
+        let mut first: Option<Bytes> = None;
+        let mut joined: Option<bytes::BytesMut> = None;
+        while let Some(event) = self.queue.pop_front() {
+            if let Some(frame) = self.process(event) {
+                match (&mut first, &mut joined) {
+                    (None, _) => first = Some(frame),
+                    (Some(f), None) => {
+                        let mut buf = bytes::BytesMut::with_capacity(f.len() + frame.len() * (self.queue.len() + 1));
+                        buf.extend_from_slice(f);
+                        buf.extend_from_slice(&frame);
+                        joined = Some(buf);
+                    }
+                    (Some(_), Some(buf)) => buf.extend_from_slice(&frame),
+                }
+            }
+            if self.done {
+                break;
+            }
+        }
+        match joined {
+            Some(buf) => Some(buf.freeze()),
+            None => first,
+        }
+    }
+
     /// What to send for one upstream event, if anything.
     fn process(&mut self, event: SseEvent) -> Option<Bytes> {
         let data = event.data()?; // comments: our own heartbeats replace them
@@ -214,26 +248,25 @@ impl Relay {
             self.finish(200, None);
             return Some(event.raw);
         }
-        match serde_json::from_slice::<ChunkPeek>(&data) {
-            Ok(peek) => {
-                if self.usage.is_none() {
-                    peek.collect_text(&mut self.text);
-                }
+        if data.starts_with(b"{\"error\"") {
+            // The upstream failed mid-stream and said so: forward its
+            // words, and end the stream as failed.
+            self.finish(200, Some(ErrorKind::UpstreamFailed.as_str()));
+            return Some(event.raw);
+        }
+        if carries_usage(&data) {
+            if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(&data) {
                 let usage_only = peek.is_usage_only();
-                if let Some(u) = peek.usage {
-                    self.usage = Some(u);
-                }
+                self.usage = peek.usage;
                 if usage_only && !self.client_wants_usage {
                     return None;
                 }
             }
-            Err(_) if data.starts_with(b"{\"error\"") => {
-                // The upstream failed mid-stream and said so: forward its
-                // words, and end the stream as failed.
-                self.finish(200, Some(ErrorKind::UpstreamFailed.as_str()));
-                return Some(event.raw);
+        } else if self.usage.is_none() {
+            self.seen_bytes += data.len();
+            if self.seen_bytes <= MAX_SEEN_BYTES {
+                self.seen.push(data);
             }
-            Err(_) => {}
         }
         Some(event.raw)
     }
@@ -252,7 +285,18 @@ impl Relay {
     fn usage(&self) -> Usage {
         match &self.usage {
             Some(u) => Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0)),
-            None => Usage::estimated(tokenize::count_request(&self.request_body), tokenize::count(&self.text)),
+            None => {
+                let mut text = String::new();
+                for data in &self.seen {
+                    if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(data) {
+                        peek.collect_text(&mut text);
+                    }
+                }
+                // Past the cap, the rest is estimated from its size: an
+                // OpenAI-style chunk is ~150 bytes per token.
+                let beyond = self.seen_bytes.saturating_sub(MAX_SEEN_BYTES) as u64 / 150;
+                Usage::estimated(tokenize::count_request(&self.request_body), tokenize::count(&text) + beyond)
+            }
         }
     }
 

@@ -15,7 +15,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub struct OpenAiCompat {
-    base_url: String,
+    /// Parsed once: URL parsing (with IDNA) per request showed in profiles.
+    chat_url: reqwest::Url,
+    embeddings_url: reqwest::Url,
     headers: HeaderMap,
     client: reqwest::Client,
 }
@@ -44,13 +46,18 @@ impl OpenAiCompat {
             let v = HeaderValue::from_str(value).map_err(|_| bad(format!("invalid value for header {name:?}")))?;
             headers.insert(n, v);
         }
-        Ok(OpenAiCompat { base_url: base_url.trim_end_matches('/').to_string(), headers, client })
+        let base = base_url.trim_end_matches('/');
+        let url = |path: &str| {
+            reqwest::Url::parse(&format!("{base}{path}"))
+                .map_err(|e| bad(format!("invalid base_url {base_url:?}: {e}")))
+        };
+        Ok(OpenAiCompat { chat_url: url("/chat/completions")?, embeddings_url: url("/embeddings")?, headers, client })
     }
 
-    fn url(&self, op: Operation) -> String {
+    fn url(&self, op: Operation) -> reqwest::Url {
         match op {
-            Operation::Chat => format!("{}/chat/completions", self.base_url),
-            Operation::Embeddings => format!("{}/embeddings", self.base_url),
+            Operation::Chat => self.chat_url.clone(),
+            Operation::Embeddings => self.embeddings_url.clone(),
         }
     }
 }

@@ -49,6 +49,26 @@ fn stream_options_with_usage(obj: &RawObject<'_>) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+/// Whether a chunk's JSON has a non-null top-level-looking `"usage": {…}`,
+/// found without parsing: most chunks carry `"usage":null` or nothing, and
+/// only the one with usage needs a parse. A `"usage":` inside a string value
+/// cannot match: JSON escapes its quotes (`\"usage\":`).
+pub fn carries_usage(data: &[u8]) -> bool {
+    let finder = memchr::memmem::Finder::new(b"\"usage\"");
+    let mut at = 0;
+    while let Some(i) = finder.find(&data[at..]) {
+        let rest = &data[at + i + 7..];
+        let rest = rest.trim_ascii_start();
+        if let Some(value) = rest.strip_prefix(b":") {
+            if value.trim_ascii_start().starts_with(b"{") {
+                return true;
+            }
+        }
+        at += i + 7;
+    }
+    false
+}
+
 /// What the gateway reads from one `chat.completion.chunk`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ChunkPeek<'a> {
@@ -178,6 +198,33 @@ mod tests {
             }
         }
         (usage, text, usage_only)
+    }
+
+    #[test]
+    fn usage_is_spotted_without_parsing() {
+        assert!(carries_usage(br#"{"choices":[],"usage":{"prompt_tokens":1}}"#));
+        assert!(carries_usage(br#"{"usage" : {"prompt_tokens":1}}"#));
+        assert!(!carries_usage(br#"{"choices":[{"delta":{"content":"hi"}}],"usage":null}"#));
+        assert!(!carries_usage(br#"{"choices":[{"delta":{"content":"\"usage\":{"}}]}"#));
+        assert!(!carries_usage(br#"{"choices":[]}"#));
+        // Every fixture chunk: the fast check agrees with a full parse.
+        for path in [
+            "openai/chat_stream_text_include_usage.sse",
+            "openai/chat_stream_text.sse",
+            "openai/chat_stream_parallel_tool_calls.sse",
+            "openai_compatible/deepseek_chat_stream_reasoning.sse",
+            "openai_compatible/azure_chat_stream.sse",
+            "openai_compatible/vllm_chat_stream_reasoning.sse",
+            "openai_compatible/ollama_v1_chat_stream.sse",
+        ] {
+            let mut framer = SseFramer::default();
+            let mut events = Vec::new();
+            framer.push(Bytes::from(fixture(path)), &mut events).unwrap();
+            for e in events.iter().filter_map(|e| e.data()).filter(|d| &d[..] != b"[DONE]") {
+                let peek: ChunkPeek = serde_json::from_slice(&e).unwrap();
+                assert_eq!(carries_usage(&e), peek.usage.is_some(), "{path}: {}", String::from_utf8_lossy(&e));
+            }
+        }
     }
 
     #[test]

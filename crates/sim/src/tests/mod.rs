@@ -41,6 +41,7 @@ pub(crate) async fn start(config: SimConfig) -> Harness {
         sim,
         base: format!("http://{addr}"),
         addr,
+        #[allow(clippy::disallowed_methods)] // a test client, not the gateway's
         client: reqwest::Client::builder().build().unwrap(),
         stop: Some(stop),
         server: Some(server),
