@@ -132,3 +132,30 @@ async fn client_disconnect_cancels_the_upstream_within_a_second() {
     let records = h.wait_usage(2).await;
     assert!(records.iter().filter(|r| r.status == 499).count() == 2, "{records:?}");
 }
+
+#[tokio::test]
+async fn a_silent_upstream_hits_the_idle_deadline_after_commit() {
+    let config = base_config("", "", "").replace(
+        "timeouts: { first_token: 2s, idle: 2s, total: 5s }",
+        "timeouts: { first_token: 2s, idle: 300ms, total: 5s }",
+    );
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    // One token a second: the first arrives, then silence past `idle`.
+    h.set_knobs("model-a", json!({"tokens_per_sec": 1, "answer_tokens": 5})).await;
+    let started = std::time::Instant::now();
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "committed: the first event arrived in time");
+    let text = r.text().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "ended by the idle deadline, not the answer");
+    let last: Value = serde_json::from_str(data_lines(&text).last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "timeout_error", "{text}");
+    let records = h.wait_usage(1).await;
+    assert_eq!(records[0].error_kind.as_deref(), Some("upstream_timeout"));
+    // The upstream call was dropped with the stream.
+    let cancelled = eventually(Duration::from_secs(1), || async {
+        h.sim_requests().await.into_iter().find(|s| s["outcome"] == "cancelled")
+    })
+    .await;
+    assert!(cancelled.is_some());
+}
