@@ -2,7 +2,8 @@
 //! The request path itself is in [`crate::pipeline`].
 
 use crate::error::{ErrorKind, GatewayError};
-use crate::keys::{generate_secret, hash_secret, new_id, KeyCache, KeyRecord, KeyStatus};
+use crate::ids::time_ordered;
+use crate::keys::{generate_secret, hash_secret, KeyCache, KeyRecord, KeyStatus};
 use crate::runtime::{BuildContext, Runtime};
 use crate::store::{Store, StoreError};
 use crate::usage::UsageSink;
@@ -125,7 +126,7 @@ impl Gateway {
         }
         let secret = generate_secret().map_err(|e| GatewayError::new(ErrorKind::Internal, e))?;
         let record = KeyRecord {
-            id: new_id("key"),
+            id: time_ordered("key"),
             name: name.to_string(),
             hash: hash_secret(&secret),
             prefix: secret.chars().take(10).collect(),

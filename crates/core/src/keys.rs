@@ -100,11 +100,6 @@ pub fn generate_secret() -> Result<String, String> {
     Ok(out)
 }
 
-/// A random id like `key_3f9a…` (not secret, just unique).
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{:016x}{:08x}", fastrand::u64(..), fastrand::u32(..))
-}
-
 /// Keys by hash, read on every request without a lock; replaced whole on
 /// change (changes are rare: admin actions).
 #[derive(Default)]

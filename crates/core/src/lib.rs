@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod gateway;
+pub mod ids;
 pub mod keys;
 pub mod pipeline;
 pub mod reply;

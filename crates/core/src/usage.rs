@@ -20,6 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UsageRecord {
+    /// Unique per request, made by the gateway: the key that makes a
+    /// replayed batch idempotent. `request_id` is the client's and may repeat.
+    pub id: String,
     pub request_id: String,
     /// Unix ms when the request arrived.
     pub created_at: i64,
@@ -50,6 +53,7 @@ impl UsageRecord {
     /// the rest as it learns it.
     pub fn new(request_id: &str, operation: &str) -> Self {
         UsageRecord {
+            id: crate::ids::time_ordered("use"),
             request_id: request_id.to_string(),
             created_at: crate::now_unix_ms(),
             key_id: None,
@@ -322,6 +326,8 @@ mod tests {
         let written = store.written.lock().unwrap();
         assert!(written.iter().all(|b| b.len() <= 3));
         let ids: Vec<_> = written.iter().flatten().map(|r| r.request_id.clone()).collect();
+        let unique: std::collections::HashSet<_> = written.iter().flatten().map(|r| r.id.clone()).collect();
+        assert_eq!(unique.len(), 10, "every record has its own id");
         assert_eq!(ids, (0..10).map(|i| format!("r{i}")).collect::<Vec<_>>());
     }
 

@@ -15,10 +15,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at     INTEGER NOT NULL        -- unix ms
 );
 
--- One row per request (failed ones too). request_id is unique so a
--- replayed batch cannot double-count.
+-- One row per request (failed ones too). `id` is made by the gateway and
+-- unique, so a replayed batch cannot double-count; `request_id` is the
+-- client's (x-request-id) and may repeat.
 CREATE TABLE IF NOT EXISTS usage_records (
-    request_id    TEXT PRIMARY KEY,
+    id            TEXT PRIMARY KEY,
+    request_id    TEXT NOT NULL,
     created_at    INTEGER NOT NULL,
     key_id        TEXT,
     tenant_id     TEXT,
@@ -37,3 +39,4 @@ CREATE TABLE IF NOT EXISTS usage_records (
     overhead_ms   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS usage_records_tenant_time ON usage_records (tenant_id, created_at);
+CREATE INDEX IF NOT EXISTS usage_records_request_id ON usage_records (request_id);

@@ -14,7 +14,7 @@ use switchyard_types::UsageSource;
 
 /// Embedded migrations, in order. Add a file and a line; never edit an
 /// applied one (the checksum would refuse to start).
-/// 17 columns × 500 rows stays under SQLite's 32 766 bound parameters.
+/// 18 columns × 500 rows stays under SQLite's 32 766 bound parameters.
 const ROWS_PER_INSERT: usize = 500;
 
 const MIGRATIONS: &[(i64, &str, &str)] =
@@ -71,10 +71,7 @@ impl SqliteStore {
 
     /// Every usage record, oldest first (tests and analytics).
     pub async fn usage_records(&self) -> Result<Vec<UsageRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM usage_records ORDER BY created_at, request_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?;
+        let rows = sqlx::query("SELECT * FROM usage_records ORDER BY id").fetch_all(&self.pool).await.map_err(err)?;
         rows.iter().map(usage_from_row).collect()
     }
 
@@ -90,6 +87,7 @@ fn usage_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UsageRecord, StoreErr
         _ => UsageSource::None,
     };
     Ok(UsageRecord {
+        id: row.try_get("id").map_err(err)?,
         request_id: row.try_get("request_id").map_err(err)?,
         created_at: row.try_get("created_at").map_err(err)?,
         key_id: row.try_get("key_id").map_err(err)?,
@@ -178,11 +176,12 @@ impl Store for SqliteStore {
             let mut tx = self.pool.begin().await.map_err(err)?;
             for chunk in batch.chunks(ROWS_PER_INSERT) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT OR IGNORE INTO usage_records (request_id, created_at, key_id, tenant_id, operation, route, deployment, stream, status, error_kind,
+                    "INSERT OR IGNORE INTO usage_records (id, request_id, created_at, key_id, tenant_id, operation, route, deployment, stream, status, error_kind,
                        input_tokens, output_tokens, usage_source, attempts, latency_ms, ttft_ms, overhead_ms) ",
                 );
                 q.push_values(chunk, |mut row, r| {
-                    row.push_bind(&r.request_id)
+                    row.push_bind(&r.id)
+                        .push_bind(&r.request_id)
                         .push_bind(r.created_at)
                         .push_bind(&r.key_id)
                         .push_bind(&r.tenant_id)
@@ -263,8 +262,11 @@ mod tests {
         store.write_usage(vec![r.clone()]).await.unwrap();
         store.write_usage(vec![r.clone()]).await.unwrap();
         let rows = store.usage_records().await.unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].input_tokens, Some(3));
-        assert_eq!(rows[0].usage_source, UsageSource::Estimated);
+        assert_eq!(rows.len(), 1, "a replayed record is not counted twice");
+        assert_eq!(rows[0], r);
+        // Another request that reuses the client's request id is its own row.
+        let again = UsageRecord::new("req1", "chat");
+        store.write_usage(vec![again]).await.unwrap();
+        assert_eq!(store.usage_records().await.unwrap().len(), 2);
     }
 }

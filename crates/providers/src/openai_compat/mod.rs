@@ -13,6 +13,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Largest error body read from upstream; the rest is ignored.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest whole (non-stream) answer accepted from upstream: a bound on
+/// memory per request, far above any real completion or embeddings batch.
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 pub struct OpenAiCompat {
     /// Parsed once: URL parsing (with IDNA) per request showed in profiles.
@@ -77,27 +80,49 @@ impl Provider for OpenAiCompat {
             let status = response.status().as_u16();
             if !(200..300).contains(&status) {
                 let retry_after = parse_retry_after(response.headers());
-                let body = read_limited(response, MAX_ERROR_BODY).await;
+                let (body, _) = read_limited(response, MAX_ERROR_BODY).await?;
                 return Err(ProviderError::from_status(status, &body, retry_after));
             }
             let body = if request.stream {
                 UpstreamBody::Stream(response.bytes_stream().map(|r| r.map_err(|e| classify(&e))).boxed())
             } else {
-                UpstreamBody::Full(response.bytes().await.map_err(|e| classify(&e))?)
+                let (body, complete) = read_limited(response, MAX_RESPONSE_BODY).await?;
+                if !complete {
+                    return Err(ProviderError::new(
+                        ProviderErrorKind::Protocol,
+                        format!("upstream answer is larger than {MAX_RESPONSE_BODY} bytes"),
+                    ));
+                }
+                UpstreamBody::Full(body)
             };
             Ok(UpstreamResponse { status, body })
         })
     }
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = limit.saturating_sub(out.len());
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= limit {
-            break;
+/// Reads at most `limit` bytes of the body; `false` when there was more.
+/// A body that arrives in one chunk (the common case) is not copied.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<(bytes::Bytes, bool), ProviderError> {
+    let mut first: Option<bytes::Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+        let have = first.as_ref().map_or(0, |f| f.len()) + rest.len();
+        if have + chunk.len() > limit {
+            return Ok((bytes::Bytes::new(), false));
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(f) => {
+                if rest.is_empty() {
+                    rest.extend_from_slice(f);
+                }
+                rest.extend_from_slice(&chunk);
+            }
         }
     }
-    out
+    Ok(match (first, rest.is_empty()) {
+        (Some(f), true) => (f, true),
+        (_, false) => (bytes::Bytes::from(rest), true),
+        (None, true) => (bytes::Bytes::new(), true),
+    })
 }

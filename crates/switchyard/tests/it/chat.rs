@@ -147,3 +147,23 @@ async fn missing_usage_is_estimated_with_the_tokenizer() {
     assert!(records[0].input_tokens.unwrap() > 0);
     assert!(records[0].output_tokens.unwrap() >= 8, "{:?}", records[0]);
 }
+
+#[tokio::test]
+async fn a_reused_request_id_still_gets_its_own_record() {
+    let h = start();
+    let key = h.key().await;
+    for _ in 0..2 {
+        let r = h
+            .post("/v1/chat/completions", &key)
+            .header("x-request-id", "same")
+            .json(&chat_body("chat"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let records = h.wait_usage(2).await;
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.request_id == "same"));
+    assert_ne!(records[0].id, records[1].id);
+}
