@@ -18,7 +18,7 @@ use switchyard_telemetry::Metrics;
 use switchyard_types::UsageSource;
 use tokio::sync::{mpsc, oneshot};
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct UsageRecord {
     /// Unique per request, made by the gateway: the key that makes a
     /// replayed batch idempotent. `request_id` is the client's and may repeat.

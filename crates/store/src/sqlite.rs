@@ -14,8 +14,9 @@ use switchyard_types::UsageSource;
 
 /// Embedded migrations, in order. Add a file and a line; never edit an
 /// applied one (the checksum would refuse to start).
-/// 18 columns × 500 rows stays under SQLite's 32 766 bound parameters.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows per multi-row INSERT, largest first; 18 columns × 256 rows stays
+/// under SQLite's 32 766 bound parameters.
+const CHUNK_SIZES: &[usize] = &[256, 64, 16, 4, 1];
 
 const MIGRATIONS: &[(i64, &str, &str)] =
     &[(1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql"))];
@@ -174,7 +175,13 @@ impl Store for SqliteStore {
             // chunk instead of per record (each round trip is two context
             // switches on the gateway's core).
             let mut tx = self.pool.begin().await.map_err(err)?;
-            for chunk in batch.chunks(ROWS_PER_INSERT) {
+            let mut rest = &batch[..];
+            while !rest.is_empty() {
+                // Fixed chunk sizes so each statement is prepared once and
+                // cached (preparing a 500-row INSERT cost more than running it).
+                let size = CHUNK_SIZES.iter().copied().find(|n| *n <= rest.len()).unwrap_or(1);
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT OR IGNORE INTO usage_records (id, request_id, created_at, key_id, tenant_id, operation, route, deployment, stream, status, error_kind,
                        input_tokens, output_tokens, usage_source, attempts, latency_ms, ttft_ms, overhead_ms) ",
@@ -199,7 +206,7 @@ impl Store for SqliteStore {
                         .push_bind(r.ttft_ms)
                         .push_bind(r.overhead_ms);
                 });
-                q.build().persistent(false).execute(&mut *tx).await.map_err(err)?;
+                q.build().persistent(true).execute(&mut *tx).await.map_err(err)?;
             }
             tx.commit().await.map_err(err)
         })

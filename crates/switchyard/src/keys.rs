@@ -36,20 +36,20 @@ pub async fn run(command: KeysCommand) -> Result<(), String> {
             let settings =
                 switchyard_providers::http::ClientSettings { connect_timeout: std::time::Duration::from_secs(5) };
             let client = switchyard_providers::http::build_client(&settings).map_err(|e| e.message)?;
-            let response = client
-                .post(format!("{}/api/v1/keys", url.trim_end_matches('/')))
-                .bearer_auth(admin_token)
+            let request = http::Request::post(format!("{}/api/v1/keys", url.trim_end_matches('/')))
+                .header("authorization", format!("Bearer {admin_token}"))
                 .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .map_err(|e| format!("cannot reach the gateway at {url}: {e}"))?;
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+                .map_err(|e| format!("bad gateway URL {url:?}: {e}"))?;
+            let response =
+                client.request(request).await.map_err(|e| format!("cannot reach the gateway at {url}: {e}"))?;
             let status = response.status();
-            let text = response.text().await.map_err(|e| e.to_string())?;
+            let (bytes, _) =
+                switchyard_providers::http::read_limited(response.into_body(), 1 << 20).await.map_err(|e| e.message)?;
             if !status.is_success() {
-                return Err(format!("the gateway answered {status}: {text}"));
+                return Err(format!("the gateway answered {status}: {}", String::from_utf8_lossy(&bytes)));
             }
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
             println!("{}", v["key"].as_str().unwrap_or_default());
             eprintln!("key {} created (the secret above is shown only once)", v["id"].as_str().unwrap_or_default());
             Ok(())

@@ -82,10 +82,10 @@ impl Account {
         r.latency_ms = latency.as_secs_f64() * 1e3;
         r.ttft_ms = ttft.map(|t| t.as_secs_f64() * 1e3);
         r.overhead_ms = overhead.as_secs_f64() * 1e3;
-        let snapshot = r.clone();
-        self.observe(&snapshot, latency, overhead, ttft);
+        let record = std::mem::take(&mut self.record);
+        self.observe(&record, latency, overhead, ttft);
         self.metrics.in_flight.add(&[self.op.as_str()], -1);
-        std::mem::replace(&mut self.record, UsageRecord::new("", ""))
+        record
     }
 
     fn observe(&self, r: &UsageRecord, latency: Duration, overhead: Duration, ttft: Option<Duration>) {

@@ -23,7 +23,7 @@ use account::Account;
 use attempt::{Answer, Context};
 use bytes::Bytes;
 use std::time::Instant;
-use switchyard_providers::openai_compat::wire::ResponsePeek;
+use switchyard_providers::openai_compat::wire::{self, ResponsePeek};
 use switchyard_providers::Operation;
 use switchyard_types::Usage;
 
@@ -106,10 +106,11 @@ async fn fail(mut account: Account, mut e: GatewayError) -> GatewayError {
 
 /// Usage of a whole response: as reported, or counted when absent.
 fn response_usage(request: &[u8], response: &[u8]) -> Usage {
+    if let Some(u) = wire::response_usage(response) {
+        return Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0));
+    }
+    // Only without reported usage is the whole body parsed.
     match serde_json::from_slice::<ResponsePeek>(response) {
-        Ok(ResponsePeek { usage: Some(u), .. }) => {
-            Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0))
-        }
         Ok(peek) => {
             let mut text = String::new();
             peek.collect_text(&mut text);

@@ -6,10 +6,10 @@
 pub mod wire;
 
 use crate::error::{parse_retry_after, ProviderError, ProviderErrorKind};
-use crate::http::classify;
+use crate::http::{classify_send, data_stream, read_limited, Client};
 use crate::{Operation, Provider, SendFuture, UpstreamBody, UpstreamRequest, UpstreamResponse};
-use futures_util::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use http_body_util::Full;
 
 /// Largest error body read from upstream; the rest is ignored.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -18,11 +18,11 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 pub struct OpenAiCompat {
-    /// Parsed once: URL parsing (with IDNA) per request showed in profiles.
-    chat_url: reqwest::Url,
-    embeddings_url: reqwest::Url,
+    /// Parsed once: URL parsing per request showed in profiles.
+    chat_url: Uri,
+    embeddings_url: Uri,
     headers: HeaderMap,
-    client: reqwest::Client,
+    client: Client,
 }
 
 impl OpenAiCompat {
@@ -32,7 +32,7 @@ impl OpenAiCompat {
         base_url: &str,
         api_key: Option<&str>,
         extra_headers: &[(String, String)],
-        client: reqwest::Client,
+        client: Client,
     ) -> Result<Self, ProviderError> {
         let bad = |what: String| ProviderError::new(ProviderErrorKind::Rejected, what);
         let mut headers = HeaderMap::new();
@@ -51,13 +51,12 @@ impl OpenAiCompat {
         }
         let base = base_url.trim_end_matches('/');
         let url = |path: &str| {
-            reqwest::Url::parse(&format!("{base}{path}"))
-                .map_err(|e| bad(format!("invalid base_url {base_url:?}: {e}")))
+            format!("{base}{path}").parse::<Uri>().map_err(|e| bad(format!("invalid base_url {base_url:?}: {e}")))
         };
         Ok(OpenAiCompat { chat_url: url("/chat/completions")?, embeddings_url: url("/embeddings")?, headers, client })
     }
 
-    fn url(&self, op: Operation) -> reqwest::Url {
+    fn url(&self, op: Operation) -> Uri {
         match op {
             Operation::Chat => self.chat_url.clone(),
             Operation::Embeddings => self.embeddings_url.clone(),
@@ -68,25 +67,28 @@ impl OpenAiCompat {
 impl Provider for OpenAiCompat {
     fn send(&self, request: UpstreamRequest) -> SendFuture<'_> {
         Box::pin(async move {
-            let mut builder =
-                self.client.post(self.url(request.operation)).headers(self.headers.clone()).body(request.body);
+            let mut http_request = http::Request::post(self.url(request.operation))
+                .body(Full::new(request.body))
+                .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
+            let headers = http_request.headers_mut();
+            headers.clone_from(&self.headers);
             if let Ok(id) = HeaderValue::from_str(&request.request_id) {
-                builder = builder.header("x-request-id", id);
+                headers.insert("x-request-id", id);
             }
             if request.stream {
-                builder = builder.header(http::header::ACCEPT, "text/event-stream");
+                headers.insert(http::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
             }
-            let response = builder.send().await.map_err(|e| classify(&e))?;
+            let response = self.client.request(http_request).await.map_err(|e| classify_send(&e))?;
             let status = response.status().as_u16();
             if !(200..300).contains(&status) {
                 let retry_after = parse_retry_after(response.headers());
-                let (body, _) = read_limited(response, MAX_ERROR_BODY).await?;
+                let (body, _) = read_limited(response.into_body(), MAX_ERROR_BODY).await?;
                 return Err(ProviderError::from_status(status, &body, retry_after));
             }
             let body = if request.stream {
-                UpstreamBody::Stream(response.bytes_stream().map(|r| r.map_err(|e| classify(&e))).boxed())
+                UpstreamBody::Stream(data_stream(response.into_body()))
             } else {
-                let (body, complete) = read_limited(response, MAX_RESPONSE_BODY).await?;
+                let (body, complete) = read_limited(response.into_body(), MAX_RESPONSE_BODY).await?;
                 if !complete {
                     return Err(ProviderError::new(
                         ProviderErrorKind::Protocol,
@@ -98,31 +100,4 @@ impl Provider for OpenAiCompat {
             Ok(UpstreamResponse { status, body })
         })
     }
-}
-
-/// Reads at most `limit` bytes of the body; `false` when there was more.
-/// A body that arrives in one chunk (the common case) is not copied.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<(bytes::Bytes, bool), ProviderError> {
-    let mut first: Option<bytes::Bytes> = None;
-    let mut rest: Vec<u8> = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
-        let have = first.as_ref().map_or(0, |f| f.len()) + rest.len();
-        if have + chunk.len() > limit {
-            return Ok((bytes::Bytes::new(), false));
-        }
-        match &first {
-            None => first = Some(chunk),
-            Some(f) => {
-                if rest.is_empty() {
-                    rest.extend_from_slice(f);
-                }
-                rest.extend_from_slice(&chunk);
-            }
-        }
-    }
-    Ok(match (first, rest.is_empty()) {
-        (Some(f), true) => (f, true),
-        (_, false) => (bytes::Bytes::from(rest), true),
-        (None, true) => (bytes::Bytes::new(), true),
-    })
 }

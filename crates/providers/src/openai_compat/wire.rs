@@ -69,6 +69,26 @@ pub fn carries_usage(data: &[u8]) -> bool {
     false
 }
 
+/// The `usage` object of a whole (non-stream) response, parsed alone: the
+/// last `"usage":{` in the body (it follows `choices`), then just that
+/// object. `None` when there is none or it does not parse.
+pub fn response_usage(body: &[u8]) -> Option<WireUsage> {
+    let finder = memchr::memmem::FinderRev::new(b"\"usage\"");
+    let mut end = body.len();
+    while let Some(i) = finder.rfind(&body[..end]) {
+        let rest = body[i + 7..].trim_ascii_start();
+        if let Some(value) = rest.strip_prefix(b":") {
+            let value = value.trim_ascii_start();
+            if value.starts_with(b"{") {
+                let mut de = serde_json::Deserializer::from_slice(value);
+                return serde::Deserialize::deserialize(&mut de).ok();
+            }
+        }
+        end = i;
+    }
+    None
+}
+
 /// What the gateway reads from one `chat.completion.chunk`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ChunkPeek<'a> {
@@ -260,6 +280,25 @@ mod tests {
         }
         let (_, _, only) = scan("openai_compatible/azure_chat_stream.sse");
         assert_eq!(only, 1, "only the real usage chunk counts, not the choices:[] prompt-filter chunk");
+    }
+
+    #[test]
+    fn response_usage_agrees_with_a_full_parse() {
+        for f in [
+            "openai/chat_response_text.json",
+            "openai/chat_response_tool_calls.json",
+            "openai_compatible/vllm_chat_response_tool_call.json",
+            "openai_compatible/deepseek_chat_response_reasoning.json",
+            "openai_compatible/azure_chat_response.json",
+            "openai/embeddings_response_float.json",
+            "openai/embeddings_response_base64.json",
+        ] {
+            let body = fixture(f);
+            let peek: ResponsePeek = serde_json::from_slice(&body).unwrap();
+            assert_eq!(response_usage(&body), peek.usage, "{f}");
+        }
+        assert_eq!(response_usage(br#"{"choices":[{"message":{"content":"\"usage\":{}"}}]}"#), None);
+        assert_eq!(response_usage(br#"{"usage":null}"#), None);
     }
 
     #[test]
