@@ -74,14 +74,34 @@ impl KeyRecord {
     }
 }
 
+/// The stored form: hex of [`digest`].
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
+    let digest = digest(secret);
     let mut out = String::with_capacity(64);
     for b in digest {
         out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
         out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
     }
     out
+}
+
+/// SHA-256 of a secret: the in-memory lookup key (no hex on the hot path).
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Parses a stored hex hash back into a digest.
+fn parse_hex(hash: &str) -> Option<[u8; 32]> {
+    let bytes = hash.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// A new random secret, or an error if the OS has no randomness to give.
@@ -104,26 +124,27 @@ pub fn generate_secret() -> Result<String, String> {
 /// change (changes are rare: admin actions).
 #[derive(Default)]
 pub struct KeyCache {
-    by_hash: ArcSwap<HashMap<String, Arc<KeyRecord>>>,
+    by_hash: ArcSwap<HashMap<[u8; 32], Arc<KeyRecord>>>,
 }
 
 impl KeyCache {
     pub fn replace_all(&self, keys: Vec<KeyRecord>) {
-        let map = keys.into_iter().map(|k| (k.hash.clone(), Arc::new(k))).collect();
+        let map = keys.into_iter().filter_map(|k| Some((parse_hex(&k.hash)?, Arc::new(k)))).collect();
         self.by_hash.store(Arc::new(map));
     }
 
     pub fn upsert(&self, key: KeyRecord) {
+        let Some(digest) = parse_hex(&key.hash) else { return };
         let key = Arc::new(key);
         self.by_hash.rcu(|old| {
             let mut map = HashMap::clone(old);
-            map.insert(key.hash.clone(), key.clone());
+            map.insert(digest, key.clone());
             map
         });
     }
 
     pub fn find(&self, secret: &str) -> Option<Arc<KeyRecord>> {
-        self.by_hash.load().get(&hash_secret(secret)).cloned()
+        self.by_hash.load().get(&digest(secret)).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -153,6 +174,8 @@ mod tests {
     #[test]
     fn hash_is_sha256_hex() {
         assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(parse_hex(&hash_secret("abc")), Some(digest("abc")));
+        assert_eq!(parse_hex("zz"), None);
     }
 
     #[test]

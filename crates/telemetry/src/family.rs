@@ -14,8 +14,7 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 /// Token counts, powers of four as in the OpenTelemetry GenAI advice.
 pub const TOKEN_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0];
 
-/// Label values joined by `\u{1f}` (a byte no label contains): one small
-/// allocation per lookup, then a hash probe.
+/// Label values joined by `\u{1f}` (a byte no label contains).
 type Key = String;
 
 const SEP: char = '\u{1f}';
@@ -31,11 +30,43 @@ fn key_of(values: &[&str]) -> Key {
     k
 }
 
-/// Shared by the families: a map from label values to a series, read-locked
-/// on the hot path (write-locked only the first time a label set is seen).
+/// Whether `key` is `values` joined by [`SEP`], without building it.
+fn key_matches(key: &str, values: &[&str]) -> bool {
+    let mut rest = key;
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            match rest.strip_prefix(SEP) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        match rest.strip_prefix(v) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// FNV-1a over the label values (and separators): the map's key, computed
+/// without allocating, so a lookup on the hot path allocates nothing.
+fn hash_of(values: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in values {
+        for b in v.bytes().chain(std::iter::once(0x1f)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Shared by the families: label values to a series, read-locked on the
+/// hot path (write-locked only the first time a label set is seen). Keyed
+/// by a hash of the values; each bucket keeps the full key to compare.
 struct Series<T> {
     names: &'static [&'static str],
-    map: RwLock<HashMap<Key, Arc<T>>>,
+    map: RwLock<HashMap<u64, Vec<(Key, Arc<T>)>>>,
 }
 
 impl<T> Series<T> {
@@ -45,9 +76,9 @@ impl<T> Series<T> {
 
     fn get_or(&self, values: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
         debug_assert_eq!(values.len(), self.names.len());
-        let key = key_of(values);
+        let hash = hash_of(values);
         if let Ok(map) = self.map.read() {
-            if let Some(v) = map.get(&key) {
+            if let Some((_, v)) = map.get(&hash).and_then(|b| b.iter().find(|(k, _)| key_matches(k, values))) {
                 return v.clone();
             }
         }
@@ -55,13 +86,22 @@ impl<T> Series<T> {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        map.entry(key).or_insert_with(|| Arc::new(make())).clone()
+        let bucket = map.entry(hash).or_default();
+        if let Some((_, v)) = bucket.iter().find(|(k, _)| key_matches(k, values)) {
+            return v.clone();
+        }
+        let v = Arc::new(make());
+        bucket.push((key_of(values), v.clone()));
+        v
     }
 
     fn snapshot(&self) -> Vec<(Key, Arc<T>)> {
-        let mut v: Vec<_> = match self.map.read() {
-            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(p) => p.into_inner().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        let flatten = |map: &HashMap<u64, Vec<(Key, Arc<T>)>>| -> Vec<(Key, Arc<T>)> {
+            map.values().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        let mut v = match self.map.read() {
+            Ok(map) => flatten(&map),
+            Err(p) => flatten(&p.into_inner()),
         };
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -266,6 +306,19 @@ mod tests {
         assert!(out.contains("d_seconds_bucket{route=\"a\",le=\"0.005\"} 2"), "{out}");
         assert!(out.contains("d_seconds_bucket{route=\"a\",le=\"+Inf\"} 3"), "{out}");
         assert!(out.contains("d_seconds_count{route=\"a\"} 3"), "{out}");
+    }
+
+    #[test]
+    fn lookups_match_whole_values_only() {
+        assert!(key_matches(&key_of(&["a", "b"]), &["a", "b"]));
+        assert!(!key_matches(&key_of(&["a", "b"]), &["a", "bc"]));
+        assert!(!key_matches(&key_of(&["ab", ""]), &["a", "b"]));
+        let c = CounterFamily::new("z_total", "help", &["a", "b"]);
+        c.inc(&["x", "y"]);
+        c.inc(&["x", "y"]);
+        c.inc(&["xy", ""]);
+        assert_eq!(c.get(&["x", "y"]), 2);
+        assert_eq!(c.get(&["xy", ""]), 1);
     }
 
     #[test]

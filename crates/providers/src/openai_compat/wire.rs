@@ -54,7 +54,9 @@ fn stream_options_with_usage(obj: &RawObject<'_>) -> String {
 /// only the one with usage needs a parse. A `"usage":` inside a string value
 /// cannot match: JSON escapes its quotes (`\"usage\":`).
 pub fn carries_usage(data: &[u8]) -> bool {
-    let finder = memchr::memmem::Finder::new(b"\"usage\"");
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
+    let finder = &*FINDER;
     let mut at = 0;
     while let Some(i) = finder.find(&data[at..]) {
         let rest = &data[at + i + 7..];
@@ -73,7 +75,9 @@ pub fn carries_usage(data: &[u8]) -> bool {
 /// last `"usage":{` in the body (it follows `choices`), then just that
 /// object. `None` when there is none or it does not parse.
 pub fn response_usage(body: &[u8]) -> Option<WireUsage> {
-    let finder = memchr::memmem::FinderRev::new(b"\"usage\"");
+    static FINDER: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b"\"usage\""));
+    let finder = &*FINDER;
     let mut end = body.len();
     while let Some(i) = finder.rfind(&body[..end]) {
         let rest = body[i + 7..].trim_ascii_start();
