@@ -66,8 +66,11 @@ fn hash_of(values: &[&str]) -> u64 {
 /// by a hash of the values; each bucket keeps the full key to compare.
 struct Series<T> {
     names: &'static [&'static str],
-    map: RwLock<HashMap<u64, Vec<(Key, Arc<T>)>>>,
+    map: RwLock<Buckets<T>>,
 }
+
+/// Hash of the label values → the series whose values hash there.
+type Buckets<T> = HashMap<u64, Vec<(Key, Arc<T>)>>;
 
 impl<T> Series<T> {
     fn new(names: &'static [&'static str]) -> Self {
@@ -96,7 +99,7 @@ impl<T> Series<T> {
     }
 
     fn snapshot(&self) -> Vec<(Key, Arc<T>)> {
-        let flatten = |map: &HashMap<u64, Vec<(Key, Arc<T>)>>| -> Vec<(Key, Arc<T>)> {
+        let flatten = |map: &Buckets<T>| -> Vec<(Key, Arc<T>)> {
             map.values().flatten().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let mut v = match self.map.read() {
