@@ -28,7 +28,7 @@ pub trait Store: Send + Sync + 'static {
     fn load_keys(&self) -> StoreFuture<'_, Vec<KeyRecord>>;
     /// Writes a batch of usage records in one transaction; idempotent on
     /// `request_id` so a replayed batch does not double-count.
-    fn write_usage(&self, batch: Vec<UsageRecord>) -> StoreFuture<'_, ()>;
+    fn write_usage<'a>(&'a self, batch: &'a [UsageRecord]) -> StoreFuture<'a, ()>;
     /// Cheap reachability check for `/ready`.
     fn ping(&self) -> StoreFuture<'_, ()>;
 }

@@ -206,7 +206,7 @@ async fn write_batch(store: &dyn Store, batch: Vec<UsageRecord>, spill: Option<&
     let n = batch.len() as u64;
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=3 {
-        match store.write_usage(batch.clone()).await {
+        match store.write_usage(&batch).await {
             Ok(()) => {
                 metrics.usage_records.add(&["written"], n);
                 return;
@@ -256,7 +256,7 @@ async fn replay_spill(store: &dyn Store, path: &PathBuf, metrics: &Metrics) {
         return;
     }
     let n = records.len();
-    match store.write_usage(records).await {
+    match store.write_usage(&records).await {
         Ok(()) => {
             let _ = tokio::fs::remove_file(path).await;
             metrics.usage_records.add(&["replayed"], n as u64);
@@ -290,12 +290,12 @@ mod tests {
         fn load_keys(&self) -> StoreFuture<'_, Vec<KeyRecord>> {
             Box::pin(async { Ok(vec![]) })
         }
-        fn write_usage(&self, batch: Vec<UsageRecord>) -> StoreFuture<'_, ()> {
+        fn write_usage<'a>(&'a self, batch: &'a [UsageRecord]) -> StoreFuture<'a, ()> {
             Box::pin(async move {
                 if self.down.load(Ordering::SeqCst) {
                     return Err(StoreError("down".into()));
                 }
-                self.written.lock().unwrap().push(batch);
+                self.written.lock().unwrap().push(batch.to_vec());
                 Ok(())
             })
         }

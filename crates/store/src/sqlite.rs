@@ -169,13 +169,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn write_usage(&self, batch: Vec<UsageRecord>) -> StoreFuture<'_, ()> {
+    fn write_usage<'a>(&'a self, batch: &'a [UsageRecord]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             // Multi-row INSERTs: one round trip to SQLite's worker thread per
             // chunk instead of per record (each round trip is two context
             // switches on the gateway's core).
             let mut tx = self.pool.begin().await.map_err(err)?;
-            let mut rest = &batch[..];
+            let mut rest = batch;
             while !rest.is_empty() {
                 // Fixed chunk sizes so each statement is prepared once and
                 // cached (preparing a 500-row INSERT cost more than running it).
@@ -266,14 +266,14 @@ mod tests {
         r.status = 200;
         r.input_tokens = Some(3);
         r.usage_source = UsageSource::Estimated;
-        store.write_usage(vec![r.clone()]).await.unwrap();
-        store.write_usage(vec![r.clone()]).await.unwrap();
+        store.write_usage(std::slice::from_ref(&r)).await.unwrap();
+        store.write_usage(std::slice::from_ref(&r)).await.unwrap();
         let rows = store.usage_records().await.unwrap();
         assert_eq!(rows.len(), 1, "a replayed record is not counted twice");
         assert_eq!(rows[0], r);
         // Another request that reuses the client's request id is its own row.
         let again = UsageRecord::new("req1", "chat");
-        store.write_usage(vec![again]).await.unwrap();
+        store.write_usage(&[again]).await.unwrap();
         assert_eq!(store.usage_records().await.unwrap().len(), 2);
     }
 }
