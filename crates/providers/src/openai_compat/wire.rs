@@ -196,16 +196,12 @@ impl ResponsePeek<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sse::SseFramer;
-    use crate::test_fixtures::fixture;
-    use bytes::Bytes;
+    use crate::test_fixtures::{fixture, fixture_events};
 
     /// Runs a fixture stream through the framer and the peek, returning the
     /// usage found, the text collected, and how many chunks were usage-only.
     fn scan(path: &str) -> (Option<WireUsage>, String, usize) {
-        let mut framer = SseFramer::default();
-        let mut events = Vec::new();
-        framer.push(Bytes::from(fixture(path)), &mut events).unwrap();
+        let events = fixture_events(path);
         let (mut usage, mut text, mut usage_only) = (None, String::new(), 0);
         for e in events {
             let Some(data) = e.data() else { continue };
@@ -241,10 +237,7 @@ mod tests {
             "openai_compatible/vllm_chat_stream_reasoning.sse",
             "openai_compatible/ollama_v1_chat_stream.sse",
         ] {
-            let mut framer = SseFramer::default();
-            let mut events = Vec::new();
-            framer.push(Bytes::from(fixture(path)), &mut events).unwrap();
-            for e in events.iter().filter_map(|e| e.data()).filter(|d| &d[..] != b"[DONE]") {
+            for e in fixture_events(path).iter().filter_map(|e| e.data()).filter(|d| &d[..] != b"[DONE]") {
                 let peek: ChunkPeek = serde_json::from_slice(&e).unwrap();
                 assert_eq!(carries_usage(&e), peek.usage.is_some(), "{path}: {}", String::from_utf8_lossy(&e));
             }
