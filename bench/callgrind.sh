@@ -16,8 +16,9 @@ command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installe
 cargo build --release --locked -p switchyard --manifest-path "$ROOT/Cargo.toml" >&2
 BIN=$ROOT/target/release/switchyard
 WORK=$(mktemp -d)
+[[ -n ${KEEP:-} ]] && echo "callgrind.sh: keeping $WORK" >&2
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [[ -n ${KEEP:-} ]] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 wait_url() { # FILE: waits for a "listening on URL" line, prints URL
@@ -62,8 +63,8 @@ n, path = int(sys.argv[1]), sys.argv[2]
 parts = {
     "total": r"PROGRAM TOTALS",
     "tokenizer warm-up": r"openai_public::o200k_base \[",
-    "request handler (server + core)": r"switchyard_server::v1::serve::\{\{closure\}\} \[",
-    "upstream call (providers)": r"OpenAiCompat as switchyard_providers::Provider>::send::\{\{closure\}\} \[",
+    "request handler (server + core)": r"crates/server/src/v1\.rs:switchyard_server::v1::serve::\{\{closure\}\}",
+    "upstream call (providers)": r"openai_compat/mod\.rs:<switchyard_providers::openai_compat::OpenAiCompat as switchyard_providers::Provider>::send::\{\{closure\}\}",
     "usage rows (SQLite thread)": r"sqlx-sqlite-[0-9.]+/src/connection/worker.rs:std::sys::backtrace::__rust_begin_short_backtrace",
 }
 found = {}
