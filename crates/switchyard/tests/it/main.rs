@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod chat;
+mod cli;
 mod errors;
 mod lifecycle;
 mod streaming;
