@@ -117,10 +117,13 @@ impl Runtime {
                     disabled.push(format!("{t} (provider {} has no api_key)", dep.provider_name));
                 }
             }
-            let embeddings = targets
-                .iter()
-                .chain(deployments.get(r.targets.first().map(String::as_str).unwrap_or("")).map(|x| &x.0))
-                .any(|d| d.capabilities.contains(&Capability::Embeddings));
+            // Validation guarantees a route's targets are all embeddings or
+            // all chat; the first configured one (enabled or not) decides.
+            let embeddings = r
+                .targets
+                .first()
+                .and_then(|t| deployments.get(t.as_str()))
+                .is_some_and(|(d, _)| d.capabilities.contains(&Capability::Embeddings));
             route_order.push(r.name.clone());
             routes.insert(r.name.clone(), Arc::new(Route { name: r.name.clone(), targets, disabled, embeddings }));
         }
@@ -147,5 +150,66 @@ impl Runtime {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn build(yaml: &str) -> Runtime {
+        let env = std::collections::HashMap::new();
+        let config = switchyard_config::load_str(yaml, "test.yaml", &env).unwrap();
+        Runtime::build(config, BuildContext { sim_addr: None, previous: None }).unwrap()
+    }
+
+    const YAML: &str = r#"
+providers:
+  - { name: openai, kind: openai, base_url: "https://api.openai.com/v1", api_key: "${OPENAI_API_KEY:-}" }
+  - { name: local, kind: openai_compatible, base_url: "http://127.0.0.1:9/v1" }
+deployments:
+  - { name: cloud, provider: openai, model: gpt-4o-mini }
+  - { name: onprem, provider: local, model: qwen }
+  - { name: vectors, provider: local, model: e5, capabilities: [embeddings] }
+routes:
+  - { name: chat, targets: [cloud, onprem] }
+  - { name: cloud-only, targets: [cloud] }
+  - { name: embed, targets: [vectors] }
+"#;
+
+    #[test]
+    fn a_provider_without_a_key_is_left_out_of_plans() {
+        let rt = build(YAML);
+        let chat = &rt.routes["chat"];
+        assert_eq!(chat.targets.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["onprem"]);
+        assert_eq!(chat.disabled.len(), 1);
+        assert!(chat.disabled[0].contains("openai"));
+        assert!(rt.routes["cloud-only"].targets.is_empty());
+        assert!(rt.notes().iter().any(|n| n.contains("cloud-only") && n.contains("503")));
+        assert!(!chat.embeddings);
+        assert!(rt.routes["embed"].embeddings);
+        assert_eq!(rt.route_order, ["chat", "cloud-only", "embed"]);
+    }
+
+    #[test]
+    fn clients_survive_a_rebuild_with_the_same_settings() {
+        let first = build(YAML);
+        let env = std::collections::HashMap::new();
+        let config = switchyard_config::load_str(YAML, "test.yaml", &env).unwrap();
+        let second = Runtime::build(config, BuildContext { sim_addr: None, previous: Some(&first) }).unwrap();
+        assert_eq!(second.clients.len(), 1, "one client for one set of settings");
+        assert_eq!(first.clients.keys().collect::<Vec<_>>(), second.clients.keys().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sim_urls_need_the_embedded_simulator() {
+        let yaml = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\n";
+        let env = std::collections::HashMap::new();
+        let config = switchyard_config::load_str(yaml, "t.yaml", &env).unwrap();
+        let err = Runtime::build(config.clone(), BuildContext { sim_addr: None, previous: None }).err().unwrap();
+        assert!(err.contains("sim://"));
+        let addr = "127.0.0.1:1".parse().ok();
+        assert!(Runtime::build(config, BuildContext { sim_addr: addr, previous: None }).is_ok());
     }
 }
