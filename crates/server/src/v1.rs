@@ -43,7 +43,10 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation) -> Re
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            let e = state.gateway.refuse(op, &request_id, credential.as_deref(), received, e).await;
+            return error_response(&e);
+        }
     };
     let inbound = Inbound { request_id, credential, body, received };
     match state.gateway.handle(op, inbound).await {

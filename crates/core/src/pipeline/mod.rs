@@ -96,6 +96,27 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Records a request the server refused before it could be handed over
+    /// (its body was too large or unreadable), so that it too has its usage
+    /// record; attributed to its key when the key is valid.
+    pub async fn refuse(
+        &self,
+        op: Operation,
+        request_id: &str,
+        credential: Option<&str>,
+        received: Instant,
+        e: GatewayError,
+    ) -> GatewayError {
+        let mut account = Account::start(self.usage.clone(), self.metrics.clone(), op, request_id, received);
+        if let Ok(key) = admit::authenticate(&self.keys, credential, crate::now_unix_ms()) {
+            account.record.key_id = Some(key.id.clone());
+            account.record.tenant_id = Some(key.tenant_id.clone());
+        }
+        fail(account, e).await
+    }
+}
+
 /// Records a failed request and hands the error back.
 async fn fail(mut account: Account, mut e: GatewayError) -> GatewayError {
     account.commit();

@@ -66,6 +66,11 @@ async fn body_over_the_limit_is_413() {
     assert_eq!(e["code"], "request_too_large");
     let r = h.post("/v1/chat/completions", &key).json(&chat_body("chat")).send().await.unwrap();
     assert_eq!(r.status(), 200, "small bodies still pass");
+    let records = h.wait_usage(2).await;
+    let refused = records.iter().find(|r| r.status == 413).expect("the refused request is recorded");
+    assert_eq!(refused.error_kind.as_deref(), Some("payload_too_large"));
+    assert!(refused.key_id.is_some(), "attributed to its key");
+    assert!(h.sim_requests().await.len() == 1, "only the small one went upstream");
 }
 
 #[tokio::test]
