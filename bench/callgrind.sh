@@ -34,17 +34,7 @@ wait_url() { # FILE: waits for a "listening on URL" line, prints URL
 PIDS+=($!)
 SIM=$(wait_url "$WORK/sim.out")
 curl -s -X PUT "$SIM/_sim/knobs" -d '{"answer_tokens":16}' >/dev/null
-cat >"$WORK/gw.yaml" <<YAML
-server: { listen: "127.0.0.1:0" }
-storage: { url: "sqlite://$WORK/bench.db" }
-admin: { bootstrap_token: "bench-admin" }
-providers:
-  - { name: sim, kind: openai_compatible, base_url: "$SIM/v1" }
-deployments:
-  - { name: bench-model, provider: sim, model: bench-model }
-routes:
-  - { name: bench-model, targets: [bench-model] }
-YAML
+sed -e "s#@WORK@#$WORK#" -e "s#@SIM@#$SIM#" "$ROOT/bench/gateway.yaml.in" >"$WORK/gw.yaml"
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$BIN" serve --config "$WORK/gw.yaml" \
     >"$WORK/gw.out" 2>"$WORK/gw.err" &
 GW_PID=$!

@@ -159,17 +159,7 @@ http PUT "$SIM_URL/_sim/knobs" "" "$SIM_KNOBS" >/dev/null || die "could not set 
 log "simulator at $SIM_URL (pid $SIM_PID)"
 
 # --- gateway ----------------------------------------------------------------------
-cat >"$WORK/gateway.yaml" <<YAML
-server: { listen: "127.0.0.1:0" }
-storage: { url: "sqlite://$WORK/bench.db" }
-admin: { bootstrap_token: "bench-admin" }
-providers:
-  - { name: sim, kind: openai_compatible, base_url: "$SIM_URL/v1" }
-deployments:
-  - { name: bench-model, provider: sim, model: bench-model }
-routes:
-  - { name: bench-model, targets: [bench-model] }
-YAML
+sed -e "s#@WORK@#$WORK#" -e "s#@SIM@#$SIM_URL#" "$ROOT/bench/gateway.yaml.in" >"$WORK/gateway.yaml"
 start gateway "${PIN_GATEWAY[@]}" "$BIN" serve --config "$WORK/gateway.yaml"
 GW_PID=$STARTED_PID
 GW_URL=$(listen_url gateway switchyard "$GW_PID")
