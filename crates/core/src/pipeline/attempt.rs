@@ -10,7 +10,7 @@
 
 use super::account::Account;
 use super::admit::Head;
-use super::stream::{Deadlines, Primed, Relay};
+use super::stream::{Deadlines, Relay};
 use crate::error::GatewayError;
 use crate::runtime::Deployment;
 use bytes::Bytes;
@@ -106,7 +106,6 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>) -> Result<Answer, Pr
     };
     let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
     let mut relay = Relay::new(upstream, deadlines, head.include_usage, cx.body.clone());
-    match relay.prime().await? {
-        Primed::FirstEvent | Primed::Slow => Ok(Answer::Stream(Box::new(relay))),
-    }
+    relay.prime().await?;
+    Ok(Answer::Stream(Box::new(relay)))
 }

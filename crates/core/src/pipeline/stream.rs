@@ -62,15 +62,6 @@ pub struct Relay {
     account: Option<Account>,
 }
 
-/// How priming ended without an error.
-pub enum Primed {
-    /// The first data event is queued.
-    FirstEvent,
-    /// Nothing yet after a heartbeat interval: commit anyway and keep the
-    /// client's connection alive while waiting.
-    Slow,
-}
-
 impl Relay {
     pub fn new(
         upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
@@ -97,12 +88,14 @@ impl Relay {
 
     /// Reads until the first data event, before anything is sent to the
     /// client, so a failure here can still fall through to the next
-    /// deployment.
-    pub async fn prime(&mut self) -> Result<Primed, ProviderError> {
+    /// deployment. Also `Ok` when nothing arrived within a heartbeat
+    /// interval: the caller commits anyway and the relay keeps the client's
+    /// connection alive while it waits (docs/adr/0004).
+    pub async fn prime(&mut self) -> Result<(), ProviderError> {
         let slow_at = Instant::now() + self.deadlines.heartbeat;
-        loop {
-            if self.queue.iter().any(|e| e.data().is_some()) {
-                break;
+        let first = loop {
+            if let Some(data) = self.first_data() {
+                break data;
             }
             let wait = self.deadlines.first_token.min(self.deadlines.total).min(slow_at);
             match tokio::time::timeout_at(wait, self.upstream.next()).await {
@@ -115,7 +108,7 @@ impl Relay {
                     ))
                 }
                 Err(_) if wait == slow_at && slow_at < self.deadlines.first_token.min(self.deadlines.total) => {
-                    return Ok(Primed::Slow)
+                    return Ok(())
                 }
                 Err(_) => {
                     return Err(ProviderError::new(
@@ -124,20 +117,23 @@ impl Relay {
                     ))
                 }
             }
-        }
+        };
         // An error object as the first event (some servers answer 200 and
         // then report the failure in-band) still counts as a failed attempt.
-        if let Some(data) = self.queue.iter().find_map(SseEvent::data) {
-            if data.starts_with(b"{\"error\"") {
-                let detail = switchyard_providers::error::normalize_error_body(500, &data);
-                return Err(ProviderError::new(
-                    ProviderErrorKind::Server,
-                    format!("upstream stream error: {}", detail.message),
-                ));
-            }
+        if first.starts_with(b"{\"error\"") {
+            let detail = switchyard_providers::error::normalize_error_body(500, &first);
+            return Err(ProviderError::new(
+                ProviderErrorKind::Server,
+                format!("upstream stream error: {}", detail.message),
+            ));
         }
-        self.mark_first_event();
-        Ok(Primed::FirstEvent)
+        self.first_event_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The data of the first queued event that has any.
+    fn first_data(&self) -> Option<Bytes> {
+        self.queue.iter().find_map(SseEvent::data)
     }
 
     pub fn attach(&mut self, account: Account) {
@@ -160,7 +156,7 @@ impl Relay {
     }
 
     fn mark_first_event(&mut self) {
-        if self.first_event_at.is_none() && self.queue.iter().any(|e| e.data().is_some()) {
+        if self.first_event_at.is_none() && self.first_data().is_some() {
             self.first_event_at = Some(Instant::now());
         }
     }
