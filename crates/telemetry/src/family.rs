@@ -110,6 +110,21 @@ impl<T> Series<T> {
         v
     }
 
+    /// One `name{labels} value` line per series, under its header.
+    fn render_scalars<V: std::fmt::Display>(
+        &self,
+        out: &mut String,
+        name: &str,
+        help: &str,
+        kind: &str,
+        value: impl Fn(&T) -> V,
+    ) {
+        header(out, name, help, kind);
+        for (labels, v) in self.snapshot() {
+            let _ = writeln!(out, "{name}{} {}", self.label_text(&labels, None), value(&v));
+        }
+    }
+
     fn label_text(&self, key: &str, extra: Option<(&str, &str)>) -> String {
         let mut s = String::new();
         let values = if self.names.is_empty() { None } else { Some(key.split(SEP)) };
@@ -157,11 +172,7 @@ impl CounterFamily {
         self.series.get_or(labels, Default::default).load(Ordering::Relaxed)
     }
     pub fn render(&self, out: &mut String) {
-        header(out, self.name, self.help, "counter");
-        for (labels, v) in self.series.snapshot() {
-            let _ =
-                writeln!(out, "{}{} {}", self.name, self.series.label_text(&labels, None), v.load(Ordering::Relaxed));
-        }
+        self.series.render_scalars(out, self.name, self.help, "counter", |v| v.load(Ordering::Relaxed));
     }
 }
 
@@ -185,11 +196,7 @@ impl GaugeFamily {
         self.series.get_or(labels, Default::default).load(Ordering::Relaxed)
     }
     pub fn render(&self, out: &mut String) {
-        header(out, self.name, self.help, "gauge");
-        for (labels, v) in self.series.snapshot() {
-            let _ =
-                writeln!(out, "{}{} {}", self.name, self.series.label_text(&labels, None), v.load(Ordering::Relaxed));
-        }
+        self.series.render_scalars(out, self.name, self.help, "gauge", |v| v.load(Ordering::Relaxed));
     }
 }
 
