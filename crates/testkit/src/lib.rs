@@ -128,6 +128,12 @@ impl Harness {
         self.http.get(format!("{sim}/_sim/requests")).send().await.unwrap().json().await.unwrap()
     }
 
+    /// Waits up to `within` for the simulator to record a request with
+    /// this outcome (`cancelled`, `cut`, …) and returns it.
+    pub async fn wait_sim_outcome(&self, outcome: &str, within: Duration) -> Option<Value> {
+        eventually(within, || async { self.sim_requests().await.into_iter().find(|s| s["outcome"] == outcome) }).await
+    }
+
     pub async fn clear_sim_requests(&self) {
         let sim = self.sim_url.as_ref().expect("simulator");
         self.http.delete(format!("{sim}/_sim/requests")).send().await.unwrap();

@@ -2,7 +2,7 @@
 //! recorded; upstream failures before the first byte fall through to the
 //! next deployment.
 
-use super::{bin, chat_body, start};
+use super::{bin, chat_body, start, stream_body};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use switchyard_testkit::{base_config, Harness};
@@ -88,9 +88,7 @@ async fn upstream_5xx_falls_through_to_the_next_deployment() {
 
     // Streams fall through too, before their first byte.
     h.set_knobs("model-a", json!({"fail_next": 1, "error_status": 503})).await;
-    let mut body = chat_body("failover");
-    body["stream"] = json!(true);
-    let r = h.post("/v1/chat/completions", &key).json(&body).send().await.unwrap();
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("failover", None)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-switchyard-route"], "chat-b");
     assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
@@ -160,8 +158,7 @@ async fn upstream_hang_times_out_in_openai_shape() {
     let e = error_of(r, 504).await;
     assert_eq!(e["type"], "timeout_error");
     assert!(started.elapsed() < Duration::from_secs(3));
-    let mut body = chat_body("chat");
-    body["stream"] = json!(true);
+    let body = stream_body("chat", None);
     let started = Instant::now();
     let r = h.post("/v1/chat/completions", &key).json(&body).send().await.unwrap();
     error_of(r, 504).await;

@@ -78,28 +78,12 @@ async fn health_ready_and_admin_auth() {
     assert_eq!(ok.status(), 200);
     let ready: Value = h.http.get(format!("{}/ready", h.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
-    let r = h
-        .http
-        .post(format!("{}/api/v1/keys", h.url))
-        .bearer_auth("wrong")
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let r = h.post("/api/v1/keys", "wrong").json(&json!({"name": "x"})).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = h
-        .http
-        .post(format!("{}/api/v1/keys", h.url))
-        .bearer_auth(switchyard_testkit::ADMIN_TOKEN)
-        .json(&json!({"name": ""}))
-        .send()
-        .await
-        .unwrap();
+    let r = h.post("/api/v1/keys", switchyard_testkit::ADMIN_TOKEN).json(&json!({"name": ""})).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let r = h
-        .http
-        .post(format!("{}/api/v1/keys", h.url))
-        .bearer_auth(switchyard_testkit::ADMIN_TOKEN)
+        .post("/api/v1/keys", switchyard_testkit::ADMIN_TOKEN)
         .json(&json!({"name": "x", "allowed_routes": ["nope"]}))
         .send()
         .await

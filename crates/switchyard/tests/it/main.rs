@@ -26,3 +26,13 @@ pub fn start() -> Harness {
 pub fn chat_body(model: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
 }
+
+/// The same as a stream, with `stream_options.include_usage` when given.
+pub fn stream_body(model: &str, include_usage: Option<bool>) -> serde_json::Value {
+    let mut b = chat_body(model);
+    b["stream"] = serde_json::json!(true);
+    if let Some(u) = include_usage {
+        b["stream_options"] = serde_json::json!({"include_usage": u});
+    }
+    b
+}

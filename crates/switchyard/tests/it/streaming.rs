@@ -1,20 +1,11 @@
 //! Streams: pass-through, usage capture and stripping, heartbeats, cut
 //! streams, and client disconnects cancelling the upstream.
 
-use super::{bin, chat_body, start};
+use super::{bin, chat_body, start, stream_body};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
-use switchyard_testkit::{base_config, eventually, Harness};
-
-fn stream_body(model: &str, include_usage: Option<bool>) -> Value {
-    let mut b = chat_body(model);
-    b["stream"] = json!(true);
-    if let Some(u) = include_usage {
-        b["stream_options"] = json!({"include_usage": u});
-    }
-    b
-}
+use switchyard_testkit::{base_config, Harness};
 
 /// The `data:` payloads of an SSE body.
 fn data_lines(text: &str) -> Vec<String> {
@@ -108,10 +99,7 @@ async fn client_disconnect_cancels_the_upstream_within_a_second() {
     let first = body.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(body);
-    let cancelled = eventually(Duration::from_secs(1), || async {
-        h.sim_requests().await.into_iter().find(|s| s["outcome"] == "cancelled")
-    })
-    .await;
+    let cancelled = h.wait_sim_outcome("cancelled", Duration::from_secs(1)).await;
     assert!(cancelled.is_some(), "the simulator saw no cancellation: {:?}", h.sim_requests().await);
     let records = h.wait_usage(1).await;
     assert_eq!(records[0].status, 499);
@@ -124,10 +112,7 @@ async fn client_disconnect_cancels_the_upstream_within_a_second() {
     let http = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     let r = http.post(format!("{}/v1/chat/completions", h.url)).bearer_auth(&key).json(&chat_body("chat")).send().await;
     assert!(r.is_err(), "client timed out");
-    let cancelled = eventually(Duration::from_secs(1), || async {
-        h.sim_requests().await.into_iter().find(|s| s["outcome"] == "cancelled")
-    })
-    .await;
+    let cancelled = h.wait_sim_outcome("cancelled", Duration::from_secs(1)).await;
     assert!(cancelled.is_some(), "{:?}", h.sim_requests().await);
     let records = h.wait_usage(2).await;
     assert!(records.iter().filter(|r| r.status == 499).count() == 2, "{records:?}");
@@ -153,9 +138,6 @@ async fn a_silent_upstream_hits_the_idle_deadline_after_commit() {
     let records = h.wait_usage(1).await;
     assert_eq!(records[0].error_kind.as_deref(), Some("upstream_timeout"));
     // The upstream call was dropped with the stream.
-    let cancelled = eventually(Duration::from_secs(1), || async {
-        h.sim_requests().await.into_iter().find(|s| s["outcome"] == "cancelled")
-    })
-    .await;
+    let cancelled = h.wait_sim_outcome("cancelled", Duration::from_secs(1)).await;
     assert!(cancelled.is_some());
 }
