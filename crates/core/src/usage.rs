@@ -102,9 +102,14 @@ impl UsageSink {
         if self.tx.send(message).await.is_ok() {
             self.metrics.usage_queue_depth.add(&[], 1);
         } else {
-            tracing::error!("usage writer is gone; a usage record was lost");
-            self.metrics.usage_records.inc(&["lost"]);
+            self.lost();
         }
+    }
+
+    /// Only after the writer has ended (a bug or a late shutdown race).
+    fn lost(&self) {
+        tracing::error!("usage writer is gone; a usage record was lost");
+        self.metrics.usage_records.inc(&["lost"]);
     }
 
     /// Queues a record from synchronous code (a `Drop`): if the queue is
@@ -116,10 +121,7 @@ impl UsageSink {
                 let sink = self.clone();
                 tokio::spawn(async move { sink.send(*record).await });
             }
-            Err(_) => {
-                tracing::error!("usage writer is gone; a usage record was lost");
-                self.metrics.usage_records.inc(&["lost"]);
-            }
+            Err(_) => self.lost(),
         }
     }
 
