@@ -47,13 +47,32 @@ simulator:
   default: {{ answer_tokens: {answer_tokens} }}
 providers:
   - {{ name: sim, kind: openai_compatible, base_url: "sim://" }}
+  - {{ name: sim-anthropic, kind: anthropic, base_url: "sim://", api_key: "sk-ant-sim" }}
+  - {{ name: sim-gemini, kind: gemini, base_url: "sim://", api_key: "AIza-sim" }}
+  - {{ name: sim-azure, kind: azure_openai, base_url: "sim://", api_key: "azure-sim" }}
 deployments:
   - {{ name: {chat_dep}, provider: sim, model: {chat_model}, capabilities: [chat, tools, vision, json] }}
   - {{ name: embed-sim, provider: sim, model: {embed_model}, capabilities: [embeddings] }}
+  - {{ name: claude-sim, provider: sim-anthropic, model: claude-sim, capabilities: [chat, tools, vision, json] }}
+  - {{ name: gemini-sim, provider: sim-gemini, model: gemini-sim, capabilities: [chat, tools, vision, json] }}
+  - {{ name: azure-sim, provider: sim-azure, model: azure-sim, capabilities: [chat, tools, vision, json] }}
+  - {{ name: gemini-embed-sim, provider: sim-gemini, model: gemini-embed, capabilities: [embeddings] }}
 routes:
   - {{ name: {chat_route}, targets: [{chat_dep}] }}
   - {{ name: {embed_route}, targets: [embed-sim] }}
+  - {{ name: claude-route, targets: [claude-sim] }}
+  - {{ name: gemini-route, targets: [gemini-sim] }}
+  - {{ name: azure-route, targets: [azure-sim] }}
+  - {{ name: gemini-embed-route, targets: [gemini-embed-sim] }}
 """
+
+# Routes backed by the simulator speaking each provider's own wire format,
+# and the model name each sends upstream (the simulator's knob key).
+TRANSLATED_ROUTES = {
+    "claude-route": "claude-sim",
+    "gemini-route": "gemini-sim",
+    "azure-route": "azure-sim",
+}
 
 READY_RE = re.compile(r"^switchyard: listening on (http://\S+)\s*$")
 SIM_RE = re.compile(r"^switchyard: simulator on (http://\S+)\s*$")
@@ -232,11 +251,12 @@ def sim_api(gateway: Gateway) -> Sim:
 @pytest.fixture
 def sim(sim_api: Sim) -> Sim:
     """The simulator with default knobs and an empty request log, restored after the test."""
-    for model in (CHAT_MODEL, EMBED_MODEL):
+    models = (CHAT_MODEL, EMBED_MODEL, *TRANSLATED_ROUTES.values())
+    for model in models:
         sim_api.reset_knobs(model)
     sim_api.clear_requests()
     yield sim_api
-    for model in (CHAT_MODEL, EMBED_MODEL):
+    for model in models:
         sim_api.reset_knobs(model)
 
 
@@ -251,5 +271,15 @@ def client(gateway: Gateway, sim: Sim) -> openai.OpenAI:
 def raw(gateway: Gateway, sim: Sim) -> httpx.Client:
     """Plain HTTP to the gateway, no credentials attached."""
     c = httpx.Client(base_url=gateway.url, timeout=20)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def claude(gateway: Gateway, sim: Sim):
+    """The official Anthropic SDK pointed at the gateway's /v1/messages."""
+    import anthropic
+
+    c = anthropic.Anthropic(base_url=gateway.url, api_key=gateway.key, max_retries=0, timeout=20)
     yield c
     c.close()

@@ -172,13 +172,17 @@ pub const EMBEDDED_SIM_URL: &str = "sim://";
 pub struct ProviderConfig {
     pub name: String,
     pub kind: ProviderKind,
-    /// Root of the API, including `/v1` (e.g. `https://api.openai.com/v1`),
-    /// or `sim://` for the embedded simulator.
+    /// Root of the API, or `sim://` for the embedded simulator:
+    /// `https://api.openai.com/v1`, `https://api.anthropic.com/v1`,
+    /// `https://generativelanguage.googleapis.com/v1beta`, or for Azure
+    /// `https://<resource>.openai.azure.com/openai`.
     pub base_url: String,
-    /// Sent as `Authorization: Bearer`. Empty, blank or absent means "no
-    /// key": for `kind: openai` the provider is then disabled and its
-    /// deployments are left out of every route (the log says so at start);
-    /// `openai_compatible` sends no `Authorization` header.
+    /// The credential, sent the way the kind expects (`Authorization:
+    /// Bearer`, `x-api-key`, `x-goog-api-key`, Azure's `api-key`). Empty,
+    /// blank or absent means "no key": cloud kinds (everything but
+    /// `openai_compatible`) are then disabled and their deployments left out
+    /// of every route (the log says so at start); `openai_compatible` sends
+    /// no credential.
     #[serde(default, skip_serializing)]
     pub api_key: Option<String>,
     #[serde(default)]
@@ -190,6 +194,11 @@ pub struct ProviderConfig {
     /// Extra headers sent on every request to this provider.
     #[serde(default, skip_serializing)]
     pub headers: std::collections::BTreeMap<String, String>,
+    /// `azure_openai`: the `api-version` query parameter (default
+    /// `2024-10-21`); `anthropic`: the `anthropic-version` header (default
+    /// `2023-06-01`). Not allowed for other kinds.
+    #[serde(default)]
+    pub api_version: Option<String>,
 }
 
 impl ProviderConfig {
@@ -198,9 +207,9 @@ impl ProviderConfig {
         self.api_key.as_deref().filter(|k| !k.trim().is_empty())
     }
 
-    /// `kind: openai` without a key cannot serve anything: it is skipped.
+    /// A cloud kind without a key cannot serve anything: it is skipped.
     pub fn enabled(&self) -> bool {
-        !(self.kind == ProviderKind::Openai && self.key().is_none())
+        !(self.kind.needs_key() && self.key().is_none())
     }
 }
 
@@ -255,6 +264,7 @@ mod tests {
             region: None,
             timeouts: TimeoutOverrides::default(),
             headers: Default::default(),
+            api_version: None,
         }
     }
 
@@ -264,6 +274,9 @@ mod tests {
         assert!(!provider(ProviderKind::Openai, Some("")).enabled());
         assert!(!provider(ProviderKind::Openai, Some("  ")).enabled());
         assert!(provider(ProviderKind::Openai, Some("sk-1")).enabled());
+        assert!(!provider(ProviderKind::Anthropic, None).enabled());
+        assert!(!provider(ProviderKind::Gemini, Some("")).enabled());
+        assert!(!provider(ProviderKind::AzureOpenai, None).enabled());
         assert_eq!(provider(ProviderKind::Openai, Some("  ")).key(), None);
         // Local servers usually need no key.
         assert!(provider(ProviderKind::OpenaiCompatible, None).enabled());

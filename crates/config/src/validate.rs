@@ -5,7 +5,7 @@ use crate::suggest::closest;
 use crate::{Config, Duration, TimeoutOverrides, EMBEDDED_SIM_URL};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use switchyard_types::Capability;
+use switchyard_types::{Capability, ProviderKind};
 
 /// Where the items of the three lists came from. When an item fails to
 /// deserialise, the loader leaves it out: paths must still use its
@@ -124,6 +124,20 @@ impl Config {
                 }
             }
             check_overrides(&at, &p.timeouts, &mut err);
+            if let Some(v) = &p.api_version {
+                if !matches!(p.kind, ProviderKind::AzureOpenai | ProviderKind::Anthropic) {
+                    err(
+                        format!("{at}.api_version"),
+                        format!(
+                            "only azure_openai and anthropic providers take an api_version, not {}",
+                            p.kind.as_str()
+                        ),
+                    );
+                } else if v.trim().is_empty() || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+                {
+                    err(format!("{at}.api_version"), format!("expected a version such as 2024-10-21, found {v:?}"));
+                }
+            }
         }
 
         let deployments = unique_names(
@@ -152,6 +166,10 @@ impl Config {
                         format!("expected a non-negative price in USD per million tokens, found {price}"),
                     );
                 }
+            }
+            let provider_kind = self.providers.iter().find(|p| p.name == d.provider).map(|p| p.kind);
+            if provider_kind == Some(ProviderKind::Anthropic) && d.capabilities.contains(&Capability::Embeddings) {
+                err(format!("{at}.capabilities"), "anthropic has no embeddings API: remove embeddings".into());
             }
             if d.capabilities.is_empty() {
                 err(
@@ -319,6 +337,7 @@ mod tests {
             region: None,
             timeouts: Default::default(),
             headers: Default::default(),
+            api_version: None,
         }
     }
 

@@ -141,6 +141,24 @@ impl GatewayError {
     }
 
     /// The client-facing error for an upstream failure on `deployment`.
+    /// Anthropic's error envelope (`/v1/messages`): the type follows the
+    /// status, as Anthropic's own table does. Anthropic has no `param`: the
+    /// field leads the message instead (`max_tokens: Field required`).
+    pub fn anthropic_body(&self) -> Vec<u8> {
+        let message = match &self.param {
+            Some(p) if !self.message.contains(p.as_str()) => format!("{p}: {}", self.message),
+            _ => self.message.clone(),
+        };
+        let body = serde_json::json!({
+            "type": "error",
+            "error": {
+                "type": switchyard_translate::anthropic::error_type_for_status(self.status()),
+                "message": message,
+            }
+        });
+        body.to_string().into_bytes()
+    }
+
     pub fn from_provider(e: &ProviderError, deployment: &str) -> Self {
         let kind = match e.kind {
             ProviderErrorKind::Connect => ErrorKind::UpstreamUnavailable,
@@ -212,6 +230,18 @@ mod tests {
         assert_eq!(e.status(), 422);
         assert_eq!(e.message, "bad temp");
         assert_eq!(e.param.as_deref(), Some("temperature"));
+    }
+
+    #[test]
+    fn anthropic_bodies_carry_anthropic_types() {
+        let e = GatewayError::new(ErrorKind::Unauthenticated, "no key");
+        let v: serde_json::Value = serde_json::from_slice(&e.anthropic_body()).unwrap_or_default();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "authentication_error");
+        assert_eq!(v["error"]["message"], "no key");
+        let e = GatewayError::new(ErrorKind::UpstreamTimeout, "slow");
+        let v: serde_json::Value = serde_json::from_slice(&e.anthropic_body()).unwrap_or_default();
+        assert_eq!(v["error"]["type"], "timeout_error");
     }
 
     #[test]

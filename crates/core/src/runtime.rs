@@ -10,17 +10,22 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchyard_config::{Config, Timeouts, EMBEDDED_SIM_URL};
+use switchyard_providers::anthropic::Anthropic;
+use switchyard_providers::gemini::Gemini;
 use switchyard_providers::http::{build_client, Client, ClientSettings};
 use switchyard_providers::openai_compat::OpenAiCompat;
 use switchyard_providers::Provider;
+use switchyard_translate::Format;
 use switchyard_types::{Capability, ProviderKind};
 
 pub struct Deployment {
     pub name: String,
     /// Model name sent upstream.
-    pub model: String,
+    pub model: Arc<str>,
     pub provider_name: String,
     pub provider_kind: ProviderKind,
+    /// The wire format the provider speaks.
+    pub format: Format,
     pub provider: Arc<dyn Provider>,
     pub timeouts: Timeouts,
     pub capabilities: Vec<Capability>,
@@ -71,17 +76,25 @@ impl Runtime {
                 let addr = ctx.sim_addr.ok_or_else(|| {
                     format!("provider {}: sim:// needs the embedded simulator, which is not running", p.name)
                 })?;
-                format!("http://{addr}/v1")
+                format!("http://{addr}{}", sim_root(p.kind))
             } else {
                 p.base_url.clone()
             };
             let headers: Vec<(String, String)> = p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let provider: Arc<dyn Provider> = match p.kind {
-                ProviderKind::Openai | ProviderKind::OpenaiCompatible => Arc::new(
-                    OpenAiCompat::new(&base_url, p.key(), &headers, client)
-                        .map_err(|e| format!("provider {}: {}", p.name, e.message))?,
-                ),
+            let (key, version) = (p.key(), p.api_version.as_deref());
+            let provider: Result<Arc<dyn Provider>, _> = match p.kind {
+                ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+                    OpenAiCompat::new(&base_url, key, &headers, client).map(|p| Arc::new(p) as _)
+                }
+                ProviderKind::AzureOpenai => {
+                    OpenAiCompat::azure(&base_url, key, version, &headers, client).map(|p| Arc::new(p) as _)
+                }
+                ProviderKind::Anthropic => {
+                    Anthropic::new(&base_url, key, version, &headers, client).map(|p| Arc::new(p) as _)
+                }
+                ProviderKind::Gemini => Gemini::new(&base_url, key, &headers, client).map(|p| Arc::new(p) as _),
             };
+            let provider = provider.map_err(|e| format!("provider {}: {}", p.name, e.message))?;
             providers.insert(p.name.as_str(), (provider, timeouts, p.kind, p.enabled()));
         }
         let mut deployments: HashMap<&str, (Arc<Deployment>, bool)> = HashMap::new();
@@ -92,9 +105,10 @@ impl Runtime {
                 .ok_or_else(|| format!("deployment {}: unknown provider {}", d.name, d.provider))?;
             let dep = Deployment {
                 name: d.name.clone(),
-                model: d.model.clone(),
+                model: Arc::from(d.model.as_str()),
                 provider_name: d.provider.clone(),
                 provider_kind: kind,
+                format: format_of(kind),
                 provider,
                 timeouts,
                 capabilities: d.capabilities.clone(),
@@ -150,6 +164,24 @@ impl Runtime {
             }
         }
         out
+    }
+}
+
+/// The wire format each provider kind speaks.
+pub fn format_of(kind: ProviderKind) -> Format {
+    match kind {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::AzureOpenai => Format::OpenAi,
+        ProviderKind::Anthropic => Format::Anthropic,
+        ProviderKind::Gemini => Format::Gemini,
+    }
+}
+
+/// Where each kind's API lives on the embedded simulator.
+fn sim_root(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic => "/v1",
+        ProviderKind::AzureOpenai => "/openai",
+        ProviderKind::Gemini => "/v1beta",
     }
 }
 

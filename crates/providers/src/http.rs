@@ -121,3 +121,93 @@ pub fn data_stream(body: Incoming) -> BoxStream<'static, Result<Bytes, ProviderE
     })
     .boxed()
 }
+
+/// Largest error body read from upstream; the rest is ignored.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest whole (non-stream) answer accepted from upstream: a bound on
+/// memory per request, far above any real completion or embeddings batch.
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// How a protocol family turns an error status and body into a
+/// [`ProviderError`] (most use [`ProviderError::from_status`]).
+pub type ErrorMapper = fn(u16, &[u8], Option<std::time::Duration>) -> ProviderError;
+
+/// Sends one JSON POST and classifies the answer, the same way for every
+/// protocol family: an error status becomes a [`ProviderError`] through
+/// `map_error`; a stream is handed back unread; a whole body is read up to
+/// a bound.
+pub async fn post_json(
+    client: &Client,
+    uri: http::Uri,
+    headers: &http::HeaderMap,
+    request: crate::UpstreamRequest,
+    map_error: ErrorMapper,
+) -> Result<crate::UpstreamResponse, ProviderError> {
+    use http::HeaderValue;
+    let mut http_request = http::Request::post(uri)
+        .body(Full::new(request.body))
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
+    let h = http_request.headers_mut();
+    h.clone_from(headers);
+    if let Ok(id) = HeaderValue::from_str(&request.request_id) {
+        h.insert("x-request-id", id);
+    }
+    if request.stream {
+        h.insert(http::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+    }
+    let response = client.request(http_request).await.map_err(|e| classify_send(&e))?;
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        let retry_after = crate::error::parse_retry_after(response.headers());
+        let (body, _) = read_limited(response.into_body(), MAX_ERROR_BODY).await?;
+        return Err(map_error(status, &body, retry_after));
+    }
+    let body = if request.stream {
+        crate::UpstreamBody::Stream(data_stream(response.into_body()))
+    } else {
+        let (body, complete) = read_limited(response.into_body(), MAX_RESPONSE_BODY).await?;
+        if !complete {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Protocol,
+                format!("upstream answer is larger than {MAX_RESPONSE_BODY} bytes"),
+            ));
+        }
+        crate::UpstreamBody::Full(body)
+    };
+    Ok(crate::UpstreamResponse { status, body })
+}
+
+/// Headers for a protocol family: JSON content type, the credential (when
+/// there is one) as `auth_header: auth_prefix + key`, marked sensitive, and
+/// the provider's configured extra headers.
+pub fn base_headers(
+    auth_header: &'static str,
+    auth_prefix: &str,
+    api_key: Option<&str>,
+    extra_headers: &[(String, String)],
+) -> Result<http::HeaderMap, ProviderError> {
+    use http::{HeaderName, HeaderValue};
+    let bad = |what: String| ProviderError::new(ProviderErrorKind::Rejected, what);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(key) = api_key {
+        let mut v = HeaderValue::from_str(&format!("{auth_prefix}{key}"))
+            .map_err(|_| bad("api_key contains characters not allowed in a header".into()))?;
+        v.set_sensitive(true);
+        headers.insert(HeaderName::from_static(auth_header), v);
+    }
+    for (name, value) in extra_headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(format!("invalid header name {name:?}")))?;
+        let v = HeaderValue::from_str(value).map_err(|_| bad(format!("invalid value for header {name:?}")))?;
+        headers.insert(n, v);
+    }
+    Ok(headers)
+}
+
+/// Parses `base` + `path` into a URI, naming the base URL when it is bad.
+pub fn join_url(base_url: &str, path: &str) -> Result<http::Uri, ProviderError> {
+    let base = base_url.trim_end_matches('/');
+    format!("{base}{path}")
+        .parse::<http::Uri>()
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Rejected, format!("invalid base_url {base_url:?}: {e}")))
+}

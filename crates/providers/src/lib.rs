@@ -1,13 +1,15 @@
 //! Talking to upstreams. One [`Provider`] per configured provider account;
-//! protocol families live in their own directory (`openai_compat/` today;
-//! `anthropic/` and `gemini/` follow), while the HTTP client ([`http`]), the
+//! protocol families live in their own module (`openai_compat/`, which
+//! also serves Azure OpenAI, `anthropic`, `gemini`), while the HTTP client ([`http`]), the
 //! SSE framing ([`sse`]) and error classification ([`error`]) exist once.
 //!
 //! Providers do I/O only. Deadlines, fall-through and accounting belong to
 //! the core's attempt loop; what a provider returns is already classified
 //! (see [`ProviderError`]) so nobody downstream re-parses a status code.
 
+pub mod anthropic;
 pub mod error;
+pub mod gemini;
 pub mod http;
 pub mod openai_compat;
 pub mod sse;
@@ -41,6 +43,8 @@ impl Operation {
 /// One request to one upstream, body already in the provider's wire format.
 pub struct UpstreamRequest {
     pub operation: Operation,
+    /// The model sent upstream (Gemini and Azure put it in the URL).
+    pub model: std::sync::Arc<str>,
     pub body: Bytes,
     pub stream: bool,
     /// Propagated as `x-request-id` so upstream logs can be joined.

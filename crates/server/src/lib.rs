@@ -7,6 +7,7 @@
 //! | path | handler |
 //! | --- | --- |
 //! | `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models[/{id}]` | [`v1`] |
+//! | `POST /v1/messages`, `POST /v1/messages/count_tokens` (Anthropic format) | [`v1`] |
 //! | `POST /api/v1/keys`, `GET /api/v1/keys` | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
@@ -32,6 +33,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))
+        .route("/v1/messages", post(v1::messages))
+        .route("/v1/messages/count_tokens", post(v1::count_tokens))
         .route("/v1/models", get(v1::models))
         .route("/v1/models/{id}", get(v1::model))
         .route("/api/v1/keys", post(admin::create_key).get(admin::list_keys))

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 use switchyard_core::{ErrorKind, GatewayError, Reply, ReplyBody};
+use switchyard_translate::Format;
 
 pub fn reply_response(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
@@ -30,8 +31,18 @@ pub fn reply_response(reply: Reply) -> Response {
 
 /// OpenAI's error envelope with the status from the core's table.
 pub fn error_response(e: &GatewayError) -> Response {
+    error_response_as(e, Format::OpenAi)
+}
+
+/// The error envelope of the client's format (OpenAI's, or Anthropic's on
+/// `/v1/messages`) with the status from the core's table.
+pub fn error_response_as(e: &GatewayError, dialect: Format) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], e.openai_body()).into_response();
+    let body = match dialect {
+        Format::Anthropic => e.anthropic_body(),
+        _ => e.openai_body(),
+    };
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     let h = response.headers_mut();
     if let Some(after) = e.retry_after {
         if let Ok(v) = HeaderValue::from_str(&after.as_secs_f64().ceil().to_string()) {

@@ -1,7 +1,10 @@
-//! `/v1/*`: the OpenAI-compatible data plane.
+//! `/v1/*`: the data plane. OpenAI-compatible (`/v1/chat/completions`,
+//! `/v1/embeddings`, `/v1/models`) and Anthropic-compatible
+//! (`/v1/messages`, `/v1/messages/count_tokens`); errors come back in the
+//! format of the endpoint that was called.
 
 use crate::edge::RequestId;
-use crate::respond::{error_response, reply_response};
+use crate::respond::{error_response, error_response_as, reply_response};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -13,13 +16,33 @@ use std::time::Instant;
 use switchyard_core::pipeline::Inbound;
 use switchyard_core::{ErrorKind, GatewayError};
 use switchyard_providers::Operation;
+use switchyard_translate::Format;
 
 pub async fn chat_completions(state: State<AppState>, req: Request) -> Response {
-    serve(state, req, Operation::Chat).await
+    serve(state, req, Operation::Chat, Format::OpenAi).await
 }
 
 pub async fn embeddings(state: State<AppState>, req: Request) -> Response {
-    serve(state, req, Operation::Embeddings).await
+    serve(state, req, Operation::Embeddings, Format::OpenAi).await
+}
+
+pub async fn messages(state: State<AppState>, req: Request) -> Response {
+    serve(state, req, Operation::Chat, Format::Anthropic).await
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's tokens, counted by the
+/// gateway (an estimate with the o200k tokenizer; no upstream call).
+pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Response {
+    let credential = credential(req.headers());
+    let limit = state.gateway.runtime().config.server.max_body_bytes;
+    let result = match read_body(req.into_body(), limit).await {
+        Ok(body) => state.gateway.count_tokens(credential.as_deref(), &body),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(body) => json(body),
+        Err(e) => error_response_as(&e, Format::Anthropic),
+    }
 }
 
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -36,7 +59,7 @@ pub async fn model(State(state): State<AppState>, Path(id): Path<String>, header
     }
 }
 
-async fn serve(State(state): State<AppState>, req: Request, op: Operation) -> Response {
+async fn serve(State(state): State<AppState>, req: Request, op: Operation, dialect: Format) -> Response {
     let received = Instant::now();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let credential = credential(req.headers());
@@ -45,13 +68,13 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation) -> Re
         Ok(b) => b,
         Err(e) => {
             let e = state.gateway.refuse(op, &request_id, credential.as_deref(), received, e).await;
-            return error_response(&e);
+            return error_response_as(&e, dialect);
         }
     };
-    let inbound = Inbound { request_id, credential, body, received };
+    let inbound = Inbound { request_id, credential, body, dialect, received };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),
-        Err(e) => error_response(&e),
+        Err(e) => error_response_as(&e, dialect),
     }
 }
 

@@ -1,22 +1,39 @@
-//! `POST /v1/chat/completions`: request parsing, the answer plan and the
-//! non-stream body. The stream body is in [`crate::stream`].
+//! `POST /v1/chat/completions` (and Azure's chat routes, see
+//! [`crate::azure`]): request parsing, the answer plan and the non-stream
+//! body. The stream body is in [`crate::stream`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use serde_json::Value;
 
-use crate::knobs::{Knobs, ToolCalls};
-use crate::record::Outcome;
-use crate::tools::{self, ToolCall};
+use crate::answer::Answer;
+use crate::knobs::Knobs;
+use crate::record::Format;
+use crate::tools::{self, Function, ToolCall};
 use crate::wire::{self, BadRequest};
-use crate::{faults, stream, text, Sim};
+use crate::{faults, pacing, stream, text, Sim};
 
 const PATH: &str = "/v1/chat/completions";
+
+/// Where an OpenAI-shaped request came in: OpenAI's own route or one of Azure's.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// For the log, e.g. `/openai/deployments/{deployment}/chat/completions`.
+    pub(crate) path: &'static str,
+    pub(crate) format: Format,
+    /// Azure deployment routes: the model, whatever the body says (it may omit `model`).
+    pub(crate) deployment: Option<String>,
+}
+
+impl Route {
+    pub(crate) fn openai(path: &'static str) -> Self {
+        Self { path, format: Format::OpenAi, deployment: None }
+    }
+}
 
 /// What the sim needs from a chat request (owned: the body moves to the log).
 #[derive(Debug)]
@@ -53,26 +70,26 @@ pub(crate) enum Reply {
 }
 
 pub(crate) async fn completions(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return sim.reject(PATH, &headers, wire_text(&body), BadRequest::not_json()),
+    serve(sim, &headers, &body, Route::openai(PATH)).await
+}
+
+/// Answers a chat completion that came in on `route`.
+pub(crate) async fn serve(sim: Arc<Sim>, headers: &HeaderMap, body: &[u8], route: Route) -> Response {
+    let (parsed, logged) = match wire::logged_body(body) {
+        Ok(v) => (parse(&v, route.deployment.as_deref()), v),
+        Err(text) => (Err(BadRequest::not_json()), text),
     };
-    let parsed = parse(&value);
-    let model = value.get("model").and_then(Value::as_str).map(str::to_owned);
-    let is_stream = value.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let rec = sim.record(PATH, &headers, model, is_stream, value);
+    let model = route.deployment.or_else(|| wire::str_field(&logged, "model"));
+    let is_stream = logged.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let rec = sim.record(route.path, route.format, headers, model, is_stream, logged);
     let seq = rec.seq();
     let req = match parsed {
         Ok(r) => r,
-        Err(bad) => {
-            rec.finish(Outcome::Failed, 400);
-            return bad.into_response(seq);
-        }
+        Err(bad) => return rec.fail(bad.into_response(seq)),
     };
     let slot = sim.knobs.slot(&req.model);
-    if let Some((resp, status)) = faults::inject(&sim, &slot, seq, &req.model).await {
-        rec.finish(Outcome::Failed, status);
-        return resp;
+    if let Some(fault) = faults::inject(&sim, &slot).await {
+        return rec.fail(wire::fault_response(fault, seq, &req.model));
     }
     let knobs = &slot.knobs;
     let is_stream = req.stream;
@@ -80,26 +97,19 @@ pub(crate) async fn completions(State(sim): State<Arc<Sim>>, headers: HeaderMap,
     if is_stream {
         return stream::respond(rec, plan, knobs);
     }
-    if knobs.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
-    }
-    let body = render(&plan);
-    rec.finish(Outcome::Completed, 200);
-    wire::json_response(StatusCode::OK, seq, body)
+    pacing::latency(knobs).await;
+    rec.complete(render(&plan))
 }
 
-/// A non-JSON body, kept in the log as text.
-pub(crate) fn wire_text(body: &[u8]) -> Value {
-    Value::String(String::from_utf8_lossy(body).into_owned())
-}
-
-fn parse(v: &Value) -> Result<ChatRequest, BadRequest> {
+/// `deployment`: the model from the URL (Azure), which makes `model` optional.
+fn parse(v: &Value, deployment: Option<&str>) -> Result<ChatRequest, BadRequest> {
     if !v.is_object() {
         return Err(BadRequest::invalid("body", "a JSON object"));
     }
-    let model = match v.get("model") {
-        None | Some(Value::Null) => return Err(BadRequest::missing("model")),
-        Some(m) => m.as_str().ok_or_else(|| BadRequest::invalid("model", "a string"))?,
+    let model = match (deployment, v.get("model")) {
+        (Some(d), _) => d,
+        (None, None | Some(Value::Null)) => return Err(BadRequest::missing("model")),
+        (None, Some(m)) => m.as_str().ok_or_else(|| BadRequest::invalid("model", "a string"))?,
     };
     let messages = match v.get("messages") {
         None | Some(Value::Null) => return Err(BadRequest::missing("messages")),
@@ -123,9 +133,32 @@ fn parse(v: &Value) -> Result<ChatRequest, BadRequest> {
         include_usage,
         n,
         max_tokens: max_completion.or(max_tokens),
-        tool: tools::pick(v),
-        prompt_tokens: text::prompt_tokens(messages),
+        tool: offered_tool(v),
+        prompt_tokens: text::prompt_tokens(None, messages),
     })
+}
+
+/// The tool call for a chat request, or `None` for a text answer: `tools`
+/// holds a function tool, `tool_choice` is not `"none"` and the last message
+/// is the user's (after a `tool` result the model answers in text). A named
+/// `tool_choice` selects that tool.
+fn offered_tool(body: &Value) -> Option<ToolCall> {
+    let tools = body.get("tools")?.as_array()?;
+    let choice = body.get("tool_choice");
+    if choice.and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let last_role = body.get("messages")?.as_array()?.last()?.get("role")?.as_str()?;
+    if last_role != "user" {
+        return None;
+    }
+    let functions: Vec<Function<'_>> = tools
+        .iter()
+        .filter_map(|t| t.get("function"))
+        .filter_map(|f| Some(Function { name: f.get("name")?.as_str()?, schema: f.get("parameters") }))
+        .collect();
+    let forced = choice.and_then(|c| c.pointer("/function/name")).and_then(Value::as_str);
+    tools::call(&functions, forced)
 }
 
 /// An optional field: absent or `null` is `None`, the wrong type is a 400.
@@ -144,19 +177,14 @@ fn opt<T>(
 impl Plan {
     fn new(sim: &Sim, req: ChatRequest, knobs: &Knobs) -> Self {
         let n = req.n;
-        let tool = req.tool.filter(|_| knobs.tool_calls == ToolCalls::Auto);
-        let (reply, per_choice) = match tool {
-            Some(call) => {
-                let tokens = text::tokens_for_chars(call.name.len() + call.arguments.len());
+        let (reply, per_choice) = match Answer::decide(knobs, req.tool, req.max_tokens) {
+            Answer::Tool(call) => {
+                let tokens = call.tokens();
                 let first_id = sim.next_ids(u64::from(n));
                 (Reply::Tool { first_id, call }, tokens)
             }
-            None => {
-                let answer = knobs.answer_tokens;
-                let (words, finish) = match req.max_tokens {
-                    Some(max) if max < u64::from(answer) => (u32::try_from(max).unwrap_or(answer), "length"),
-                    _ => (answer, "stop"),
-                };
+            Answer::Text { words, truncated } => {
+                let finish = if truncated { "length" } else { "stop" };
                 (Reply::Text { words, finish }, words)
             }
         };
@@ -228,4 +256,38 @@ fn render(plan: &Plan) -> String {
     }
     b.push_str(",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_sim\"}");
     b
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(tool_choice: Value, last_role: &str) -> Value {
+        json!({
+            "model": "m",
+            "messages": [{"role": last_role, "content": "hi"}],
+            "tools": [
+                {"type":"function","function":{"name":"get_weather","parameters":{
+                    "type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}},
+                {"type":"function","function":{"name":"get_stock_price","parameters":{
+                    "type":"object","properties":{"ticker":{"type":["string","null"]}},"required":["ticker"]}}}
+            ],
+            "tool_choice": tool_choice
+        })
+    }
+
+    #[test]
+    fn named_choice_none_and_tool_results() {
+        let call = offered_tool(&body(json!("auto"), "user")).unwrap();
+        assert_eq!((call.name.as_str(), call.arguments.as_str()), ("get_weather", r#"{"city":"sample"}"#));
+        let named = json!({"type":"function","function":{"name":"get_stock_price"}});
+        let call = offered_tool(&body(named, "user")).unwrap();
+        assert_eq!(call.name, "get_stock_price");
+        assert_eq!(call.arguments, r#"{"ticker":"sample"}"#);
+        assert!(offered_tool(&body(json!("none"), "user")).is_none());
+        assert!(offered_tool(&body(json!("required"), "tool")).is_none());
+        assert!(offered_tool(&json!({"messages":[{"role":"user"}],"tools":[]})).is_none());
+    }
 }

@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use crate::knobs::Knobs;
-use crate::record::Outcome;
+use crate::record::{Format, Outcome};
 use crate::wire;
 use crate::Sim;
 
@@ -78,21 +78,21 @@ pub(crate) async fn health() -> Json<Value> {
 
 /// `GET /v1/models`: the configured model names, in the `models_list.json` shape.
 pub(crate) async fn list_models(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
-    let rec = sim.record("/v1/models", &headers, None, false, Value::Null);
+    let rec = sim.record("/v1/models", Format::OpenAi, &headers, None, false, Value::Null);
     let data: Vec<Value> = sim.knobs.model_names().iter().map(|m| model_object(m)).collect();
     let body = json!({"object": "list", "data": data}).to_string();
     let seq = rec.seq();
     rec.finish(Outcome::Completed, 200);
-    wire::json_response(StatusCode::OK, seq, body)
+    wire::json_response(Format::OpenAi, StatusCode::OK, seq, body)
 }
 
 /// `GET /v1/models/{model}`: one configured model, or 404 `model_not_found`.
 pub(crate) async fn get_model(State(sim): State<Arc<Sim>>, Path(model): Path<String>, headers: HeaderMap) -> Response {
-    let rec = sim.record("/v1/models/{model}", &headers, Some(model.clone()), false, Value::Null);
+    let rec = sim.record("/v1/models/{model}", Format::OpenAi, &headers, Some(model.clone()), false, Value::Null);
     let seq = rec.seq();
     if sim.knobs.has_model(&model) {
         rec.finish(Outcome::Completed, 200);
-        wire::json_response(StatusCode::OK, seq, model_object(&model).to_string())
+        wire::json_response(Format::OpenAi, StatusCode::OK, seq, model_object(&model).to_string())
     } else {
         rec.finish(Outcome::Failed, 404);
         wire::injected_error(404, seq, &model)

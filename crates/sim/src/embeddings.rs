@@ -1,4 +1,6 @@
-//! `POST /v1/embeddings`: deterministic unit vectors seeded from the text.
+//! `POST /v1/embeddings` (and Azure's embeddings routes): deterministic unit
+//! vectors seeded from the text. The vectors are shared with Gemini's
+//! `embedContent`/`batchEmbedContents` ([`seed`], [`push_vector`]).
 //!
 //! The same text gives the same vector in every run and process (FNV-1a of
 //! the UTF-8 bytes seeds an xorshift64* generator); `dimensions` takes the
@@ -7,23 +9,22 @@
 //! bytes, base64-encoded; the floats are the same as in the float form.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use serde_json::Value;
 
-use crate::chat::wire_text;
-use crate::record::Outcome;
+use crate::chat::Route;
 use crate::wire::{self, BadRequest};
-use crate::{faults, text, Sim};
+use crate::{faults, pacing, text, Sim};
 
 const PATH: &str = "/v1/embeddings";
 const DEFAULT_DIMENSIONS: usize = 1536;
-const MAX_DIMENSIONS: u64 = 16_384;
+/// Largest `dimensions` (OpenAI) / `outputDimensionality` (Gemini).
+pub(crate) const MAX_DIMENSIONS: u64 = 16_384;
 
 #[derive(Debug)]
 struct EmbeddingsRequest {
@@ -35,38 +36,36 @@ struct EmbeddingsRequest {
 }
 
 pub(crate) async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return sim.reject(PATH, &headers, wire_text(&body), BadRequest::not_json()),
+    serve(sim, &headers, &body, Route::openai(PATH)).await
+}
+
+/// Answers an embeddings request that came in on `route`.
+pub(crate) async fn serve(sim: Arc<Sim>, headers: &HeaderMap, body: &[u8], route: Route) -> Response {
+    let (parsed, logged) = match wire::logged_body(body) {
+        Ok(v) => (parse(&v, route.deployment.as_deref()), v),
+        Err(text) => (Err(BadRequest::not_json()), text),
     };
-    let parsed = parse(&value);
-    let model = value.get("model").and_then(Value::as_str).map(str::to_owned);
-    let rec = sim.record(PATH, &headers, model, false, value);
+    let model = route.deployment.or_else(|| wire::str_field(&logged, "model"));
+    let rec = sim.record(route.path, route.format, headers, model, false, logged);
     let seq = rec.seq();
     let req = match parsed {
         Ok(r) => r,
-        Err(bad) => {
-            rec.finish(Outcome::Failed, 400);
-            return bad.into_response(seq);
-        }
+        Err(bad) => return rec.fail(bad.into_response(seq)),
     };
     let slot = sim.knobs.slot(&req.model);
-    if let Some((resp, status)) = faults::inject(&sim, &slot, seq, &req.model).await {
-        rec.finish(Outcome::Failed, status);
-        return resp;
+    if let Some(fault) = faults::inject(&sim, &slot).await {
+        return rec.fail(wire::fault_response(fault, seq, &req.model));
     }
-    if slot.knobs.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(slot.knobs.latency_ms)).await;
-    }
-    let body = render(&req, slot.knobs.usage);
-    rec.finish(Outcome::Completed, 200);
-    wire::json_response(StatusCode::OK, seq, body)
+    pacing::latency(&slot.knobs).await;
+    rec.complete(render(&req, slot.knobs.usage))
 }
 
-fn parse(v: &Value) -> Result<EmbeddingsRequest, BadRequest> {
-    let model = match v.get("model") {
-        None | Some(Value::Null) => return Err(BadRequest::missing("model")),
-        Some(m) => m.as_str().ok_or_else(|| BadRequest::invalid("model", "a string"))?,
+/// `deployment`: the model from the URL (Azure), which makes `model` optional.
+fn parse(v: &Value, deployment: Option<&str>) -> Result<EmbeddingsRequest, BadRequest> {
+    let model = match (deployment, v.get("model")) {
+        (Some(d), _) => d,
+        (None, None | Some(Value::Null)) => return Err(BadRequest::missing("model")),
+        (None, Some(m)) => m.as_str().ok_or_else(|| BadRequest::invalid("model", "a string"))?,
     };
     let expected = "a string, an array of strings, or an array of token arrays";
     let inputs = match v.get("input") {
@@ -104,7 +103,12 @@ fn parse(v: &Value) -> Result<EmbeddingsRequest, BadRequest> {
 }
 
 fn text_input(s: &str) -> (u64, u32) {
-    (fnv1a(s.as_bytes()), text::tokens_for_chars(s.chars().count()))
+    (seed(s), text::tokens_for_chars(s.chars().count()))
+}
+
+/// The seed of the vector for `text`.
+pub(crate) fn seed(text: &str) -> u64 {
+    fnv1a(text.as_bytes())
 }
 
 /// A token array is embedded as the text of its numbers joined by spaces.
@@ -118,8 +122,16 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// Appends the unit vector for `seed` with `dims` components as a JSON array of floats.
+pub(crate) fn push_vector(buf: &mut String, seed: u64, dims: usize) {
+    // serde_json writes f32 with ryu: the shortest text that parses back to
+    // the same f32, several times faster than `Display`. Serialising finite
+    // floats cannot fail (non-finite ones become null).
+    buf.push_str(&serde_json::to_string(&vector(seed, dims)).unwrap_or_else(|_| "[]".to_owned()));
+}
+
 /// The unit vector for `seed` with `dims` components.
-pub(crate) fn vector(seed: u64, dims: usize) -> Vec<f32> {
+fn vector(seed: u64, dims: usize) -> Vec<f32> {
     // xorshift64* must not start at 0.
     let mut x = if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed };
     let mut v: Vec<f32> = (0..dims)
@@ -153,18 +165,14 @@ fn render(req: &EmbeddingsRequest, usage: bool) -> String {
         b.push_str("{\"object\":\"embedding\",\"index\":");
         wire::push_num(&mut b, i);
         b.push_str(",\"embedding\":");
-        let v = vector(*seed, req.dimensions);
         if req.base64 {
             bytes.clear();
-            bytes.extend(v.iter().flat_map(|f| f.to_le_bytes()));
+            bytes.extend(vector(*seed, req.dimensions).iter().flat_map(|f| f.to_le_bytes()));
             b.push('"');
             base64::engine::general_purpose::STANDARD.encode_string(&bytes, &mut b);
             b.push('"');
         } else {
-            // serde_json writes f32 with ryu: the shortest text that parses
-            // back to the same f32, several times faster than `Display`.
-            // Serialising finite floats cannot fail (non-finite ones become null).
-            b.push_str(&serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned()));
+            push_vector(&mut b, *seed, req.dimensions);
         }
         b.push('}');
     }

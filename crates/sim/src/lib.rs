@@ -53,12 +53,17 @@
 //! `status` is 0 while no status was sent (in progress, or a `hang` cancelled).
 //! In Rust, [`Sim::wait_for_request`] waits for a record without polling.
 
+mod answer;
+mod anthropic;
+mod azure;
 mod chat;
 pub mod cli;
 mod control;
 mod embeddings;
 mod faults;
+mod gemini;
 mod knobs;
+mod pacing;
 mod record;
 mod stream;
 mod text;
@@ -76,7 +81,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -86,11 +90,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use knobs::{Knobs, ToolCalls};
-pub use record::{Outcome, RecordedRequest, LOG_CAPACITY};
+pub use record::{Format, Outcome, RecordedRequest, LOG_CAPACITY};
 
 use knobs::KnobTable;
 use record::{Arrival, Recording, RequestLog};
-use wire::BadRequest;
 
 /// Largest request body accepted (prompts with inline images are large).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -140,6 +143,13 @@ impl Sim {
         Router::new()
             .route("/v1/chat/completions", post(chat::completions))
             .route("/v1/embeddings", post(embeddings::create))
+            .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+            .route("/v1beta/models/{model_action}", post(gemini::dispatch))
+            .route("/openai/deployments/{deployment}/chat/completions", post(azure::deployment_chat))
+            .route("/openai/deployments/{deployment}/embeddings", post(azure::deployment_embeddings))
+            .route("/openai/v1/chat/completions", post(azure::v1_chat))
+            .route("/openai/v1/embeddings", post(azure::v1_embeddings))
             .route("/v1/models", get(control::list_models))
             .route("/v1/models/{*model}", get(control::get_model))
             .route("/_sim/knobs", get(control::get_knobs).put(control::put_default))
@@ -187,6 +197,7 @@ impl Sim {
     pub(crate) fn record(
         self: &Arc<Self>,
         path: &'static str,
+        format: Format,
         headers: &HeaderMap,
         model: Option<String>,
         stream: bool,
@@ -195,27 +206,14 @@ impl Sim {
         let header = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok()).map(str::to_owned);
         let seq = self.log.start(Arrival {
             path,
+            format,
             model,
             stream,
             authorization: header(AUTHORIZATION.as_str()),
             request_id: header("x-request-id"),
             body,
         });
-        Recording::new(self.clone(), seq)
-    }
-
-    /// Records a request that could not be read at all and answers 400.
-    pub(crate) fn reject(
-        self: &Arc<Self>,
-        path: &'static str,
-        headers: &HeaderMap,
-        body: serde_json::Value,
-        bad: BadRequest,
-    ) -> Response {
-        let rec = self.record(path, headers, None, false, body);
-        let seq = rec.seq();
-        rec.finish(Outcome::Failed, 400);
-        bad.into_response(seq)
+        Recording::new(self.clone(), seq, format)
     }
 
     /// Resolves once [`serve`] got its shutdown signal.

@@ -6,8 +6,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use axum::response::Response;
+use http::StatusCode;
 use serde::Serialize;
 use tokio::sync::Notify;
+
+use crate::wire;
 
 /// How many requests the log keeps; older ones are forgotten.
 pub const LOG_CAPACITY: usize = 10_000;
@@ -17,11 +21,14 @@ pub const LOG_CAPACITY: usize = 10_000;
 pub struct RecordedRequest {
     /// Arrival order, starting at 1; never reused, not even after a clear.
     pub seq: u64,
-    /// The route path, e.g. `/v1/chat/completions`.
+    /// The route path, e.g. `/v1/chat/completions` or
+    /// `/v1beta/models/{model}:generateContent` (parameters as placeholders).
     pub path: String,
-    /// The `model` of the body, when there was one.
+    /// The wire format the request came in.
+    pub format: Format,
+    /// The model: the body's `model`, or the URL's (Gemini) or the deployment (Azure).
     pub model: Option<String>,
-    /// The `stream` flag of the body.
+    /// Whether a stream was asked for (the body's `stream`, or Gemini's `streamGenerateContent`).
     pub stream: bool,
     /// The `authorization` header as received.
     pub authorization: Option<String>,
@@ -35,6 +42,20 @@ pub struct RecordedRequest {
     /// Milliseconds since the sim started (monotonic clock).
     pub started_ms: u64,
     pub ended_ms: Option<u64>,
+}
+
+/// The wire format of a data-plane route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Format {
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    #[serde(rename = "gemini")]
+    Gemini,
+    /// Azure OpenAI's URLs (OpenAI's bodies).
+    #[serde(rename = "azure")]
+    Azure,
 }
 
 /// How a recorded request ended.
@@ -56,6 +77,7 @@ pub enum Outcome {
 /// What a handler knows about a request when it starts recording it.
 pub(crate) struct Arrival {
     pub(crate) path: &'static str,
+    pub(crate) format: Format,
     pub(crate) model: Option<String>,
     pub(crate) stream: bool,
     pub(crate) authorization: Option<String>,
@@ -111,6 +133,7 @@ impl RequestLog {
         ring.entries.push_back(RecordedRequest {
             seq,
             path: a.path.to_owned(),
+            format: a.format,
             model: a.model,
             stream: a.stream,
             authorization: a.authorization,
@@ -201,16 +224,21 @@ fn find_mut(ring: &mut Ring, seq: u64) -> Option<&mut RecordedRequest> {
 pub(crate) struct Recording {
     sim: Arc<crate::Sim>,
     seq: u64,
+    format: Format,
     done: bool,
 }
 
 impl Recording {
-    pub(crate) fn new(sim: Arc<crate::Sim>, seq: u64) -> Self {
-        Self { sim, seq, done: false }
+    pub(crate) fn new(sim: Arc<crate::Sim>, seq: u64, format: Format) -> Self {
+        Self { sim, seq, format, done: false }
     }
 
     pub(crate) fn seq(&self) -> u64 {
         self.seq
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        self.format
     }
 
     /// Records the status sent while the answer goes on (stream headers).
@@ -221,6 +249,20 @@ impl Recording {
     pub(crate) fn finish(mut self, outcome: Outcome, status: u16) {
         self.done = true;
         self.sim.log.finish(self.seq, outcome, Some(status));
+    }
+
+    /// Records `resp` (an error) as `Failed` with its status, and returns it.
+    pub(crate) fn fail(self, resp: Response) -> Response {
+        let status = resp.status().as_u16();
+        self.finish(Outcome::Failed, status);
+        resp
+    }
+
+    /// Records a completed 200 and answers `body` as JSON.
+    pub(crate) fn complete(self, body: String) -> Response {
+        let resp = wire::json_response(self.format, StatusCode::OK, self.seq, body);
+        self.finish(Outcome::Completed, 200);
+        resp
     }
 }
 
@@ -240,6 +282,7 @@ mod tests {
     fn arrival(model: &str) -> Arrival {
         Arrival {
             path: "/v1/chat/completions",
+            format: Format::OpenAi,
             model: Some(model.to_owned()),
             stream: false,
             authorization: None,

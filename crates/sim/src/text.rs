@@ -95,9 +95,10 @@ pub(crate) fn push_answer(buf: &mut String, choice: u32, words: u32) {
     }
 }
 
-/// About one token per four characters of all message text, at least 1.
-pub(crate) fn prompt_tokens(messages: &[Value]) -> u32 {
-    let chars: usize = messages.iter().map(message_chars).sum();
+/// About one token per four characters of all message text (and of the
+/// `system` prompt, for formats that keep it apart), at least 1.
+pub(crate) fn prompt_tokens(system: Option<&Value>, messages: &[Value]) -> u32 {
+    let chars: usize = content_chars(system) + messages.iter().map(message_chars).sum::<usize>();
     tokens_for_chars(chars)
 }
 
@@ -105,14 +106,19 @@ pub(crate) fn tokens_for_chars(chars: usize) -> u32 {
     u32::try_from(chars / 4).unwrap_or(u32::MAX).max(1)
 }
 
-fn message_chars(m: &Value) -> usize {
-    let content = match m.get("content") {
+/// Characters of a content value: a string, or the `text` of each part of
+/// an array (OpenAI content parts, Anthropic blocks, Gemini `parts`).
+pub(crate) fn content_chars(content: Option<&Value>) -> usize {
+    match content {
         Some(Value::String(s)) => s.chars().count(),
         Some(Value::Array(parts)) => {
             parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).map(|s| s.chars().count()).sum()
         }
         _ => 0,
-    };
+    }
+}
+
+fn message_chars(m: &Value) -> usize {
     let calls: usize = m
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -124,7 +130,7 @@ fn message_chars(m: &Value) -> usize {
                 .sum()
         })
         .unwrap_or(0);
-    content + calls
+    content_chars(m.get("content")) + calls
 }
 
 #[cfg(test)]
@@ -149,7 +155,9 @@ mod tests {
             json!({"role":"system","content":"12345678"}),
             json!({"role":"user","content":[{"type":"text","text":"abcd"},{"type":"image_url","image_url":{"url":"data:..."}}]}),
         ];
-        assert_eq!(prompt_tokens(&msgs), 3);
-        assert_eq!(prompt_tokens(&[]), 1);
+        assert_eq!(prompt_tokens(None, &msgs), 3);
+        assert_eq!(prompt_tokens(None, &[]), 1);
+        assert_eq!(prompt_tokens(Some(&json!("abcdefgh")), &msgs), 5);
+        assert_eq!(prompt_tokens(Some(&json!([{"type":"text","text":"abcd"}])), &msgs), 4);
     }
 }

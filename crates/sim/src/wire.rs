@@ -1,5 +1,7 @@
-//! Writing OpenAI wire bodies: hand-rolled JSON for the hot path (no
-//! intermediate `Value`), and the error bodies with their statuses/headers.
+//! Writing wire bodies: hand-rolled JSON for the hot path (no intermediate
+//! `Value`, keys in the order of the fixtures), the helpers every format
+//! shares (JSON responses, request ids, query parameters, timestamps), and
+//! OpenAI's error bodies with their statuses/headers.
 
 use std::fmt::Write as _;
 
@@ -7,7 +9,10 @@ use axum::body::Body;
 use axum::response::Response;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
+
+use crate::faults::Fault;
+use crate::record::Format;
 
 /// Appends `s` as a JSON string literal.
 pub(crate) fn push_str_lit(buf: &mut String, s: &str) {
@@ -61,18 +66,64 @@ pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// A JSON response with `x-request-id: req_sim<seq>`.
-pub(crate) fn json_response(status: StatusCode, seq: u64, body: String) -> Response {
+/// `secs` since the Unix epoch as RFC 3339 UTC, e.g. `2025-08-21T12:45:14Z`.
+pub(crate) fn rfc3339(secs: u64) -> String {
+    // Civil date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+    let days = i64::try_from(secs / 86_400).unwrap_or(0) + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let s = secs % 86_400;
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3_600, s / 60 % 60, s % 60)
+}
+
+/// The value of query parameter `name` (not percent-decoded: keys and
+/// versions need none), `None` when absent.
+pub(crate) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| match pair.split_once('=') {
+        Some((k, v)) if k == name => Some(v),
+        None if pair == name => Some(""),
+        _ => None,
+    })
+}
+
+/// A header's value when present and not blank.
+pub(crate) fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.trim().is_empty())
+}
+
+/// A received body as the log keeps it: the JSON, or the text when it is not JSON.
+pub(crate) fn logged_body(body: &[u8]) -> Result<Value, Value> {
+    serde_json::from_slice(body).map_err(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+/// A string field of a JSON object, owned.
+pub(crate) fn str_field(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A JSON response carrying `req_sim<seq>` in the format's request-id header.
+pub(crate) fn json_response(format: Format, status: StatusCode, seq: u64, body: String) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    set_request_id(&mut resp, seq);
+    set_request_id(&mut resp, format, seq);
     resp
 }
 
-pub(crate) fn set_request_id(resp: &mut Response, seq: u64) {
+/// `request-id` for Anthropic (as its API sends), `x-request-id` for the others.
+pub(crate) fn set_request_id(resp: &mut Response, format: Format, seq: u64) {
+    let name = match format {
+        Format::Anthropic => "request-id",
+        Format::OpenAi | Format::Azure | Format::Gemini => "x-request-id",
+    };
     if let Ok(v) = HeaderValue::from_str(&format!("req_sim{seq}")) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(name, v);
     }
 }
 
@@ -86,7 +137,7 @@ pub(crate) fn error_response(
     code: Option<&str>,
 ) -> Response {
     let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
-    json_response(status, seq, body.to_string())
+    json_response(Format::OpenAi, status, seq, body.to_string())
 }
 
 /// A 400 `invalid_request_error`.
@@ -127,6 +178,14 @@ impl BadRequest {
 
     pub(crate) fn into_response(self, seq: u64) -> Response {
         error_response(StatusCode::BAD_REQUEST, seq, &self.message, "invalid_request_error", self.param, self.code)
+    }
+}
+
+/// OpenAI's answer to an injected fault.
+pub(crate) fn fault_response(fault: Fault, seq: u64, model: &str) -> Response {
+    match fault {
+        Fault::Error(status) => injected_error(status, seq, model),
+        Fault::RateLimited { retry_after_s } => rate_limited(seq, model, retry_after_s),
     }
 }
 
@@ -207,6 +266,19 @@ mod tests {
             let back: String = serde_json::from_str(&buf).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn timestamps_and_query_parameters() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_755_780_314), "2025-08-21T12:45:14Z");
+        let q = Some("alt=sse&key=abc&flag");
+        assert_eq!(query_param(q, "key"), Some("abc"));
+        assert_eq!(query_param(q, "alt"), Some("sse"));
+        assert_eq!(query_param(q, "flag"), Some(""));
+        assert_eq!(query_param(q, "api-version"), None);
+        assert_eq!(query_param(None, "key"), None);
     }
 
     #[test]

@@ -116,7 +116,10 @@ pub enum Part {
     ToolResult(ToolResult),
     /// Reasoning / thinking text the model produced. `signature` is the
     /// provider's opaque token that must be echoed back unchanged.
-    Thinking { text: String, signature: Option<String> },
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
 }
 
 impl Part {
@@ -177,7 +180,11 @@ pub enum ResponseFormat {
     Text,
     /// Any JSON object.
     JsonObject,
-    JsonSchema { name: String, schema: Value, strict: Option<bool> },
+    JsonSchema {
+        name: String,
+        schema: Value,
+        strict: Option<bool>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -252,21 +259,47 @@ pub struct TokenUsage {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StreamEvent {
     /// The answer begins. Input tokens when the provider says them up front.
-    Start { id: String, model: String, input_tokens: Option<u64> },
+    Start {
+        id: String,
+        model: String,
+        input_tokens: Option<u64>,
+    },
     /// A text part begins at `index` (optional for decoders whose format has
     /// no explicit start; encoders must open the part on its first delta).
-    TextDelta { index: u32, text: String },
-    ThinkingDelta { index: u32, text: String },
+    TextDelta {
+        index: u32,
+        text: String,
+    },
+    ThinkingDelta {
+        index: u32,
+        text: String,
+    },
     /// The signature that closes a thinking part.
-    ThinkingSignature { index: u32, signature: String },
+    ThinkingSignature {
+        index: u32,
+        signature: String,
+    },
     /// A tool call begins.
-    ToolCallStart { index: u32, id: String, name: String, signature: Option<String> },
+    ToolCallStart {
+        index: u32,
+        id: String,
+        name: String,
+        signature: Option<String>,
+    },
     /// A piece of a tool call's arguments (JSON text).
-    ToolCallDelta { index: u32, arguments: String },
+    ToolCallDelta {
+        index: u32,
+        arguments: String,
+    },
     /// The part at `index` is complete.
-    PartEnd { index: u32 },
+    PartEnd {
+        index: u32,
+    },
     /// Why the answer ended. Comes once, before the final usage.
-    Finish { reason: FinishReason, stop_sequence: Option<String> },
+    Finish {
+        reason: FinishReason,
+        stop_sequence: Option<String>,
+    },
     /// Usage, cumulative: a later `Usage` replaces an earlier one.
     Usage(TokenUsage),
     /// The provider reported a failure in-band; the stream ends after it.

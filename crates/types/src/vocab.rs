@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 pub enum ProviderKind {
     Openai,
     OpenaiCompatible,
+    /// Azure OpenAI: OpenAI's wire format behind deployment URLs,
+    /// `api-version` and the `api-key` header.
+    AzureOpenai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Google's Gemini API (generateContent).
+    Gemini,
 }
 
 impl ProviderKind {
@@ -17,7 +24,16 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "openai",
             ProviderKind::OpenaiCompatible => "openai_compatible",
+            ProviderKind::AzureOpenai => "azure_openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
         }
+    }
+
+    /// Cloud services that cannot answer without a key: a provider of
+    /// such a kind with no key is disabled. Local servers usually need none.
+    pub fn needs_key(self) -> bool {
+        !matches!(self, ProviderKind::OpenaiCompatible)
     }
 }
 

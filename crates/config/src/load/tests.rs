@@ -174,7 +174,10 @@ fn every_problem_is_reported_at_once_with_file_path_and_expectation() {
         ),
         ("providers[0].api_key", "environment variable OPENAI_API_KEY is not set"),
         ("providers[0].api_kye", "unknown field `api_kye`, expected one of `name`, `kind`, `base_url`, `api_key`"),
-        ("providers[1].kind", "unknown variant `opneai`, expected `openai` or `openai_compatible`"),
+        (
+            "providers[1].kind",
+            "unknown variant `opneai`, expected one of `openai`, `openai_compatible`, `azure_openai`, `anthropic`, `gemini`",
+        ),
         ("deployments[0].price.input_per_mtok", "invalid type: string \"cheap\", expected a number"),
         ("deployments[1].provider", "no provider named \"ghost\""),
         ("routes[1].targets[0]", "no deployment named \"nope\""),
@@ -411,6 +414,7 @@ fn quickstart_falls_back_to_the_embedded_simulator_without_a_key() {
         "quickstart.yaml",
         &[
             ("OPENAI_API_KEY", "sk-1"),
+            ("ANTHROPIC_API_KEY", "sk-ant-1"),
             ("LOCAL_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
             ("LOCAL_CHAT_MODEL", "Qwen/Qwen2.5-7B-Instruct"),
             ("SWITCHYARD_LISTEN", "127.0.0.1:0"),

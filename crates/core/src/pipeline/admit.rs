@@ -6,6 +6,7 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::keys::{KeyCache, KeyRecord, KeyStatus};
 use std::sync::Arc;
 use switchyard_providers::Operation;
+use switchyard_translate::Format;
 use switchyard_types::RawObject;
 
 pub fn authenticate(keys: &KeyCache, credential: Option<&str>, now_ms: i64) -> Result<Arc<KeyRecord>, GatewayError> {
@@ -54,7 +55,9 @@ pub struct Head<'a> {
     pub include_usage: bool,
 }
 
-pub fn parse(op: Operation, body: &[u8]) -> Result<Head<'_>, GatewayError> {
+/// Reads the head of a body in the client's format (`dialect`): OpenAI's
+/// chat completions / embeddings, or Anthropic's messages.
+pub fn parse(op: Operation, dialect: Format, body: &[u8]) -> Result<Head<'_>, GatewayError> {
     let invalid = |m: String| GatewayError::new(ErrorKind::InvalidRequest, m);
     let object = RawObject::parse(body).map_err(|e| {
         invalid(format!("We could not parse the JSON body of your request: {e}. The body must be a JSON object."))
@@ -72,26 +75,23 @@ pub fn parse(op: Operation, body: &[u8]) -> Result<Head<'_>, GatewayError> {
         },
     };
     let (stream, include_usage) = match op {
-        Operation::Chat => {
-            match object.get("messages") {
-                None => return Err(missing("messages")),
-                Some(raw) => {
-                    let t = raw.get().trim_start();
-                    if !t.starts_with('[') {
-                        return Err(invalid("'messages' must be an array of messages.".into()).with_param("messages"));
-                    }
-                    if t[1..].trim_start().starts_with(']') {
-                        return Err(
-                            invalid("'messages' must contain at least one message.".into()).with_param("messages")
-                        );
-                    }
+        Operation::Chat if dialect == Format::Anthropic => {
+            non_empty_array(&object, "messages", &invalid, &missing)?;
+            match object.get("max_tokens").map(|r| r.get().parse::<u64>()) {
+                None => return Err(missing("max_tokens")),
+                Some(Ok(n)) if n >= 1 => {}
+                Some(_) => {
+                    return Err(
+                        invalid("'max_tokens' must be an integer of at least 1.".into()).with_param("max_tokens")
+                    )
                 }
             }
-            let stream = match object.get("stream").map(|r| r.get()) {
-                None | Some("null") | Some("false") => false,
-                Some("true") => true,
-                Some(_) => return Err(invalid("'stream' must be a boolean.".into()).with_param("stream")),
-            };
+            // Anthropic streams always carry usage.
+            (stream_flag(&object, &invalid)?, true)
+        }
+        Operation::Chat => {
+            non_empty_array(&object, "messages", &invalid, &missing)?;
+            let stream = stream_flag(&object, &invalid)?;
             let include_usage = object
                 .get("stream_options")
                 .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
@@ -113,13 +113,40 @@ pub fn parse(op: Operation, body: &[u8]) -> Result<Head<'_>, GatewayError> {
     Ok(Head { object, model, stream, include_usage })
 }
 
+fn non_empty_array(
+    object: &RawObject<'_>,
+    name: &str,
+    invalid: &dyn Fn(String) -> GatewayError,
+    missing: &dyn Fn(&str) -> GatewayError,
+) -> Result<(), GatewayError> {
+    let Some(raw) = object.get(name) else {
+        return Err(missing(name));
+    };
+    let t = raw.get().trim_start();
+    if !t.starts_with('[') {
+        return Err(invalid(format!("'{name}' must be an array of messages.")).with_param(name));
+    }
+    if t[1..].trim_start().starts_with(']') {
+        return Err(invalid(format!("'{name}' must contain at least one message.")).with_param(name));
+    }
+    Ok(())
+}
+
+fn stream_flag(object: &RawObject<'_>, invalid: &dyn Fn(String) -> GatewayError) -> Result<bool, GatewayError> {
+    match object.get("stream").map(|r| r.get()) {
+        None | Some("null") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid("'stream' must be a boolean.".into()).with_param("stream")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn err(op: Operation, body: &str) -> GatewayError {
-        match parse(op, body.as_bytes()) {
+        match parse(op, Format::OpenAi, body.as_bytes()) {
             Err(e) => e,
             Ok(_) => panic!("expected an error for {body}"),
         }
@@ -127,7 +154,7 @@ mod tests {
 
     #[test]
     fn reads_the_head() {
-        let h = parse(Operation::Chat, br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        let h = parse(Operation::Chat, Format::OpenAi, br#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
         assert_eq!(h.model, "m");
         assert!(h.stream && h.include_usage);
     }
@@ -148,6 +175,22 @@ mod tests {
             Some("stream")
         );
         assert_eq!(err(Operation::Embeddings, r#"{"model":"m"}"#).param.as_deref(), Some("input"));
+    }
+
+    #[test]
+    fn anthropic_bodies_need_max_tokens() {
+        fn parse_a(b: &str) -> Result<Head<'_>, GatewayError> {
+            parse(Operation::Chat, Format::Anthropic, b.as_bytes())
+        }
+        let h = parse_a(r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],"stream":true}"#)
+            .unwrap();
+        assert!(h.stream && h.include_usage);
+        let e = parse_a(r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#).err().unwrap();
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        let e = parse_a(r#"{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}"#).err().unwrap();
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        let e = parse_a(r#"{"model":"m","max_tokens":3,"messages":[]}"#).err().unwrap();
+        assert_eq!(e.param.as_deref(), Some("messages"));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 
 use super::account::Account;
 use super::admit::Head;
-use super::stream::{Deadlines, Relay};
+use super::stream::{Deadlines, Mode, Relay};
+use super::translate::{self, Canonical, Translation};
 use crate::error::GatewayError;
 use crate::runtime::Deployment;
 use bytes::Bytes;
@@ -19,10 +20,14 @@ use std::time::Duration;
 use switchyard_providers::openai_compat::wire::rewrite_request;
 use switchyard_providers::{Operation, ProviderError, ProviderErrorKind, UpstreamBody, UpstreamRequest};
 use switchyard_telemetry::Metrics;
+use switchyard_translate::Format;
+use switchyard_types::Usage;
 use tokio::time::Instant;
 
 pub enum Answer {
-    Full(Bytes),
+    /// A whole body in the client's format; its usage when the translator
+    /// already read it (`None`: the pass-through body is peeked later).
+    Full(Bytes, Option<Usage>),
     Stream(Box<Relay>),
 }
 
@@ -33,6 +38,8 @@ pub struct Attempted {
 
 pub struct Context<'a> {
     pub op: Operation,
+    /// The client's wire format.
+    pub dialect: Format,
     pub head: &'a Head<'a>,
     pub body: &'a Bytes,
     pub request_id: &'a str,
@@ -40,13 +47,29 @@ pub struct Context<'a> {
     pub metrics: &'a Metrics,
 }
 
+/// One deployment's request, ready to send.
+struct Prepared {
+    body: Bytes,
+    /// `None`: same format, pass-through.
+    translation: Option<Translation>,
+}
+
 pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Account) -> Result<Attempted, GatewayError> {
     let mut last: Option<GatewayError> = None;
+    // Decoded the first time a deployment needs another format.
+    let mut canonical: Option<Canonical> = None;
     for deployment in plan {
         account.record.attempts += 1;
         account.record.deployment = Some(deployment.name.clone());
+        // A body the target format cannot express is the client's error,
+        // returned at once like an upstream 4xx.
+        let prepared = prepare(deployment, &cx, &mut canonical).map_err(|mut e| {
+            e.attempts = account.record.attempts;
+            e.deployment = Some(deployment.name.clone());
+            e
+        })?;
         let started = Instant::now();
-        let result = attempt(deployment, &cx).await;
+        let result = attempt(deployment, &cx, prepared).await;
         account.add_upstream_time(started.elapsed());
         let outcome = match &result {
             Ok(_) => "ok",
@@ -69,17 +92,42 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
     Err(last.unwrap_or_else(|| GatewayError::new(crate::ErrorKind::UpstreamUnavailable, "no deployment to try")))
 }
 
-async fn attempt(deployment: &Deployment, cx: &Context<'_>) -> Result<Answer, ProviderError> {
+/// The body for one deployment: the client's bytes with `model` swapped
+/// when formats match, else a translation through the canonical form.
+fn prepare(
+    deployment: &Deployment,
+    cx: &Context<'_>,
+    canonical: &mut Option<Canonical>,
+) -> Result<Prepared, GatewayError> {
     let head = cx.head;
-    // Streams always ask upstream for usage; the relay hides it again if
-    // the client did not ask.
-    let force_usage = head.stream && !head.include_usage;
-    let body = match rewrite_request(&head.object, &head.model, &deployment.model, force_usage) {
-        Some(rewritten) => Bytes::from(rewritten),
-        None => cx.body.clone(), // fast path: unchanged bytes
+    if deployment.format == cx.dialect {
+        // Same format: pass-through. OpenAI streams always ask upstream for
+        // usage; the relay hides it again if the client did not ask.
+        let force_usage = cx.dialect == Format::OpenAi && head.stream && !head.include_usage;
+        let body = match rewrite_request(&head.object, &head.model, &deployment.model, force_usage) {
+            Some(rewritten) => Bytes::from(rewritten),
+            None => cx.body.clone(), // fast path: unchanged bytes
+        };
+        return Ok(Prepared { body, translation: None });
+    }
+    let canonical = match canonical {
+        Some(c) => c,
+        None => canonical.insert(translate::decode(cx.op, cx.dialect, cx.body)?),
     };
-    let request =
-        UpstreamRequest { operation: cx.op, body, stream: head.stream, request_id: cx.request_id.to_string() };
+    let base64 = matches!(canonical, Canonical::Embed(e) if e.base64);
+    let body = translate::encode(canonical, deployment.format, &deployment.model)?;
+    Ok(Prepared { body, translation: Some(Translation { from: deployment.format, to: cx.dialect, base64 }) })
+}
+
+async fn attempt(deployment: &Deployment, cx: &Context<'_>, prepared: Prepared) -> Result<Answer, ProviderError> {
+    let head = cx.head;
+    let request = UpstreamRequest {
+        operation: cx.op,
+        model: deployment.model.clone(),
+        body: prepared.body,
+        stream: head.stream,
+        request_id: cx.request_id.to_string(),
+    };
     let t = deployment.timeouts;
     let start = Instant::now();
     let total = start + t.total.get();
@@ -87,10 +135,18 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>) -> Result<Answer, Pr
         let response = tokio::time::timeout_at(total, deployment.provider.send(request)).await.map_err(|_| {
             ProviderError::new(ProviderErrorKind::Timeout, format!("no answer within the total deadline ({})", t.total))
         })??;
-        return match response.body {
-            UpstreamBody::Full(bytes) => Ok(Answer::Full(bytes)),
-            UpstreamBody::Stream(_) => {
-                Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a whole body, got a stream"))
+        let UpstreamBody::Full(bytes) = response.body else {
+            return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a whole body, got a stream"));
+        };
+        return match prepared.translation {
+            None if cx.dialect == Format::OpenAi => Ok(Answer::Full(bytes, None)),
+            None => {
+                let usage = translate::passed_usage(cx.dialect, head, cx.body, &bytes);
+                Ok(Answer::Full(bytes, Some(usage)))
+            }
+            Some(tr) => {
+                let (body, usage) = translate::response(tr, cx.op, head, cx.body, cx.request_id, &bytes)?;
+                Ok(Answer::Full(body, Some(usage)))
             }
         };
     }
@@ -105,7 +161,12 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>) -> Result<Answer, Pr
         return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a stream, got a whole body"));
     };
     let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
-    let mut relay = Relay::new(upstream, deadlines, head.include_usage, cx.body.clone());
+    let mode = match prepared.translation {
+        None if cx.dialect == Format::OpenAi => Mode::pass_through(head.include_usage),
+        None => Mode::observe(translate::decoder(cx.dialect, cx.request_id)),
+        Some(tr) => Mode::translate(translate::decoder(tr.from, cx.request_id), translate::encoder(tr.to, head)),
+    };
+    let mut relay = Relay::new(upstream, deadlines, mode, cx.body.clone());
     relay.prime().await?;
     Ok(Answer::Stream(Box::new(relay)))
 }

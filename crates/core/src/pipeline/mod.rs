@@ -14,6 +14,7 @@ pub mod admit;
 pub mod attempt;
 pub mod resolve;
 pub mod stream;
+pub mod translate;
 
 use crate::error::GatewayError;
 use crate::reply::{Reply, ReplyBody};
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use std::time::Instant;
 use switchyard_providers::openai_compat::wire::{self, ResponsePeek};
 use switchyard_providers::Operation;
+use switchyard_translate::Format;
 use switchyard_types::Usage;
 
 /// A request as the server hands it over.
@@ -33,6 +35,9 @@ pub struct Inbound {
     /// From `Authorization: Bearer` or `x-api-key`.
     pub credential: Option<String>,
     pub body: Bytes,
+    /// The client's wire format: OpenAI (`/v1/chat/completions`,
+    /// `/v1/embeddings`) or Anthropic (`/v1/messages`).
+    pub dialect: Format,
     /// When the server saw the request (overhead is measured from here).
     pub received: Instant,
 }
@@ -51,7 +56,7 @@ impl Gateway {
         account.record.key_id = Some(key.id.clone());
         account.record.tenant_id = Some(key.tenant_id.clone());
 
-        let head = match admit::parse(op, &inbound.body) {
+        let head = match admit::parse(op, inbound.dialect, &inbound.body) {
             Ok(h) => h,
             Err(e) => return Err(fail(account, e).await),
         };
@@ -65,6 +70,7 @@ impl Gateway {
 
         let cx = Context {
             op,
+            dialect: inbound.dialect,
             head: &head,
             body: &inbound.body,
             request_id: &inbound.request_id,
@@ -83,8 +89,8 @@ impl Gateway {
             ("x-switchyard-overhead-ms", format!("{:.3}", overhead.as_secs_f64() * 1e3)),
         ];
         match attempted.answer {
-            Answer::Full(body) => {
-                let usage = response_usage(&inbound.body, &body);
+            Answer::Full(body, usage) => {
+                let usage = usage.unwrap_or_else(|| response_usage(&inbound.body, &body));
                 account.finish_async(200, None, usage, None).await;
                 Ok(Reply { status: 200, headers, body: ReplyBody::Json(body) })
             }
@@ -142,6 +148,20 @@ fn response_usage(request: &[u8], response: &[u8]) -> Usage {
 }
 
 impl Gateway {
+    /// `POST /v1/messages/count_tokens`: the prompt's tokens as the
+    /// gateway's tokenizer counts them (`{"input_tokens": N}`), for a model
+    /// the key may use. An estimate: no upstream is called.
+    pub fn count_tokens(&self, credential: Option<&str>, body: &[u8]) -> Result<Bytes, GatewayError> {
+        let key = admit::authenticate(&self.keys, credential, crate::now_unix_ms())?;
+        let translate::Canonical::Chat(request) = translate::decode(Operation::Chat, Format::Anthropic, body)? else {
+            return Err(GatewayError::new(crate::ErrorKind::Internal, "count_tokens decoded a non-chat body"));
+        };
+        let rt = self.runtime();
+        resolve::resolve(&rt, &key, &request.model, Operation::Chat)?;
+        let n = tokenize::count(&translate::prompt_text(&request));
+        Ok(Bytes::from(serde_json::json!({ "input_tokens": n }).to_string()))
+    }
+
     /// `GET /v1/models`: the routes this key may use, in OpenAI's list
     /// shape; with `only`, the one model (`GET /v1/models/{id}`).
     pub fn models(&self, credential: Option<&str>, only: Option<&str>) -> Result<Bytes, GatewayError> {

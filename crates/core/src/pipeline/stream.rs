@@ -1,7 +1,12 @@
 //! The stream relay: upstream SSE in, client SSE out, event by event.
 //!
-//! - Pass-through: an event the gateway does not change is forwarded as the
-//!   exact bytes that arrived (a `Bytes` slice, no re-serialisation).
+//! - Pass-through (client and deployment both speak OpenAI): an event the
+//!   gateway does not change is forwarded as the exact bytes that arrived
+//!   (a `Bytes` slice, no re-serialisation).
+//! - Translation (any other pair): each upstream event goes through the
+//!   deployment format's decoder into canonical events and out through the
+//!   client format's encoder at once — nothing is held back but what the
+//!   client format can only say at the end (Anthropic's `message_delta`).
 //! - Usage: read from whichever chunk carries it; the usage-only chunk is
 //!   dropped when the client did not ask for it (we asked upstream on its
 //!   behalf). With no usage at the end, tokens are counted and marked
@@ -15,6 +20,7 @@
 //!   records status 499 with the usage seen so far.
 
 use super::account::{Account, CLIENT_CLOSED};
+use super::translate;
 use crate::error::{ErrorKind, GatewayError};
 use crate::tokenize;
 use bytes::Bytes;
@@ -26,7 +32,7 @@ use std::time::Duration;
 use switchyard_providers::openai_compat::wire::{carries_usage, ChunkPeek};
 use switchyard_providers::sse::{SseEvent, SseFramer};
 use switchyard_providers::{ProviderError, ProviderErrorKind};
-use switchyard_types::openai::WireUsage;
+use switchyard_translate::{StreamDecoder, StreamEncoder, StreamEvent};
 use switchyard_types::Usage;
 use tokio::time::Instant;
 
@@ -42,22 +48,57 @@ pub struct Deadlines {
     pub heartbeat: Duration,
 }
 
+/// How upstream events become client events.
+pub enum Mode {
+    PassThrough {
+        client_wants_usage: bool,
+    },
+    /// Same format, other than OpenAI: events pass through as received;
+    /// the decoder only watches for usage, the end and errors.
+    Observe {
+        decoder: Box<dyn StreamDecoder>,
+        events: Vec<StreamEvent>,
+    },
+    Translate {
+        decoder: Box<dyn StreamDecoder>,
+        encoder: Box<dyn StreamEncoder>,
+        /// Scratch space, reused for every event.
+        events: Vec<StreamEvent>,
+    },
+}
+
+impl Mode {
+    pub fn pass_through(client_wants_usage: bool) -> Self {
+        Mode::PassThrough { client_wants_usage }
+    }
+
+    pub fn observe(decoder: Box<dyn StreamDecoder>) -> Self {
+        Mode::Observe { decoder, events: Vec::new() }
+    }
+
+    pub fn translate(decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
+        Mode::Translate { decoder, encoder, events: Vec::new() }
+    }
+}
+
 pub struct Relay {
     upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
     framer: SseFramer,
     queue: VecDeque<SseEvent>,
     deadlines: Deadlines,
-    client_wants_usage: bool,
+    mode: Mode,
     request_body: Bytes,
     /// Set once the first data event arrived.
     first_event_at: Option<Instant>,
     last_event_at: Instant,
-    usage: Option<WireUsage>,
+    usage: Option<Usage>,
     /// Data of the events seen while no usage has arrived, kept (as cheap
     /// `Bytes` references) so tokens can be counted at the end if none does.
     /// Parsing happens only then: the common case never parses a chunk.
     seen: Vec<Bytes>,
     seen_bytes: usize,
+    /// Translation: the text of the answer so far, for the same purpose.
+    seen_text: String,
     done: bool,
     account: Option<Account>,
 }
@@ -66,7 +107,7 @@ impl Relay {
     pub fn new(
         upstream: BoxStream<'static, Result<Bytes, ProviderError>>,
         deadlines: Deadlines,
-        client_wants_usage: bool,
+        mode: Mode,
         request_body: Bytes,
     ) -> Self {
         Relay {
@@ -74,13 +115,14 @@ impl Relay {
             framer: SseFramer::default(),
             queue: VecDeque::new(),
             deadlines,
-            client_wants_usage,
+            mode,
             request_body,
             first_event_at: None,
             last_event_at: Instant::now(),
             usage: None,
             seen: Vec::new(),
             seen_bytes: 0,
+            seen_text: String::new(),
             done: false,
             account: None,
         }
@@ -94,8 +136,8 @@ impl Relay {
     pub async fn prime(&mut self) -> Result<(), ProviderError> {
         let slow_at = Instant::now() + self.deadlines.heartbeat;
         let first = loop {
-            if let Some(data) = self.first_data() {
-                break data;
+            if let Some(event) = self.queue.iter().find(|e| e.data().is_some()) {
+                break event.clone();
             }
             let wait = self.deadlines.first_token.min(self.deadlines.total).min(slow_at);
             match tokio::time::timeout_at(wait, self.upstream.next()).await {
@@ -120,8 +162,8 @@ impl Relay {
         };
         // An error object as the first event (some servers answer 200 and
         // then report the failure in-band) still counts as a failed attempt.
-        if first.starts_with(b"{\"error\"") {
-            let detail = switchyard_providers::error::normalize_error_body(500, &first);
+        if let Some(data) = error_event(&first) {
+            let detail = switchyard_providers::error::normalize_error_body(500, &data);
             return Err(ProviderError::new(
                 ProviderErrorKind::Server,
                 format!("upstream stream error: {}", detail.message),
@@ -191,6 +233,11 @@ impl Relay {
                     return Some(self.fail(ErrorKind::UpstreamFailed, &format!("upstream stream broke: {}", e.message)))
                 }
                 Ok(None) => {
+                    // Formats without an end sentinel (Gemini) end here.
+                    let last = self.end_of_upstream();
+                    if self.done {
+                        return last;
+                    }
                     return Some(self.fail(ErrorKind::UpstreamFailed, "upstream closed the stream before it finished"));
                 }
                 Err(_) if wait < hard => return Some(Bytes::from_static(HEARTBEAT)),
@@ -240,6 +287,26 @@ impl Relay {
     /// What to send for one upstream event, if anything.
     fn process(&mut self, event: SseEvent) -> Option<Bytes> {
         let data = event.data()?; // comments: our own heartbeats replace them
+        match &mut self.mode {
+            Mode::PassThrough { client_wants_usage } => {
+                let client_wants_usage = *client_wants_usage;
+                self.pass_through(event, data, client_wants_usage)
+            }
+            Mode::Observe { decoder, events } | Mode::Translate { decoder, events, .. } => {
+                events.clear();
+                if let Err(e) = decoder.decode(event.name(), &data, events) {
+                    return Some(self.fail(ErrorKind::UpstreamFailed, &format!("unreadable upstream event: {e}")));
+                }
+                let translated = self.encode_events();
+                match self.mode {
+                    Mode::Observe { .. } => Some(event.raw),
+                    _ => translated,
+                }
+            }
+        }
+    }
+
+    fn pass_through(&mut self, event: SseEvent, data: Bytes, client_wants_usage: bool) -> Option<Bytes> {
         if &data[..] == b"[DONE]" {
             self.finish(200, None);
             return Some(event.raw);
@@ -253,8 +320,9 @@ impl Relay {
         if carries_usage(&data) {
             if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(&data) {
                 let usage_only = peek.is_usage_only();
-                self.usage = peek.usage;
-                if usage_only && !self.client_wants_usage {
+                self.usage =
+                    peek.usage.map(|u| Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0)));
+                if usage_only && !client_wants_usage {
                     return None;
                 }
             }
@@ -267,20 +335,89 @@ impl Relay {
         Some(event.raw)
     }
 
-    /// An in-band error event; ends the stream.
+    /// Encodes the canonical events the decoder just produced into client
+    /// bytes, noting usage, the end and in-band errors on the way.
+    fn encode_events(&mut self) -> Option<Bytes> {
+        let (mut encoder, events) = match &mut self.mode {
+            Mode::Translate { encoder, events, .. } => (Some(encoder), events),
+            Mode::Observe { events, .. } => (None, events),
+            Mode::PassThrough { .. } => return None,
+        };
+        let mut out = Vec::new();
+        let mut end: Option<Option<&'static str>> = None;
+        for event in events.iter() {
+            match event {
+                StreamEvent::Usage(u) => self.usage = Some(translate::reported(u)),
+                StreamEvent::TextDelta { text, .. }
+                | StreamEvent::ThinkingDelta { text, .. }
+                | StreamEvent::ToolCallDelta { arguments: text, .. }
+                    if self.seen_text.len() < MAX_SEEN_BYTES =>
+                {
+                    self.seen_text.push_str(text);
+                }
+                StreamEvent::Done => end = Some(None),
+                StreamEvent::Error(e) => {
+                    tracing::warn!(error_kind = %e.kind, "upstream failed mid-stream: {}", e.message);
+                    if let Some(encoder) = encoder.as_mut() {
+                        encoder.error(&e.kind, &e.message, &mut out);
+                    }
+                    end = Some(Some(ErrorKind::UpstreamFailed.as_str()));
+                    break;
+                }
+                _ => {}
+            }
+            if let Some(encoder) = encoder.as_mut() {
+                encoder.encode(event, &mut out);
+            }
+        }
+        if let Some(error_kind) = end {
+            self.finish(200, error_kind);
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// The upstream body ended: a translated stream whose format has no
+    /// end sentinel may still end cleanly here.
+    fn end_of_upstream(&mut self) -> Option<Bytes> {
+        let (Mode::Translate { decoder, events, .. } | Mode::Observe { decoder, events }) = &mut self.mode else {
+            return None;
+        };
+        events.clear();
+        decoder.end(events);
+        if !events.iter().any(|e| matches!(e, StreamEvent::Done | StreamEvent::Error(_))) {
+            return None;
+        }
+        self.encode_events()
+    }
+
+    /// An in-band error event in the client's format; ends the stream.
     fn fail(&mut self, kind: ErrorKind, message: &str) -> Bytes {
         tracing::warn!(error_kind = kind.as_str(), "stream failed after commit: {message}");
         self.finish(200, Some(kind.as_str()));
         let e = GatewayError::new(kind, message);
-        let mut frame = b"data: ".to_vec();
-        frame.extend_from_slice(&e.openai_body());
-        frame.extend_from_slice(b"\n\n");
+        let mut frame = Vec::new();
+        match &mut self.mode {
+            Mode::Translate { encoder, .. } => encoder.error(e.wire_type(), message, &mut frame),
+            Mode::Observe { .. } => {
+                // Same format, not OpenAI: Anthropic's error event.
+                let mut encoder = switchyard_translate::anthropic::Encoder::new("");
+                encoder.error(e.wire_type(), message, &mut frame);
+            }
+            Mode::PassThrough { .. } => {
+                frame.extend_from_slice(b"data: ");
+                frame.extend_from_slice(&e.openai_body());
+                frame.extend_from_slice(b"\n\n");
+            }
+        }
         Bytes::from(frame)
     }
 
     fn usage(&self) -> Usage {
-        match &self.usage {
-            Some(u) => Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0)),
+        match self.usage {
+            Some(u) => u,
+            None if !matches!(self.mode, Mode::PassThrough { .. }) => {
+                Usage::estimated(tokenize::count_request(&self.request_body), tokenize::count(&self.seen_text))
+            }
             None => {
                 let mut text = String::new();
                 for data in &self.seen {
@@ -303,6 +440,15 @@ impl Relay {
             account.finish(status, error_kind, self.usage(), ttft);
         }
     }
+}
+
+/// The data of an event that reports an upstream failure, in any format:
+/// OpenAI-style `{"error":…}`, Anthropic's `event: error`.
+fn error_event(event: &SseEvent) -> Option<Bytes> {
+    let data = event.data()?;
+    let is_error =
+        data.starts_with(b"{\"error\"") || data.starts_with(b"{\"type\":\"error\"") || event.name() == Some("error");
+    is_error.then_some(data)
 }
 
 impl Drop for Relay {

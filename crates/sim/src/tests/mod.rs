@@ -1,12 +1,17 @@
 //! In-process tests over loopback: a sim on 127.0.0.1:0, driven with reqwest
 //! or raw TCP, asserting on answers and on what the sim recorded.
 
+mod anthropic;
+mod azure;
 mod chat;
 mod control;
 mod embeddings;
 mod faults;
+mod formats;
+mod gemini;
 mod stream;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +69,24 @@ impl Harness {
             .unwrap()
     }
 
+    /// POST with extra headers.
+    pub(crate) async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// POST with extra headers, then the status and the JSON body.
+    pub(crate) async fn post_json_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+        json_of(self.post_with(path, headers, body).await).await
+    }
+
     /// POST, then the status and the JSON body.
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let resp = self.post(path, body).await;
@@ -84,10 +107,16 @@ impl Harness {
 
     /// Opens a raw connection and sends `body` to `path` (HTTP/1.1).
     pub(crate) async fn raw_post(&self, path: &str, body: &Value) -> TcpStream {
+        self.raw_post_with(path, &[], body).await
+    }
+
+    /// Like [`Harness::raw_post`], with extra headers.
+    pub(crate) async fn raw_post_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> TcpStream {
         let body = body.to_string();
         let mut tcp = TcpStream::connect(self.addr).await.unwrap();
+        let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
         let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: sim\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nhost: sim\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n",
             body.len()
         );
         tcp.write_all(head.as_bytes()).await.unwrap();
@@ -107,8 +136,47 @@ impl Harness {
 
 /// A fixture from `shared/fixtures/wire/openai/`.
 pub(crate) fn fixture(name: &str) -> String {
-    let path = format!("{}/../../../shared/fixtures/wire/openai/{name}", env!("CARGO_MANIFEST_DIR"));
+    wire_fixture(&format!("openai/{name}"))
+}
+
+/// A fixture from `shared/fixtures/wire/`, e.g. `anthropic/messages_response_text.json`.
+pub(crate) fn wire_fixture(path: &str) -> String {
+    let path = format!("{}/../../../shared/fixtures/wire/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub(crate) fn wire_fixture_json(path: &str) -> Value {
+    serde_json::from_str(&wire_fixture(path)).unwrap()
+}
+
+/// The status and JSON body of a response.
+pub(crate) async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap())
+}
+
+/// The status and text body of a response, which must not fail midway.
+pub(crate) async fn text_of(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    (status, String::from_utf8(resp.bytes().await.unwrap().to_vec()).unwrap())
+}
+
+/// Reads a body until it ends; `true` if it ended in an error (a cut) rather than cleanly.
+pub(crate) async fn read_until_end(mut resp: reqwest::Response) -> (String, bool) {
+    let mut got = Vec::new();
+    let failed = loop {
+        match resp.chunk().await {
+            Ok(Some(b)) => got.extend_from_slice(&b),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    (String::from_utf8(got).unwrap(), failed)
+}
+
+/// The keys of a JSON object.
+pub(crate) fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
 }
 
 pub(crate) fn fixture_json(name: &str) -> Value {

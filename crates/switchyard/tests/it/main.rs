@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod lifecycle;
 mod streaming;
+mod translate;
 
 use std::path::Path;
 use switchyard_testkit::{base_config, Harness};

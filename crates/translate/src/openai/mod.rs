@@ -1,66 +1,23 @@
 //! OpenAI chat completions and embeddings ⇄ canonical. Used as an ingress
 //! (OpenAI clients calling non-OpenAI deployments) and as a provider
 //! format (Anthropic clients calling OpenAI, Azure or OpenAI-compatible
-//! deployments).
+//! deployments: vLLM, Ollama, DeepSeek, Gemini's compatible endpoint).
+//!
+//! Decoders read the vendor variants of the format too: `reasoning_content`
+//! (DeepSeek, older vLLM) and `reasoning` (newer vLLM, Ollama) as thinking,
+//! Gemini's `extra_content.google.thought_signature` on tool calls, vLLM's
+//! `top_k` and `stop_reason`, Azure's filter-only stream chunks.
 
-use crate::canonical::*;
+mod embeddings;
+mod request;
+mod response;
+mod stream;
+mod wire;
 
-/// OpenAI chat request (client body) → canonical.
-pub fn decode_request(_body: &[u8]) -> Result<ChatRequest, TranslateError> {
-    Err(TranslateError::new("", "not implemented"))
-}
+#[cfg(test)]
+mod tests;
 
-/// Canonical → OpenAI chat request body for `model`. Streams always ask for
-/// usage (`stream_options.include_usage`).
-pub fn encode_request(_req: &ChatRequest, _model: &str) -> Result<Vec<u8>, TranslateError> {
-    Err(TranslateError::new("", "not implemented"))
-}
-
-/// OpenAI chat completion (provider body) → canonical.
-pub fn decode_response(_body: &[u8]) -> Result<ChatResponse, TranslateError> {
-    Err(TranslateError::new("", "not implemented"))
-}
-
-/// Canonical → OpenAI chat completion body, reporting `model`.
-pub fn encode_response(_resp: &ChatResponse, _model: &str) -> Vec<u8> {
-    Vec::new()
-}
-
-/// OpenAI SSE chunks → canonical stream events.
-#[derive(Default)]
-pub struct Decoder {}
-
-impl StreamDecoder for Decoder {
-    fn decode(&mut self, _name: Option<&str>, _data: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), TranslateError> {
-        Ok(())
-    }
-    fn end(&mut self, _out: &mut Vec<StreamEvent>) {}
-}
-
-/// Canonical stream events → OpenAI SSE chunks (`data: …\n\n`, ending
-/// with `data: [DONE]`).
-pub struct Encoder {}
-
-impl Encoder {
-    /// `model` is reported in every chunk; `created` is unix seconds;
-    /// `include_usage` adds the final usage-only chunk.
-    pub fn new(_model: &str, _created: i64, _include_usage: bool) -> Self {
-        Encoder {}
-    }
-}
-
-impl StreamEncoder for Encoder {
-    fn encode(&mut self, _event: &StreamEvent, _out: &mut Vec<u8>) {}
-    fn error(&mut self, _kind: &str, _message: &str, _out: &mut Vec<u8>) {}
-}
-
-/// OpenAI embeddings request (client body) → canonical.
-pub fn decode_embed_request(_body: &[u8]) -> Result<EmbedRequest, TranslateError> {
-    Err(TranslateError::new("", "not implemented"))
-}
-
-/// Canonical → OpenAI embeddings response (float arrays, or base64 of
-/// little-endian f32 when `base64`).
-pub fn encode_embed_response(_resp: &EmbedResponse, _model: &str, _base64: bool) -> Vec<u8> {
-    Vec::new()
-}
+pub use embeddings::{decode_embed_request, encode_embed_response};
+pub use request::{decode_request, encode_request};
+pub use response::{decode_response, encode_response};
+pub use stream::{Decoder, Encoder};
