@@ -15,7 +15,7 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-echo "== python conformance (official openai SDK)"
+echo "== python conformance (official openai and anthropic SDKs)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

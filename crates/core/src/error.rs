@@ -93,6 +93,8 @@ pub struct GatewayError {
     pub attempts: u32,
     /// The last deployment tried.
     pub deployment: Option<String>,
+    /// The provider's rate-limit headers (OpenAI's names), relayed.
+    pub rate_limits: Vec<(&'static str, String)>,
 }
 
 impl GatewayError {
@@ -107,6 +109,7 @@ impl GatewayError {
             retry_after: None,
             attempts: 0,
             deployment: None,
+            rate_limits: Vec::new(),
         }
     }
 
@@ -170,6 +173,7 @@ impl GatewayError {
         let mut out = GatewayError::new(kind, format!("deployment {deployment}: {}", e.message));
         out.retry_after = e.retry_after;
         out.deployment = Some(deployment.to_string());
+        out.rate_limits = e.rate_limits.clone();
         if kind == ErrorKind::UpstreamRejected {
             // The caller's error: show the upstream's own words and status.
             if let Some(d) = &e.body {

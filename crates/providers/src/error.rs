@@ -50,11 +50,20 @@ pub struct ProviderError {
     pub body: Option<ErrorDetail>,
     /// From `retry-after` / `retry-after-ms`.
     pub retry_after: Option<Duration>,
+    /// The provider's rate-limit headers in OpenAI's names.
+    pub rate_limits: Vec<(&'static str, String)>,
 }
 
 impl ProviderError {
     pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
-        ProviderError { kind, status: None, message: message.into(), body: None, retry_after: None }
+        ProviderError {
+            kind,
+            status: None,
+            message: message.into(),
+            body: None,
+            retry_after: None,
+            rate_limits: Vec::new(),
+        }
     }
 
     /// Whether another deployment may be tried instead.
@@ -76,6 +85,7 @@ impl ProviderError {
             message: format!("upstream answered {status}: {}", detail.message),
             body: Some(detail),
             retry_after,
+            rate_limits: Vec::new(),
         }
     }
 }

@@ -157,10 +157,14 @@ pub async fn post_json(
     }
     let response = client.request(http_request).await.map_err(|e| classify_send(&e))?;
     let status = response.status().as_u16();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64);
+    let rate_limits = crate::ratelimit::relay_headers(response.headers(), now.unwrap_or(0));
     if !(200..300).contains(&status) {
         let retry_after = crate::error::parse_retry_after(response.headers());
         let (body, _) = read_limited(response.into_body(), MAX_ERROR_BODY).await?;
-        return Err(map_error(status, &body, retry_after));
+        let mut e = map_error(status, &body, retry_after);
+        e.rate_limits = rate_limits;
+        return Err(e);
     }
     let body = if request.stream {
         crate::UpstreamBody::Stream(data_stream(response.into_body()))
@@ -174,7 +178,7 @@ pub async fn post_json(
         }
         crate::UpstreamBody::Full(body)
     };
-    Ok(crate::UpstreamResponse { status, body })
+    Ok(crate::UpstreamResponse { status, body, rate_limits })
 }
 
 /// Headers for a protocol family: JSON content type, the credential (when

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gemini;
 pub mod http;
 pub mod openai_compat;
+pub mod ratelimit;
 pub mod sse;
 #[cfg(test)]
 mod test_fixtures;
@@ -56,6 +57,8 @@ pub struct UpstreamRequest {
 pub struct UpstreamResponse {
     pub status: u16,
     pub body: UpstreamBody,
+    /// The provider's rate-limit headers in OpenAI's names (see [`ratelimit`]).
+    pub rate_limits: Vec<(&'static str, String)>,
 }
 
 pub enum UpstreamBody {

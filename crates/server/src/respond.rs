@@ -49,6 +49,11 @@ pub fn error_response_as(e: &GatewayError, dialect: Format) -> Response {
             h.insert(header::RETRY_AFTER, v);
         }
     }
+    for (name, value) in &e.rate_limits {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(*name, v);
+        }
+    }
     if e.attempts > 0 {
         h.insert("x-switchyard-attempts", HeaderValue::from(e.attempts));
     }

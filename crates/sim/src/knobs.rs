@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Knobs {
-    /// Non-stream (chat and embeddings): delay before the response, ms.
+    /// Non-stream (answers, embeddings, token counts): delay before the response, ms.
     pub latency_ms: u64,
     /// Stream: delay before the first chunk, ms. Headers go out at once.
     pub ttft_ms: u64,
@@ -33,9 +33,11 @@ pub struct Knobs {
     pub retry_after_s: u64,
     /// Accept the request and never answer until the client goes away.
     pub hang: bool,
-    /// Stream: send this many content chunks, then drop the connection.
+    /// Stream: send this many content steps (OpenAI chunks per choice,
+    /// Anthropic deltas, Gemini words), then drop the connection.
     pub cut_after_tokens: Option<u32>,
-    /// false = never report usage (non-stream, stream, embeddings).
+    /// false = never report usage (OpenAI non-stream, stream, embeddings;
+    /// Anthropic and Gemini always report it).
     pub usage: bool,
     /// Whether a request offering tools is answered with a tool call.
     pub tool_calls: ToolCalls,

@@ -1,6 +1,8 @@
-//! switchyard-sim: a simulated OpenAI-compatible upstream with knobs for
+//! switchyard-sim: a simulated LLM upstream speaking the OpenAI, Anthropic
+//! and Gemini wire formats (and Azure OpenAI's URLs), with knobs for
 //! latency, token rate and faults, and a log of what it received. Used by
-//! `switchyard sim`, the integration tests and the benchmarks.
+//! `switchyard sim`, the integration tests and the benchmarks. Shapes follow
+//! `shared/fixtures/wire/`.
 //!
 //! # Data plane
 //! | route | answer |
@@ -8,34 +10,54 @@
 //! | `POST /v1/chat/completions` | `answer_tokens` lorem words per choice (`n`), `finish_reason` `stop`, or `length` when `max_completion_tokens`/`max_tokens` is smaller; a tool call instead when the request offers `tools`, `tool_choice` is not `"none"` and the last message is the user's (named `tool_choice` → that tool, else the first; arguments = every `required` property with a sample of its type). Streams follow `fixtures/wire/openai/chat_stream_*.sse`, including the `include_usage` chunk and `data: [DONE]` |
 //! | `POST /v1/embeddings` | deterministic unit vectors from a hash of each input; `dimensions` (default 1536); `encoding_format: "base64"` = little-endian f32 |
 //! | `GET /v1/models`, `GET /v1/models/{model}` | the models that have their own knobs |
+//! | `POST /v1/messages` | Anthropic Message: one `text` block, `stop_reason` `end_turn`, or `max_tokens` when `max_tokens` is smaller; a short `text` block + `tool_use` (`toolu_sim<N>`) when custom `tools` are offered, `tool_choice` is not `{"type":"none"}` and the last message is the user's without a `tool_result` (`{"type":"tool","name"}` → that tool). Streams follow `messages_stream_{text,tool_use}.sse`: `message_start`, `content_block_start`, `ping`, a `content_block_delta` per word / `input_json_delta` piece (the first `""`), `content_block_stop`, `message_delta`, `message_stop`. Needs `x-api-key` (else 401 `authentication_error`) and `anthropic-version` (else 400) |
+//! | `POST /v1/messages/count_tokens` | `{"input_tokens": N}`, the same estimate as `usage.input_tokens` |
+//! | `POST /v1beta/models/{model}:generateContent` | Gemini `GenerateContentResponse`: one candidate, `finishReason` `STOP`, or `MAX_TOKENS` when `generationConfig.maxOutputTokens` is smaller; a `functionCall` part (`STOP`) when `tools[].functionDeclarations` are offered, `toolConfig.functionCallingConfig.mode` is not `NONE` and the last content has no `functionResponse` (`allowedFunctionNames[0]` → that function; schema from `parameters` or `parametersJsonSchema`) |
+//! | `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` | `data: {…}\r\n\r\n` chunks of 4 words (a function call is one chunk), `finishReason` and full `usageMetadata` on the last, no `[DONE]`; without `alt=sse` → 400 (the JSON-array stream is not simulated) |
+//! | `POST /v1beta/models/{model}:embedContent`, `:batchEmbedContents` | `{"embedding":{"values"}}` / `{"embeddings":[…]}`: the `/v1/embeddings` vector of the parts' text (joined by `\n`), `outputDimensionality` (default 768); a batch request's `model` must name the URL's |
+//! | `POST /v1beta/models/{model}:countTokens` | `{"totalTokens": N, "promptTokensDetails"}`, the same estimate as `promptTokenCount` (`contents` or `generateContentRequest`) |
+//! | `POST /openai/deployments/{deployment}/chat/completions?api-version=…`, `…/embeddings?api-version=…` | Azure: the OpenAI answer with `model` = the deployment (the body's `model` is ignored and may be absent). Needs `api-key` (else 401 with Azure's `{"error":{"code":"401","message"}}`) and `api-version` (else 400 with an OpenAI `invalid_request_error`, `param: "api-version"`) |
+//! | `POST /openai/v1/chat/completions`, `/openai/v1/embeddings` | Azure v1: the OpenAI answer; `model` from the body; needs `api-key` or `Authorization: Bearer` |
 //!
-//! Bad JSON or a missing `model`/`messages`/`input` → 400 with OpenAI's
-//! `{"error":{"message","type","param","code"}}`. Ids are `chatcmpl-sim<N>`
-//! and `call_sim<N>`; every answer carries `x-request-id: req_sim<seq>`.
-//! Usage: `prompt_tokens` ≈ characters of the message text / 4 (at least 1),
-//! `completion_tokens` = words of all choices.
+//! Gemini wants `x-goog-api-key` or `?key=`; without one it answers 400
+//! `INVALID_ARGUMENT` with reason `API_KEY_INVALID` (its answer to a wrong
+//! key). Keys are never checked beyond being present and not blank.
+//!
+//! Bad bodies → 400 in the format's own envelope: OpenAI (and Azure)
+//! `{"error":{"message","type","param","code"}}`, Anthropic
+//! `{"type":"error","error":{"type","message"},"request_id"}`, Gemini
+//! `{"error":{"code","message","status","details"}}`. Ids are
+//! `chatcmpl-sim<N>`, `call_sim<N>`, `msg_sim<N>`, `toolu_sim<N>` and
+//! Gemini `responseId` `sim<N>`; every answer carries `req_sim<seq>` in
+//! `x-request-id` (`request-id` for Anthropic). Token counts: prompt ≈
+//! characters of the message (and system) text / 4, at least 1; output =
+//! words (a tool call ≈ characters of its name and arguments / 4).
 //!
 //! # Knobs
 //! Per model, with a default set for models without their own. All fields
-//! are optional in input; unknown fields are rejected.
+//! are optional in input; unknown fields are rejected. The model is the
+//! body's `model` (OpenAI, Anthropic, Azure v1), the URL's (Gemini) or the
+//! deployment (Azure): one set of knobs, and one countdown, whatever the
+//! format.
 //!
 //! | knob | default | effect |
 //! | --- | --- | --- |
 //! | `latency_ms` | 0 | non-stream: delay before the answer |
 //! | `ttft_ms` | 0 | stream: delay before the first chunk (headers go out at once) |
-//! | `tokens_per_sec` | 0 | stream pacing: the first word comes with the first chunk, each next one 1/rate later; 0 = as fast as possible |
+//! | `tokens_per_sec` | 0 | stream pacing: the first word comes with the first chunk, each next one 1/rate later (a Gemini chunk when its first word is due); 0 = as fast as possible |
 //! | `answer_tokens` | 16 | words per text answer |
-//! | `error_rate` / `error_status` | 0 / 500 | random injected errors (5xx body = OpenAI `server_error`) |
+//! | `error_rate` / `error_status` | 0 / 500 | random injected errors, in the format's envelope with the knob's status: OpenAI `server_error` for 5xx; Anthropic `api_error` (500, other 5xx), `overloaded_error` (503, 529), 4xx by Anthropic's table; Gemini `INTERNAL` (500), `UNAVAILABLE` (503), … |
 //! | `fail_next` | 0 | the next N requests fail with `error_status` |
-//! | `rate_limit_rate` / `rate_limit_next` | 0 / 0 | 429 with `retry-after`, `x-ratelimit-*` and OpenAI's 429 body |
-//! | `retry_after_s` | 1 | `retry-after` of those 429s |
+//! | `rate_limit_rate` / `rate_limit_next` | 0 / 0 | 429: OpenAI body + `retry-after`, `x-ratelimit-*`; Anthropic `rate_limit_error` + `retry-after`, `anthropic-ratelimit-requests-{limit,remaining,reset}`; Gemini `RESOURCE_EXHAUSTED` with a `RetryInfo` `retryDelay` |
+//! | `retry_after_s` | 1 | `retry-after` (Gemini: `retryDelay`) of those 429s |
 //! | `hang` | false | accept and never answer until the client leaves |
-//! | `cut_after_tokens` | none | stream: send the role chunk and that many content chunks (per choice), then drop the connection (no final chunk, no `[DONE]`); a shorter answer ends normally |
-//! | `usage` | true | false = never report usage |
+//! | `cut_after_tokens` | none | stream: drop the connection after that many steps (no final chunk, no `[DONE]` / `message_stop` / `finishReason`); a shorter answer ends normally. OpenAI: the role chunk and that many content chunks per choice; Anthropic: that many `content_block_delta`s; Gemini: that many words (a function call counts as one) |
+//! | `usage` | true | false = never report usage. OpenAI only: Anthropic and Gemini always report it, as their APIs do |
 //! | `tool_calls` | `auto` | `never` = always answer with text |
 //!
 //! Faults are checked in the order `fail_next`, `rate_limit_next`,
-//! `rate_limit_rate`, `error_rate`, `hang`, and answered at once (no latency).
+//! `rate_limit_rate`, `error_rate`, `hang`, after the request was read and
+//! its auth headers checked, and answered at once (no latency).
 //!
 //! # Control API (JSON)
 //! | route | effect |
@@ -48,10 +70,14 @@
 //! | `DELETE /_sim/requests` | forget them |
 //! | `GET /_sim/health` | 200 |
 //!
-//! Outcomes: `in_progress`, `completed`, `cancelled` (the client went away
-//! first), `failed` (an error status was sent), `cut` (`cut_after_tokens`).
-//! `status` is 0 while no status was sent (in progress, or a `hang` cancelled).
-//! In Rust, [`Sim::wait_for_request`] waits for a record without polling.
+//! Every data-plane request is recorded, refused ones too, with its `format`
+//! (`openai`, `anthropic`, `gemini`, `azure`), `path` (parameters as
+//! placeholders, e.g. `/v1beta/models/{model}:generateContent`), model and
+//! the body as received. Outcomes: `in_progress`, `completed`, `cancelled`
+//! (the client went away first), `failed` (an error status was sent), `cut`
+//! (`cut_after_tokens`). `status` is 0 while no status was sent (in
+//! progress, or a `hang` cancelled). In Rust, [`Sim::wait_for_request`]
+//! waits for a record without polling.
 
 mod answer;
 mod anthropic;
@@ -138,7 +164,7 @@ impl Sim {
         })
     }
 
-    /// The data plane (`/v1/...`) and the control API (`/_sim/...`).
+    /// The data plane (`/v1/...`, `/v1beta/...`, `/openai/...`) and the control API (`/_sim/...`).
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/v1/chat/completions", post(chat::completions))

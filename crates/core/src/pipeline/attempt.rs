@@ -34,6 +34,8 @@ pub enum Answer {
 pub struct Attempted {
     pub answer: Answer,
     pub deployment: Arc<Deployment>,
+    /// The provider's rate-limit headers (OpenAI's names), relayed.
+    pub rate_limits: Vec<(&'static str, String)>,
 }
 
 pub struct Context<'a> {
@@ -77,7 +79,7 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
         };
         cx.metrics.attempts.inc(&[&deployment.name, outcome]);
         match result {
-            Ok(answer) => return Ok(Attempted { answer, deployment: deployment.clone() }),
+            Ok((answer, rate_limits)) => return Ok(Attempted { answer, deployment: deployment.clone(), rate_limits }),
             Err(e) => {
                 tracing::warn!(request_id = cx.request_id, deployment = %deployment.name, error_kind = e.kind.as_str(), "attempt failed: {}", e.message);
                 let mut error = GatewayError::from_provider(&e, &deployment.name);
@@ -119,7 +121,13 @@ fn prepare(
     Ok(Prepared { body, translation: Some(Translation { from: deployment.format, to: cx.dialect, base64 }) })
 }
 
-async fn attempt(deployment: &Deployment, cx: &Context<'_>, prepared: Prepared) -> Result<Answer, ProviderError> {
+type Limits = Vec<(&'static str, String)>;
+
+async fn attempt(
+    deployment: &Deployment,
+    cx: &Context<'_>,
+    prepared: Prepared,
+) -> Result<(Answer, Limits), ProviderError> {
     let head = cx.head;
     let request = UpstreamRequest {
         operation: cx.op,
@@ -138,17 +146,18 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>, prepared: Prepared) 
         let UpstreamBody::Full(bytes) = response.body else {
             return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a whole body, got a stream"));
         };
-        return match prepared.translation {
-            None if cx.dialect == Format::OpenAi => Ok(Answer::Full(bytes, None)),
+        let answer = match prepared.translation {
+            None if cx.dialect == Format::OpenAi => Answer::Full(bytes, None),
             None => {
                 let usage = translate::passed_usage(cx.dialect, head, cx.body, &bytes);
-                Ok(Answer::Full(bytes, Some(usage)))
+                Answer::Full(bytes, Some(usage))
             }
             Some(tr) => {
                 let (body, usage) = translate::response(tr, cx.op, head, cx.body, cx.request_id, &bytes)?;
-                Ok(Answer::Full(body, Some(usage)))
+                Answer::Full(body, Some(usage))
             }
         };
+        return Ok((answer, response.rate_limits));
     }
     let first_token = (start + t.first_token.get()).min(total);
     let response = tokio::time::timeout_at(first_token, deployment.provider.send(request)).await.map_err(|_| {
@@ -157,6 +166,7 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>, prepared: Prepared) 
             format!("no response before the first_token deadline ({})", t.first_token),
         )
     })??;
+    let rate_limits = response.rate_limits;
     let UpstreamBody::Stream(upstream) = response.body else {
         return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a stream, got a whole body"));
     };
@@ -168,5 +178,5 @@ async fn attempt(deployment: &Deployment, cx: &Context<'_>, prepared: Prepared) 
     };
     let mut relay = Relay::new(upstream, deadlines, mode, cx.body.clone());
     relay.prime().await?;
-    Ok(Answer::Stream(Box::new(relay)))
+    Ok((Answer::Stream(Box::new(relay)), rate_limits))
 }

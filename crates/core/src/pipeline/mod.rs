@@ -83,11 +83,12 @@ impl Gateway {
         };
 
         let overhead = account.commit();
-        let headers = vec![
+        let mut headers = vec![
             ("x-switchyard-route", attempted.deployment.name.clone()),
             ("x-switchyard-attempts", account.record.attempts.to_string()),
             ("x-switchyard-overhead-ms", format!("{:.3}", overhead.as_secs_f64() * 1e3)),
         ];
+        headers.extend(attempted.rate_limits);
         match attempted.answer {
             Answer::Full(body, usage) => {
                 let usage = usage.unwrap_or_else(|| response_usage(&inbound.body, &body));

@@ -300,6 +300,7 @@ async fn messages_errors_are_anthropic_shaped() {
     let r = h.post("/v1/chat/completions", &key).json(&chat("on-claude")).send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "9");
+    assert!(r.headers().contains_key("x-ratelimit-limit-requests"), "Anthropic's limits in OpenAI's names");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
 

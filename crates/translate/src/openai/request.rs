@@ -618,7 +618,9 @@ struct OutFunction<'a> {
 /// `cache_control` is dropped (OpenAI caches prompts by itself); thinking
 /// parts are not sent (chat completions has no input field for them, and
 /// DeepSeek refuses `reasoning_content` in input); a thinking budget sent
-/// together with an effort keeps only the effort; `tool_choice` and
+/// together with an effort keeps only the effort, and a budget alone
+/// becomes an effort (up to 2048 tokens `low`, up to 8192 `medium`, else
+/// `high`); `tool_choice` and
 /// `parallel_tool_calls` are sent only with tools (OpenAI refuses them
 /// otherwise); the interleaving of text and tool calls in one assistant
 /// message is not kept (OpenAI holds them in separate fields).
@@ -626,8 +628,7 @@ struct OutFunction<'a> {
 /// A tool result marked as an error has no OpenAI flag: its text is sent
 /// prefixed with `Error: `.
 ///
-/// Refused: `top_k`, a thinking budget without an effort (`thinking`),
-/// images in tool results or assistant messages, tool calls in user
+/// Refused: `top_k`, images in tool results or assistant messages, tool calls in user
 /// messages and tool results in assistant messages.
 pub fn encode_request(req: &ChatRequest, model: &str) -> Result<Vec<u8>, TranslateError> {
     if req.top_k.is_some() {
@@ -635,10 +636,13 @@ pub fn encode_request(req: &ChatRequest, model: &str) -> Result<Vec<u8>, Transla
     }
     let reasoning_effort = match &req.reasoning {
         Some(Reasoning { effort: Some(effort), .. }) => Some(effort.as_str()),
-        Some(Reasoning { effort: None, budget_tokens: Some(_) }) => {
-            let message = "an openai provider takes a reasoning effort (reasoning_effort), not a thinking budget";
-            return Err(TranslateError::new("thinking", message));
-        }
+        // The inverse of the Anthropic encoder's effort → budget table
+        // (1024 / 4096 / 16384), by nearest band.
+        Some(Reasoning { effort: None, budget_tokens: Some(b) }) => Some(match b {
+            0..=2048 => "low",
+            2049..=8192 => "medium",
+            _ => "high",
+        }),
         _ => None,
     };
     let mut messages = Vec::with_capacity(req.system.len() + req.messages.len());

@@ -682,7 +682,9 @@ fn encode_request_refuses_what_openai_cannot_say() {
     assert_eq!(e, TranslateError::unsupported("top_k", Format::OpenAi));
 
     let budget = ChatRequest { reasoning: Some(Reasoning { effort: None, budget_tokens: Some(1024) }), ..base.clone() };
-    assert_eq!(err_field(encode_request(&budget, "x")), "thinking");
+    // A budget alone is not refused: it becomes the nearest effort.
+    let v: serde_json::Value = serde_json::from_slice(&encode_request(&budget, "x").unwrap()).unwrap();
+    assert_eq!(v["reasoning_effort"], "low");
 
     let image = Part::Image(Image::Url { url: "https://x".into(), detail: None });
     let tool_image = ChatRequest {
