@@ -15,6 +15,7 @@
 //! | `gen_ai_client_token_usage` | histogram | `gen_ai_operation_name`, `gen_ai_request_model`, `gen_ai_token_type` (`input`/`output`) |
 //! | `switchyard_gateway_overhead_seconds` | histogram | `operation` |
 //! | `switchyard_upstream_attempts_total` | counter | `deployment`, `outcome` |
+//! | `switchyard_translations_total` | counter | `client_format`, `provider_format` (`openai`, `anthropic`, `gemini`), `outcome` (`ok`, `refused`) |
 //! | `switchyard_usage_records_total` | counter | `result` (`written`, `failed`) |
 //! | `switchyard_usage_queue_depth` | gauge | — |
 //! | `switchyard_config_reloads_total` | counter | `result` (`ok`, `error`, `unchanged`) |
@@ -32,6 +33,8 @@ pub struct Metrics {
     pub tokens: HistogramFamily,
     pub overhead: HistogramFamily,
     pub attempts: CounterFamily,
+    /// Attempts whose body was translated to another wire format.
+    pub translations: CounterFamily,
     pub usage_records: CounterFamily,
     pub usage_queue_depth: GaugeFamily,
     pub config_reloads: CounterFamily,
@@ -81,6 +84,11 @@ impl Metrics {
                 "Upstream attempts by deployment and outcome.",
                 &["deployment", "outcome"],
             ),
+            translations: CounterFamily::new(
+                "switchyard_translations_total",
+                "Request bodies translated between wire formats, by outcome (refused: a field the provider cannot express).",
+                &["client_format", "provider_format", "outcome"],
+            ),
             usage_records: CounterFamily::new(
                 "switchyard_usage_records_total",
                 "Usage records handled by the batched writer.",
@@ -109,6 +117,7 @@ impl Metrics {
         self.tokens.render(&mut out);
         self.overhead.render(&mut out);
         self.attempts.render(&mut out);
+        self.translations.render(&mut out);
         self.usage_records.render(&mut out);
         self.usage_queue_depth.render(&mut out);
         self.config_reloads.render(&mut out);

@@ -114,10 +114,27 @@ fn prepare(
     }
     let canonical = match canonical {
         Some(c) => c,
-        None => canonical.insert(translate::decode(cx.op, cx.dialect, cx.body)?),
+        None => match translate::decode(cx.op, cx.dialect, cx.body) {
+            Ok(c) => canonical.insert(c),
+            Err(e) => {
+                cx.metrics.translations.inc(&[cx.dialect.as_str(), deployment.format.as_str(), "refused"]);
+                tracing::info!(
+                    request_id = cx.request_id,
+                    param = e.param.as_deref().unwrap_or("-"),
+                    "request refused by the translator: {}",
+                    e.message
+                );
+                return Err(e);
+            }
+        },
     };
     let base64 = matches!(canonical, Canonical::Embed(e) if e.base64);
-    let body = translate::encode(canonical, deployment.format, &deployment.model)?;
+    let encoded = translate::encode(canonical, deployment.format, &deployment.model);
+    let outcome = if encoded.is_ok() { "ok" } else { "refused" };
+    cx.metrics.translations.inc(&[cx.dialect.as_str(), deployment.format.as_str(), outcome]);
+    let body = encoded.inspect_err(|e| {
+        tracing::info!(request_id = cx.request_id, deployment = %deployment.name, param = e.param.as_deref().unwrap_or("-"), "request refused by the translator: {}", e.message);
+    })?;
     Ok(Prepared { body, translation: Some(Translation { from: deployment.format, to: cx.dialect, base64 }) })
 }
 

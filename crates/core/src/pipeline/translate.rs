@@ -18,7 +18,9 @@ use switchyard_translate::{
 };
 use switchyard_types::Usage;
 
-/// The client's request in canonical form.
+/// The client's request in canonical form. One per request, on the stack
+/// of the attempt loop: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Canonical {
     Chat(ChatRequest),
     Embed(EmbedRequest),

@@ -263,6 +263,13 @@ async fn untranslatable_fields_are_refused_by_name() {
     let v: Value = h.post("/v1/chat/completions", &key).json(&body).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["error"]["param"], "logit_bias", "{v}");
     assert!(h.sim_requests().await.is_empty(), "nothing reached an upstream");
+    let metrics = h.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"switchyard_translations_total{client_format="openai",provider_format="anthropic",outcome="refused"} 1"#
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
