@@ -141,3 +141,11 @@ def test_upstream_overload_is_an_anthropic_error(claude: anthropic.Anthropic, si
         claude.messages.create(model="claude-route", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
     assert e.value.status_code >= 500
     assert e.value.body["type"] == "error"
+
+
+def test_models_list(claude: anthropic.Anthropic):
+    ids = [m.id for m in claude.models.list()]
+    assert CHAT_ROUTE in ids and "claude-route" in ids, ids
+    model = claude.models.retrieve("claude-route")
+    assert model.id == "claude-route"
+    assert model.type == "model"

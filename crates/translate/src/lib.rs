@@ -22,4 +22,7 @@ pub mod canonical;
 pub mod gemini;
 pub mod openai;
 
+#[cfg(test)]
+mod properties;
+
 pub use canonical::*;

@@ -163,12 +163,19 @@ impl Gateway {
         Ok(Bytes::from(serde_json::json!({ "input_tokens": n }).to_string()))
     }
 
-    /// `GET /v1/models`: the routes this key may use, in OpenAI's list
-    /// shape; with `only`, the one model (`GET /v1/models/{id}`).
+    /// `GET /v1/models`: the routes this key may use; with `only`, the one
+    /// model (`GET /v1/models/{id}`). One shape serves both SDKs: OpenAI's
+    /// fields (`object`, `created`, `owned_by`) and Anthropic's (`type`,
+    /// `display_name`, `created_at`, and `has_more` / `first_id` /
+    /// `last_id` on the list); each ignores the other's.
     pub fn models(&self, credential: Option<&str>, only: Option<&str>) -> Result<Bytes, GatewayError> {
         let key = admit::authenticate(&self.keys, credential, crate::now_unix_ms())?;
         let rt = self.runtime();
-        let entry = |name: &str| serde_json::json!({"id": name, "object": "model", "created": rt.built_at, "owned_by": "switchyard"});
+        let created_at = rfc3339(rt.built_at);
+        let entry = |name: &str| {
+            serde_json::json!({"id": name, "object": "model", "created": rt.built_at, "owned_by": "switchyard",
+                "type": "model", "display_name": name, "created_at": created_at})
+        };
         let body = match only {
             Some(id) => {
                 if !(rt.routes.contains_key(id) && key.may_use(id)) {
@@ -181,10 +188,39 @@ impl Gateway {
                 entry(id)
             }
             None => {
-                let data: Vec<_> = rt.route_order.iter().filter(|r| key.may_use(r)).map(|r| entry(r)).collect();
-                serde_json::json!({"object": "list", "data": data})
+                let names: Vec<&String> = rt.route_order.iter().filter(|r| key.may_use(r)).collect();
+                let data: Vec<_> = names.iter().map(|r| entry(r)).collect();
+                serde_json::json!({"object": "list", "data": data, "has_more": false,
+                    "first_id": names.first(), "last_id": names.last()})
             }
         };
         Ok(Bytes::from(body.to_string()))
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's civil-from-days).
+fn rfc3339(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn timestamps_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_868_800), "2000-03-01T00:00:00Z");
+        assert_eq!(rfc3339(1_755_780_059), "2025-08-21T12:40:59Z");
     }
 }

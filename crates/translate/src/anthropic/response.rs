@@ -23,13 +23,17 @@ struct WireMessage {
     usage: Option<WireUsage>,
 }
 
+/// A content block as Anthropic sends it, in a whole message or at the
+/// start of a streamed block (where text and thinking start empty).
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum WireBlock {
+pub(super) enum WireBlock {
     Text {
+        #[serde(default)]
         text: String,
     },
     Thinking {
+        #[serde(default)]
         thinking: String,
         #[serde(default)]
         signature: Option<String>,

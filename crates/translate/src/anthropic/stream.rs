@@ -1,5 +1,6 @@
 //! Anthropic SSE streams ⇄ canonical stream events.
 
+use super::response::WireBlock;
 use super::{
     error_type_for_status, finish_from_stop_reason, message_id, stop_reason_for, wire_usage, WireUsage, JSON_TOOL,
 };
@@ -36,33 +37,7 @@ struct StartMessage {
 #[derive(Deserialize)]
 struct BlockStart {
     index: u32,
-    content_block: StartBlock,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum StartBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Option<Value>,
-    },
-    #[serde(other)]
-    Other,
+    content_block: WireBlock,
 }
 
 #[derive(Deserialize)]
@@ -216,12 +191,12 @@ impl Decoder {
     fn block_start(&mut self, start: BlockStart, out: &mut Vec<StreamEvent>) {
         let index = start.index;
         match start.content_block {
-            StartBlock::Text { text } => {
+            WireBlock::Text { text } => {
                 if !text.is_empty() {
                     out.push(StreamEvent::TextDelta { index, text });
                 }
             }
-            StartBlock::Thinking { thinking, signature } => {
+            WireBlock::Thinking { thinking, signature } => {
                 if !thinking.is_empty() {
                     out.push(StreamEvent::ThinkingDelta { index, text: thinking });
                 }
@@ -229,24 +204,24 @@ impl Decoder {
                     out.push(StreamEvent::ThinkingSignature { index, signature });
                 }
             }
-            StartBlock::RedactedThinking { data } => {
+            WireBlock::RedactedThinking { data } => {
                 out.push(StreamEvent::ThinkingSignature { index, signature: data });
             }
-            StartBlock::ToolUse { name, input, .. } if name == JSON_TOOL => {
+            WireBlock::ToolUse { name, input, .. } if name == JSON_TOOL => {
                 self.blocks.insert(index, BlockKind::JsonOutput);
                 self.json_output = true;
                 if let Some(text) = initial_input(input) {
                     out.push(StreamEvent::TextDelta { index, text });
                 }
             }
-            StartBlock::ToolUse { id, name, input } => {
+            WireBlock::ToolUse { id, name, input } => {
                 self.blocks.insert(index, BlockKind::Tool);
                 out.push(StreamEvent::ToolCallStart { index, id, name, signature: None });
                 if let Some(arguments) = initial_input(input) {
                     out.push(StreamEvent::ToolCallDelta { index, arguments });
                 }
             }
-            StartBlock::Other => {
+            WireBlock::Other => {
                 self.blocks.insert(index, BlockKind::Skipped);
             }
         }

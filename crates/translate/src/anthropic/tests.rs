@@ -922,7 +922,7 @@ fn decode_response_errors() {
     let err = decode_response(&fixture("errors/529_overloaded_error.json")).unwrap_err();
     assert_eq!(err.field, "type");
     assert_eq!(decode_response(b"{").unwrap_err().field, "");
-    assert!(decode_response(br#"{"type":"message","content":[{"type":"text"}]}"#).is_err());
+    assert!(decode_response(br#"{"type":"message","content":[{"type":"tool_use"}]}"#).is_err());
 }
 
 #[test]
