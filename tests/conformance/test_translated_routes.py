@@ -142,3 +142,86 @@ def test_untranslatable_field_is_refused_by_name(client: openai.OpenAI, sim):
         )
     assert e.value.body["param"] == "logit_bias"
     assert sim.requests() == []
+
+
+PERSON_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("route", ["claude-route", "gemini-route"])
+def test_json_schema_answers_are_json(client: openai.OpenAI, sim, route: str):
+    r = client.chat.completions.create(
+        model=route,
+        messages=[{"role": "user", "content": "Invent a person."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON_SCHEMA}},
+    )
+    sent = sim.requests()[0]["body"]
+    if route == "claude-route":
+        # Anthropic has no JSON mode: one forced tool carries the schema,
+        # and its input comes back as the answer's text.
+        assert sent["tool_choice"] == {"type": "tool", "name": "switchyard_json_output"}
+        assert sent["tools"][0]["input_schema"]["required"] == ["name", "age"]
+        person = json.loads(r.choices[0].message.content)
+        assert isinstance(person["name"], str) and isinstance(person["age"], int)
+        assert r.choices[0].finish_reason == "stop"
+        assert r.choices[0].message.tool_calls is None
+    else:
+        assert sent["generationConfig"]["responseMimeType"] == "application/json"
+
+
+@pytest.mark.parametrize("route", ["claude-route", "gemini-route"])
+def test_images_and_sampling_reach_the_provider_translated(client: openai.OpenAI, sim, route: str):
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    client.chat.completions.create(
+        model=route,
+        messages=[
+            {"role": "system", "content": "Describe images."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+                ],
+            },
+        ],
+        temperature=1.5,
+        top_p=0.9,
+        stop=["END"],
+        max_completion_tokens=77,
+    )
+    sent = sim.requests()[0]["body"]
+    if route == "claude-route":
+        image = sent["messages"][0]["content"][1]
+        assert image == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}
+        assert sent["temperature"] == 1.0  # Anthropic's range is 0-1: clamped
+        assert sent["top_p"] == 0.9 and sent["stop_sequences"] == ["END"] and sent["max_tokens"] == 77
+    else:
+        image = sent["contents"][0]["parts"][1]
+        assert image == {"inlineData": {"mimeType": "image/png", "data": png}}
+        cfg = sent["generationConfig"]
+        assert cfg["temperature"] == 1.5 and cfg["topP"] == 0.9
+        assert cfg["stopSequences"] == ["END"] and cfg["maxOutputTokens"] == 77
+
+
+@pytest.mark.parametrize("route", ["claude-route", "gemini-route"])
+def test_tool_choice_variants_translate(client: openai.OpenAI, sim, route: str):
+    expected = {
+        "claude-route": [{"type": "auto"}, {"type": "none"}, {"type": "any"}, {"type": "tool", "name": "get_weather"}],
+        "gemini-route": [
+            {"functionCallingConfig": {"mode": "AUTO"}},
+            {"functionCallingConfig": {"mode": "NONE"}},
+            {"functionCallingConfig": {"mode": "ANY"}},
+            {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}},
+        ],
+    }[route]
+    choices = ["auto", "none", "required", {"type": "function", "function": {"name": "get_weather"}}]
+    for choice in choices:
+        client.chat.completions.create(
+            model=route, messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER], tool_choice=choice
+        )
+    field = "tool_choice" if route == "claude-route" else "toolConfig"
+    assert [s["body"][field] for s in sim.requests()] == expected

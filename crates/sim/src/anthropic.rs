@@ -9,8 +9,10 @@
 //!   knob's status (503 and 529 are `overloaded_error`).
 //! - A text answer is one `text` block; a tool answer is a short `text`
 //!   block and a `tool_use` block (`toolu_sim<N>`), as Claude answers and as
-//!   in `messages_response_tool_use.json`. `usage` is always reported (the
-//!   `usage` knob only affects OpenAI).
+//!   in `messages_response_tool_use.json`, or only the `tool_use` block when
+//!   `tool_choice` forces the call (`any`, `tool`), as the API prefills the
+//!   turn then. `usage` is always reported (the `usage` knob only affects
+//!   OpenAI).
 //! - Streams: `message_start`, `content_block_start`, `ping`, one
 //!   `content_block_delta` per word or piece of tool input (the first
 //!   `input_json_delta` is `""`), `content_block_stop`, `message_delta`,
@@ -35,7 +37,7 @@ use crate::{text, wire, Sim};
 
 const MESSAGES: &str = "/v1/messages";
 const COUNT_TOKENS: &str = "/v1/messages/count_tokens";
-/// Words of the text block before a `tool_use` block.
+/// Words of the text block before a `tool_use` block the model chose to make.
 const TOOL_PREAMBLE_WORDS: u32 = 2;
 /// `anthropic-ratelimit-requests-limit` of simulated 429s.
 const REQUESTS_LIMIT: u32 = 500;
@@ -177,6 +179,8 @@ struct MessagesRequest {
     stream: bool,
     max_tokens: u64,
     tool: Option<ToolCall>,
+    /// Words of text before the `tool_use` block (see [`ToolChoice::preamble_words`]).
+    preamble_words: u32,
     input_tokens: u32,
 }
 
@@ -192,20 +196,54 @@ fn parse_messages(v: &Value) -> Result<MessagesRequest, ApiError> {
         None | Some(Value::Null) => false,
         Some(s) => s.as_bool().ok_or_else(|| ApiError::invalid("stream: Input should be a valid boolean"))?,
     };
-    Ok(MessagesRequest { model, stream, max_tokens, tool: offered_tool(v), input_tokens })
+    let choice = ToolChoice::of(v);
+    let tool = offered_tool(v, choice);
+    Ok(MessagesRequest { model, stream, max_tokens, tool, preamble_words: choice.preamble_words(), input_tokens })
+}
+
+/// The request's `tool_choice`; absent or of another type, `auto`.
+#[derive(Clone, Copy, Debug)]
+enum ToolChoice<'a> {
+    Auto,
+    None,
+    /// `{"type":"any"}`: some tool must be called.
+    Any,
+    /// `{"type":"tool","name":…}`: that tool must be called.
+    Tool(Option<&'a str>),
+}
+
+impl<'a> ToolChoice<'a> {
+    fn of(body: &'a Value) -> Self {
+        let choice = body.get("tool_choice");
+        match choice.and_then(|c| c.get("type")).and_then(Value::as_str) {
+            Some("none") => Self::None,
+            Some("any") => Self::Any,
+            Some("tool") => Self::Tool(choice.and_then(|c| c.get("name")).and_then(Value::as_str)),
+            _ => Self::Auto,
+        }
+    }
+
+    /// Words of text before a `tool_use` block: none when the call is
+    /// forced, as the API then prefills the assistant turn with the call.
+    fn preamble_words(self) -> u32 {
+        match self {
+            Self::Any | Self::Tool(_) => 0,
+            Self::Auto | Self::None => TOOL_PREAMBLE_WORDS,
+        }
+    }
 }
 
 /// The tool call for a Messages request, or `None` for a text answer: custom
 /// `tools` (with an `input_schema`) are offered, `tool_choice` is not
 /// `{"type":"none"}`, and the last message is the user's without a
 /// `tool_result` block. `{"type":"tool","name":…}` selects that tool.
-fn offered_tool(body: &Value) -> Option<ToolCall> {
+fn offered_tool(body: &Value, choice: ToolChoice<'_>) -> Option<ToolCall> {
     let tools = body.get("tools")?.as_array()?;
-    let choice = body.get("tool_choice");
-    let choice_type = choice.and_then(|c| c.get("type")).and_then(Value::as_str);
-    if choice_type == Some("none") {
-        return None;
-    }
+    let forced = match choice {
+        ToolChoice::None => return None,
+        ToolChoice::Tool(name) => name,
+        ToolChoice::Auto | ToolChoice::Any => None,
+    };
     let last = body.get("messages")?.as_array()?.last()?;
     if last.get("role")?.as_str()? != "user" {
         return None;
@@ -218,7 +256,6 @@ fn offered_tool(body: &Value) -> Option<ToolCall> {
         .iter()
         .filter_map(|t| Some(Function { name: t.get("name")?.as_str()?, schema: Some(t.get("input_schema")?) }))
         .collect();
-    let forced = choice.filter(|_| choice_type == Some("tool")).and_then(|c| c.get("name")).and_then(Value::as_str);
     tools::call(&functions, forced)
 }
 
@@ -235,14 +272,15 @@ struct Plan {
 enum Reply {
     /// `words` words, then `stop_reason` `end_turn` or `max_tokens`.
     Text { words: u32, stop_reason: &'static str },
-    /// A short text block, then the call with id `toolu_sim<tool_id>`.
-    Tool { tool_id: u64, call: ToolCall },
+    /// A text block of `preamble_words` words (none when 0), then the call
+    /// with id `toolu_sim<tool_id>`.
+    Tool { tool_id: u64, call: ToolCall, preamble_words: u32 },
 }
 
 impl Plan {
     fn new(sim: &Sim, req: MessagesRequest, knobs: &Knobs) -> Self {
         let reply = match Answer::decide(knobs, req.tool, Some(req.max_tokens)) {
-            Answer::Tool(call) => Reply::Tool { tool_id: sim.next_ids(1), call },
+            Answer::Tool(call) => Reply::Tool { tool_id: sim.next_ids(1), call, preamble_words: req.preamble_words },
             Answer::Text { words, truncated } => {
                 Reply::Text { words, stop_reason: if truncated { "max_tokens" } else { "end_turn" } }
             }
@@ -260,15 +298,25 @@ impl Plan {
     fn output_tokens(&self) -> u32 {
         match &self.reply {
             Reply::Text { words, .. } => *words,
-            Reply::Tool { call, .. } => TOOL_PREAMBLE_WORDS + call.tokens(),
+            Reply::Tool { call, preamble_words, .. } => preamble_words + call.tokens(),
         }
     }
 
-    /// Words of the first (text) block.
-    fn text_words(&self) -> u32 {
+    /// Words of the `text` block at index 0; `None` when the answer is
+    /// only a `tool_use` block.
+    fn text_words(&self) -> Option<u32> {
         match self.reply {
-            Reply::Text { words, .. } => words,
-            Reply::Tool { .. } => TOOL_PREAMBLE_WORDS,
+            Reply::Text { words, .. } => Some(words),
+            Reply::Tool { preamble_words: 0, .. } => None,
+            Reply::Tool { preamble_words, .. } => Some(preamble_words),
+        }
+    }
+
+    /// Index of the last content block (the `tool_use` block of a tool answer).
+    fn last_block(&self) -> u32 {
+        match self.reply {
+            Reply::Text { .. } => 0,
+            Reply::Tool { preamble_words, .. } => u32::from(preamble_words > 0),
         }
     }
 }
@@ -300,14 +348,21 @@ fn push_tool_head(b: &mut String, tool_id: u64, call: &ToolCall) {
 
 /// The Message object, shaped like `messages_response_{text,tool_use}.json`.
 fn render(plan: &Plan) -> String {
-    let mut b = String::with_capacity(400 + plan.model.len() + plan.text_words() as usize * 9);
+    let text_words = plan.text_words();
+    let mut b = String::with_capacity(400 + plan.model.len() + text_words.unwrap_or(0) as usize * 9);
     b.push('{');
     push_message_head(&mut b, plan);
-    b.push_str(",\"content\":[{\"type\":\"text\",\"text\":\"");
-    text::push_answer(&mut b, 0, plan.text_words());
-    b.push_str("\"}");
-    if let Reply::Tool { tool_id, call } = &plan.reply {
-        b.push_str(",{\"type\":\"tool_use\",");
+    b.push_str(",\"content\":[");
+    if let Some(words) = text_words {
+        b.push_str("{\"type\":\"text\",\"text\":\"");
+        text::push_answer(&mut b, 0, words);
+        b.push_str("\"}");
+    }
+    if let Reply::Tool { tool_id, call, .. } = &plan.reply {
+        if text_words.is_some() {
+            b.push(',');
+        }
+        b.push_str("{\"type\":\"tool_use\",");
         push_tool_head(&mut b, *tool_id, call);
         b.push_str(",\"input\":");
         b.push_str(&call.arguments);
@@ -407,8 +462,18 @@ impl MessageFrames {
         });
     }
 
-    fn json_delta(buf: &mut String, piece: &str) {
-        Self::delta(buf, 1, "\"input_json_delta\",\"partial_json\":", |b| wire::push_str_lit(b, piece));
+    fn json_delta(buf: &mut String, index: u32, piece: &str) {
+        Self::delta(buf, index, "\"input_json_delta\",\"partial_json\":", |b| wire::push_str_lit(b, piece));
+    }
+
+    fn tool_block_start(buf: &mut String, index: u32, tool_id: u64, call: &ToolCall) {
+        Self::event(buf, "content_block_start", |b| {
+            b.push_str("{\"type\":\"content_block_start\",\"index\":");
+            wire::push_num(b, index);
+            b.push_str(",\"content_block\":{\"type\":\"tool_use\",");
+            push_tool_head(b, tool_id, call);
+            b.push_str(",\"caller\":{\"type\":\"direct\"},\"input\":{}}}");
+        });
     }
 }
 
@@ -422,50 +487,50 @@ impl Frames for MessageFrames {
             push_usage(b, self.plan.input_tokens, 1);
             b.push_str("}}");
         });
-        Self::event(buf, "content_block_start", |b| {
-            b.push_str(
-                "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
-            );
-        });
+        match &self.plan.reply {
+            Reply::Tool { tool_id, call, preamble_words: 0 } => Self::tool_block_start(buf, 0, *tool_id, call),
+            _ => Self::event(buf, "content_block_start", |b| {
+                b.push_str(
+                    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+                );
+            }),
+        }
         Self::event(buf, "ping", |b| b.push_str("{\"type\": \"ping\"}"));
     }
 
     /// Text: one per word. Tool: the preamble words, the empty first input
-    /// piece (with the block change), then the input pieces.
+    /// piece (with the block change after a preamble), then the input pieces.
     fn steps(&self) -> u32 {
         let pieces = u32::try_from(self.pieces.len()).unwrap_or(u32::MAX);
         match self.plan.reply {
             Reply::Text { words, .. } => words,
-            Reply::Tool { .. } => TOOL_PREAMBLE_WORDS + 1 + pieces,
+            Reply::Tool { preamble_words, .. } => preamble_words + 1 + pieces,
         }
     }
 
     fn step(&self, buf: &mut String, k: u32) {
-        let Reply::Tool { tool_id, call } = &self.plan.reply else {
+        let Reply::Tool { tool_id, call, preamble_words } = &self.plan.reply else {
             return Self::text_delta(buf, k);
         };
-        if k < TOOL_PREAMBLE_WORDS {
+        let preamble_words = *preamble_words;
+        if k < preamble_words {
             return Self::text_delta(buf, k);
         }
-        if k == TOOL_PREAMBLE_WORDS {
-            Self::block_stop(buf, 0);
-            Self::event(buf, "content_block_start", |b| {
-                b.push_str("{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",");
-                push_tool_head(b, *tool_id, call);
-                b.push_str(",\"caller\":{\"type\":\"direct\"},\"input\":{}}}");
-            });
-            return Self::json_delta(buf, "");
+        let index = self.plan.last_block();
+        if k == preamble_words {
+            // Without a preamble the tool_use block started with the stream.
+            if preamble_words > 0 {
+                Self::block_stop(buf, 0);
+                Self::tool_block_start(buf, index, *tool_id, call);
+            }
+            return Self::json_delta(buf, index, "");
         }
-        let (from, to) = self.pieces.get((k - TOOL_PREAMBLE_WORDS - 1) as usize).copied().unwrap_or((0, 0));
-        Self::json_delta(buf, call.arguments.get(from..to).unwrap_or(""));
+        let (from, to) = self.pieces.get((k - preamble_words - 1) as usize).copied().unwrap_or((0, 0));
+        Self::json_delta(buf, index, call.arguments.get(from..to).unwrap_or(""));
     }
 
     fn finish(&self, buf: &mut String) {
-        let last_block = match self.plan.reply {
-            Reply::Text { .. } => 0,
-            Reply::Tool { .. } => 1,
-        };
-        Self::block_stop(buf, last_block);
+        Self::block_stop(buf, self.plan.last_block());
         Self::event(buf, "message_delta", |b| {
             b.push_str("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"");
             b.push_str(self.plan.stop_reason());

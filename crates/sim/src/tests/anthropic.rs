@@ -171,15 +171,165 @@ async fn tool_choice_none_tool_results_named_tools_and_the_knob() {
     b["tools"] = tools;
     b["tool_choice"] = json!({"type": "tool", "name": "get_time"});
     let (_, msg) = h.post_json_with(MESSAGES, &AUTH, &b).await;
-    assert_eq!(msg["content"][1]["name"], "get_time");
-    assert_eq!(msg["content"][1]["input"], json!({"tz": "sample"}));
+    // A forced call has no text block (see forced_tool_choice_answers_only_the_tool_use_block).
+    assert_eq!(msg["content"][0]["name"], "get_time");
+    assert_eq!(msg["content"][0]["input"], json!({"tz": "sample"}));
     b["tool_choice"] = json!({"type": "any"});
     let (_, msg) = h.post_json_with(MESSAGES, &AUTH, &b).await;
-    assert_eq!(msg["content"][1]["name"], "get_weather");
+    assert_eq!(msg["content"][0]["name"], "get_weather");
+    b["tool_choice"] = json!({"type": "auto", "disable_parallel_tool_use": true});
+    let (_, msg) = h.post_json_with(MESSAGES, &AUTH, &b).await;
+    assert_eq!((&msg["content"][0]["type"], &msg["content"][1]["name"]), (&json!("text"), &json!("get_weather")));
 
     h.sim.set_knobs(None, Knobs { tool_calls: ToolCalls::Never, ..Knobs::default() });
     let (_, msg) = h.post_json_with(MESSAGES, &AUTH, &b).await;
     assert_eq!(msg["stop_reason"], "end_turn");
+    h.shutdown().await;
+}
+
+/// `get_weather` and `get_time(tz)`.
+fn weather_and_time_tools() -> Value {
+    let mut tools = weather_tools();
+    tools.as_array_mut().unwrap().push(json!({"name": "get_time", "input_schema": {
+        "type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}}));
+    tools
+}
+
+/// The forced `tool_choice` variants and the tool each one calls.
+fn forced_choices() -> [(Value, &'static str, Value); 2] {
+    [
+        (json!({"type": "any"}), "get_weather", json!({"location": "sample"})),
+        (json!({"type": "tool", "name": "get_time"}), "get_time", json!({"tz": "sample"})),
+    ]
+}
+
+#[tokio::test]
+async fn forced_tool_choice_answers_only_the_tool_use_block() {
+    let h = start_with(Knobs::default()).await;
+    let fixture = fx("messages_response_tool_use.json");
+    for (choice, name, input) in forced_choices() {
+        let mut b = body("m");
+        b["tools"] = weather_and_time_tools();
+        b["tool_choice"] = choice.clone();
+        let (status, msg) = h.post_json_with(MESSAGES, &AUTH, &b).await;
+        assert_eq!(status, 200);
+        assert_eq!(shape_without(&msg, &["content"]), shape_without(&fixture, &["content"]));
+        let content = msg["content"].as_array().unwrap();
+        assert_eq!(content.len(), 1, "{choice}: {msg}");
+        assert_eq!(shape_without(&content[0], &["input"]), shape_without(&fixture["content"][1], &["input"]));
+        assert!(content[0]["id"].as_str().unwrap().starts_with("toolu_sim"));
+        assert_eq!((&content[0]["type"], &content[0]["name"]), (&json!("tool_use"), &json!(name)));
+        assert_eq!(content[0]["input"], input);
+        assert_eq!(msg["stop_reason"], "tool_use");
+
+        // The same call made by choice: two preamble words more.
+        b["tools"] = json!([weather_and_time_tools().as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()]);
+        b["tool_choice"] = json!({"type": "auto"});
+        let (_, auto) = h.post_json_with(MESSAGES, &AUTH, &b).await;
+        assert_eq!(auto["content"][1]["input"], input);
+        let forced_tokens = msg["usage"]["output_tokens"].as_u64().unwrap();
+        assert_eq!(auto["usage"]["output_tokens"].as_u64().unwrap(), forced_tokens + 2, "{choice}");
+    }
+    // get_weather + {"location":"sample"}: 32 characters, 8 tokens.
+    let mut b = body("m");
+    b["tools"] = weather_tools();
+    b["tool_choice"] = json!({"type": "any"});
+    assert_eq!(h.post_json_with(MESSAGES, &AUTH, &b).await.1["usage"]["output_tokens"], 8);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn forced_tool_choice_streams_the_tool_use_block_at_index_0() {
+    let h = start_with(Knobs::default()).await;
+    let fixture = fixture_events("messages_stream_tool_use.sse");
+    let fixture_tool_start = &fixture
+        .iter()
+        .find(|(n, v)| n == "content_block_start" && v["content_block"]["type"] == "tool_use")
+        .unwrap()
+        .1;
+    let fixture_json_delta = &fixture.iter().find(|(_, v)| v["delta"]["type"] == "input_json_delta").unwrap().1;
+    for (choice, name, input) in forced_choices() {
+        let mut b = stream_body("m");
+        b["tools"] = weather_and_time_tools();
+        b["tool_choice"] = choice.clone();
+        let (status, text) = text_of(h.post_with(MESSAGES, &AUTH, &b).await).await;
+        assert_eq!(status, 200);
+        let ours = events(&text);
+        let n = ours.len();
+        let mut expected = vec!["message_start", "content_block_start", "ping"];
+        expected.extend(std::iter::repeat_n("content_block_delta", n - 6));
+        expected.extend(["content_block_stop", "message_delta", "message_stop"]);
+        assert_eq!(names(&ours), expected, "{choice}");
+        assert_eq!(shape(&ours[0].1), shape(&fixture[0].1));
+
+        let start = &ours[1].1;
+        assert_eq!(shape(start), shape(fixture_tool_start));
+        assert_eq!(start["index"], 0);
+        assert_eq!(
+            (&start["content_block"]["type"], &start["content_block"]["name"]),
+            (&json!("tool_use"), &json!(name))
+        );
+        assert!(start["content_block"]["id"].as_str().unwrap().starts_with("toolu_sim"));
+
+        let deltas = &ours[3..n - 3];
+        assert!(deltas.len() >= 3, "the empty piece and at least two more: {deltas:?}");
+        for (_, d) in deltas {
+            assert_eq!(shape(d), shape(fixture_json_delta));
+            assert_eq!((&d["index"], &d["delta"]["type"]), (&json!(0), &json!("input_json_delta")));
+        }
+        let pieces: Vec<&str> = deltas.iter().map(|(_, d)| d["delta"]["partial_json"].as_str().unwrap()).collect();
+        assert_eq!(pieces[0], "");
+        assert_eq!(serde_json::from_str::<Value>(&pieces.concat()).unwrap(), input);
+
+        assert_eq!(ours[n - 3].1["index"], 0);
+        let delta = &ours[n - 2].1;
+        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+        b["stream"] = json!(false);
+        let (_, whole) = h.post_json_with(MESSAGES, &AUTH, &b).await;
+        assert_eq!(delta["usage"]["output_tokens"], whole["usage"]["output_tokens"]);
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn cut_after_tokens_counts_tool_input_deltas() {
+    // Forced: the first delta is the empty input piece at index 0.
+    let h = start_with(Knobs { cut_after_tokens: Some(2), ..Knobs::default() }).await;
+    let mut b = stream_body("m");
+    b["tools"] = weather_tools();
+    b["tool_choice"] = json!({"type": "any"});
+    let (text, failed) = read_until_end(h.post_with(MESSAGES, &AUTH, &b).await).await;
+    assert!(failed);
+    let ours = events(&text);
+    assert_eq!(
+        names(&ours),
+        ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta"]
+    );
+    assert_eq!(ours[1].1["content_block"]["type"], "tool_use");
+    assert_eq!(ours[3].1["delta"]["partial_json"], "");
+    assert!(ours[3..].iter().all(|(_, v)| v["index"] == 0 && v["delta"]["type"] == "input_json_delta"));
+
+    // Auto: two preamble words, then the block change and the empty piece.
+    h.sim.set_knobs(None, Knobs { cut_after_tokens: Some(3), ..Knobs::default() });
+    b["tool_choice"] = json!({"type": "auto"});
+    let (text, failed) = read_until_end(h.post_with(MESSAGES, &AUTH, &b).await).await;
+    assert!(failed);
+    let ours = events(&text);
+    assert_eq!(
+        names(&ours),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta"
+        ]
+    );
+    assert_eq!((&ours[6].1["index"], &ours[7].1["index"]), (&json!(1), &json!(1)));
+    assert_eq!(ours[7].1["delta"]["partial_json"], "");
     h.shutdown().await;
 }
 
