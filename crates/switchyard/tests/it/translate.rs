@@ -381,3 +381,44 @@ async fn embeddings_through_gemini_and_count_tokens() {
     let v: Value = r.json().await.unwrap();
     assert!(v["input_tokens"].as_u64().unwrap() >= 3, "{v}");
 }
+
+#[tokio::test]
+async fn anthropic_to_anthropic_passes_through() {
+    let h = start();
+    let key = h.key().await;
+    // `service_tier` and `cache_control` on a tool would be refused or
+    // dropped by translation; on a same-format route they pass untouched.
+    let body = json!({"model": "on-claude", "max_tokens": 32, "service_tier": "auto",
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"name": "noop", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
+        "tool_choice": {"type": "none"},
+        "messages": [{"role": "user", "content": "Say hello"}]});
+    let post = |body: Value| {
+        h.http
+            .post(format!("{}/v1/messages", h.url))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+    };
+    let r = post(body.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["model"], "claude-sim", "the provider's answer, unchanged");
+    let seen = h.sim_requests().await;
+    let mut expected = body.clone();
+    expected["model"] = json!("claude-sim");
+    assert_eq!(seen[0]["body"], expected, "only model changes");
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let text = post(streamed).await.unwrap().text().await.unwrap();
+    assert!(text.starts_with("event: message_start"), "{text}");
+    assert!(text.contains("event: ping"), "events are forwarded as they came, pings included");
+    let records = h.wait_usage(2).await;
+    for r in &records {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.usage_source, switchyard_types::UsageSource::Reported, "{r:?}");
+        assert_eq!(r.output_tokens, Some(8));
+    }
+}
