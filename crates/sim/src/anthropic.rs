@@ -16,7 +16,10 @@
 //! - Streams: `message_start`, `content_block_start`, `ping`, one
 //!   `content_block_delta` per word or piece of tool input (the first
 //!   `input_json_delta` is `""`), `content_block_stop`, `message_delta`,
-//!   `message_stop`. `cut_after_tokens` counts deltas.
+//!   `message_stop`. `cut_after_tokens` and `error_after_tokens` count
+//!   deltas; the error is `event: error` with `overloaded_error`, byte for
+//!   byte as in `messages_stream_error_overloaded.sse`, instead of the rest
+//!   (no `content_block_stop`, `message_delta`, `message_stop`).
 
 use std::sync::Arc;
 
@@ -41,6 +44,9 @@ const COUNT_TOKENS: &str = "/v1/messages/count_tokens";
 const TOOL_PREAMBLE_WORDS: u32 = 2;
 /// `anthropic-ratelimit-requests-limit` of simulated 429s.
 const REQUESTS_LIMIT: u32 = 500;
+/// The `data` of the `error` event ending a stream (`error_after_tokens`),
+/// spaced as in `messages_stream_error_overloaded.sse`.
+const STREAM_ERROR: &str = r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#;
 
 /// An error in Anthropic's envelope.
 #[derive(Debug)]
@@ -390,7 +396,7 @@ pub(crate) async fn messages(State(sim): State<Arc<Sim>>, headers: HeaderMap, bo
     let is_stream = req.stream;
     let plan = Plan::new(&sim, req, knobs);
     if is_stream {
-        return pacing::respond(rec, MessageFrames::new(plan), knobs, knobs.cut_after_tokens);
+        return pacing::respond(rec, MessageFrames::new(plan), knobs);
     }
     pacing::latency(knobs).await;
     rec.complete(render(&plan))
@@ -539,5 +545,9 @@ impl Frames for MessageFrames {
             b.push_str("}}");
         });
         Self::event(buf, "message_stop", |b| b.push_str("{\"type\":\"message_stop\"}"));
+    }
+
+    fn error(&self, buf: &mut String) {
+        Self::event(buf, "error", |b| b.push_str(STREAM_ERROR));
     }
 }

@@ -20,8 +20,14 @@
 //! - Streams: `data: {GenerateContentResponse}\r\n\r\n` chunks of
 //!   `CHUNK_WORDS` words (a function call is one chunk), `finishReason` and
 //!   the full `usageMetadata` on the last chunk, no `[DONE]`. A chunk is due
-//!   when its first word is; `cut_after_tokens` counts words (a function
-//!   call counts as one).
+//!   when its first word is; `cut_after_tokens` and `error_after_tokens`
+//!   count words (a function call counts as one).
+//! - `error_after_tokens` ends the stream with a last chunk
+//!   `data: {"error":{"code":500,"message":…,"status":"INTERNAL"}}` (the
+//!   envelope of `errors/500_internal.json`) instead of the rest of the
+//!   answer and its `finishReason`. This SSE form is our choice: Gemini
+//!   documents none (`errors/streaming_error_without_alt_sse.json` is the
+//!   JSON-array form, where the error is an element of the array).
 //! - Without `alt=sse` (the JSON-array stream) the sim answers 400.
 //! - Embeddings: the vectors of OpenAI's `/v1/embeddings` for the same text
 //!   (the parts' texts joined by `\n`), `outputDimensionality` or 768.
@@ -45,6 +51,8 @@ use crate::{embeddings, text, wire, Sim};
 const CHUNK_WORDS: u32 = 4;
 const DEFAULT_DIMENSIONS: usize = 768;
 const KEY_INVALID: &str = "API key not valid. Please pass a valid API key.";
+/// The message of the error chunk that ends a stream (`error_after_tokens`).
+const STREAM_ERROR: &str = "An internal error has occurred. Please retry or try using a different model.";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Method {
@@ -177,12 +185,17 @@ impl ApiError {
         }
     }
 
-    fn response(&self, seq: u64) -> Response {
-        let mut b = String::with_capacity(128 + self.message.len() + self.details.as_ref().map_or(0, String::len));
+    /// The in-band error that ends a stream (`error_after_tokens`).
+    fn stream_error() -> Self {
+        Self { code: 500, status: "INTERNAL", message: STREAM_ERROR.to_owned(), details: None }
+    }
+
+    /// `{"error":{"code","message","status","details"?}}`.
+    fn push_json(&self, b: &mut String) {
         b.push_str("{\"error\":{\"code\":");
-        wire::push_num(&mut b, self.code);
+        wire::push_num(b, self.code);
         b.push_str(",\"message\":");
-        wire::push_str_lit(&mut b, &self.message);
+        wire::push_str_lit(b, &self.message);
         b.push_str(",\"status\":\"");
         b.push_str(self.status);
         b.push('"');
@@ -191,6 +204,11 @@ impl ApiError {
             b.push_str(details);
         }
         b.push_str("}}");
+    }
+
+    fn response(&self, seq: u64) -> Response {
+        let mut b = String::with_capacity(128 + self.message.len() + self.details.as_ref().map_or(0, String::len));
+        self.push_json(&mut b);
         let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         wire::json_response(Format::Gemini, status, seq, b)
     }
@@ -257,9 +275,7 @@ pub(crate) async fn dispatch(
         Request::Generate { tool, max_tokens, prompt_tokens } => {
             let plan = Plan::new(&sim, model, Answer::decide(knobs, tool, max_tokens), prompt_tokens);
             if method == Method::Stream {
-                let frames = StreamFrames::new(plan, knobs.cut_after_tokens);
-                let cut_step = frames.cut_step;
-                return pacing::respond(rec, frames, knobs, cut_step);
+                return pacing::respond(rec, StreamFrames::new(plan), knobs);
             }
             render(&plan)
         }
@@ -513,45 +529,36 @@ struct StreamFrames {
     plan: Plan,
     /// Word ranges per chunk (one empty range for a function call or an empty answer).
     chunks: Vec<(u32, u32)>,
-    /// The chunk before which the connection is dropped.
-    cut_step: Option<u32>,
+    /// The chunk before which the stream stops early (see [`Frames::stop_step`]).
+    stop: Option<u32>,
 }
 
 impl StreamFrames {
-    /// Chunks of `CHUNK_WORDS` words, also split where `cut_after_tokens`
-    /// words were sent; a function call is one chunk that counts as one word.
-    fn new(plan: Plan, cut_after_tokens: Option<u32>) -> Self {
-        let words = match plan.answer {
-            Answer::Text { words, .. } => words,
-            Answer::Tool(_) => 0,
+    fn new(plan: Plan) -> Self {
+        let chunks = Self::split(&plan.answer, None);
+        Self { plan, chunks, stop: None }
+    }
+
+    /// Chunks of `CHUNK_WORDS` words, also split after `at` words; a
+    /// function call is one chunk.
+    fn split(answer: &Answer, at: Option<u32>) -> Vec<(u32, u32)> {
+        let Answer::Text { words, .. } = *answer else {
+            return vec![(0, 0)];
         };
         let mut chunks = Vec::with_capacity((words / CHUNK_WORDS) as usize + 2);
-        let cut_step = match plan.answer {
-            Answer::Tool(_) => {
-                chunks.push((0, 0));
-                cut_after_tokens.filter(|n| *n <= 1)
+        let mut from = 0;
+        while from < words {
+            let mut to = (from + CHUNK_WORDS).min(words);
+            if let Some(n) = at.filter(|n| from < *n && *n < to) {
+                to = n;
             }
-            Answer::Text { .. } => {
-                let cut = cut_after_tokens.filter(|n| *n <= words);
-                let mut from = 0;
-                while from < words {
-                    let mut to = (from + CHUNK_WORDS).min(words);
-                    if let Some(n) = cut.filter(|n| from < *n && *n < to) {
-                        to = n;
-                    }
-                    chunks.push((from, to));
-                    from = to;
-                }
-                if chunks.is_empty() {
-                    chunks.push((0, 0));
-                }
-                cut.map(|n| {
-                    let sent = chunks.iter().filter(|(a, b)| b > a && *b <= n).count();
-                    u32::try_from(sent).unwrap_or(u32::MAX)
-                })
-            }
-        };
-        Self { plan, chunks, cut_step }
+            chunks.push((from, to));
+            from = to;
+        }
+        if chunks.is_empty() {
+            chunks.push((0, 0));
+        }
+        chunks
     }
 }
 
@@ -564,8 +571,8 @@ impl Frames for StreamFrames {
 
     fn step(&self, buf: &mut String, k: u32) {
         let range = self.chunks.get(k as usize).copied().unwrap_or((0, 0));
-        // The last chunk finishes, unless the cut comes right after it.
-        let last = k + 1 == self.steps() && self.cut_step != Some(self.steps());
+        // The last chunk finishes, unless the stream stops right after it.
+        let last = k + 1 == self.steps() && self.stop != Some(self.steps());
         buf.reserve(400 + self.plan.model.len() + (range.1 - range.0) as usize * 9);
         buf.push_str("data: ");
         self.plan.push_response(buf, range, last, true);
@@ -574,8 +581,29 @@ impl Frames for StreamFrames {
 
     fn finish(&self, _buf: &mut String) {}
 
+    fn error(&self, buf: &mut String) {
+        buf.push_str("data: ");
+        ApiError::stream_error().push_json(buf);
+        buf.push_str("\r\n\r\n");
+    }
+
     fn offset(&self, k: u32) -> u32 {
         self.chunks.get(k as usize).map_or(0, |r| r.0)
+    }
+
+    /// Counts words (a function call counts as one); splits the chunk in
+    /// which the stream stops.
+    fn stop_step(&mut self, tokens: u32) -> Option<u32> {
+        self.stop = match self.plan.answer {
+            Answer::Tool(_) => (tokens <= 1).then_some(tokens),
+            Answer::Text { words, .. } if tokens <= words => {
+                self.chunks = Self::split(&self.plan.answer, Some(tokens));
+                let sent = self.chunks.iter().filter(|(a, b)| b > a && *b <= tokens).count();
+                Some(u32::try_from(sent).unwrap_or(u32::MAX))
+            }
+            Answer::Text { .. } => None,
+        };
+        self.stop
     }
 }
 
@@ -588,19 +616,18 @@ mod tests {
     }
 
     #[test]
-    fn chunks_split_at_the_cut() {
-        let f = StreamFrames::new(plan(10), None);
+    fn chunks_split_where_the_stream_stops() {
+        let f = StreamFrames::new(plan(10));
         assert_eq!(f.chunks, [(0, 4), (4, 8), (8, 10)]);
-        assert_eq!(f.cut_step, None);
-        let f = StreamFrames::new(plan(10), Some(6));
+        assert_eq!(f.stop, None);
+        let mut f = StreamFrames::new(plan(10));
+        assert_eq!(f.stop_step(6), Some(2));
         assert_eq!(f.chunks, [(0, 4), (4, 6), (6, 10)]);
-        assert_eq!(f.cut_step, Some(2));
-        let f = StreamFrames::new(plan(10), Some(10));
-        assert_eq!(f.cut_step, Some(3));
-        assert_eq!(StreamFrames::new(plan(10), Some(11)).cut_step, None);
-        assert_eq!(StreamFrames::new(plan(10), Some(0)).cut_step, Some(0));
-        let f = StreamFrames::new(plan(0), None);
-        assert_eq!((f.chunks.as_slice(), f.cut_step), (&[(0, 0)][..], None));
+        assert_eq!(StreamFrames::new(plan(10)).stop_step(10), Some(3));
+        assert_eq!(StreamFrames::new(plan(10)).stop_step(11), None);
+        assert_eq!(StreamFrames::new(plan(10)).stop_step(0), Some(0));
+        let f = StreamFrames::new(plan(0));
+        assert_eq!((f.chunks.as_slice(), f.stop), (&[(0, 0)][..], None));
         assert_eq!(f.offset(0), 0);
     }
 }

@@ -36,6 +36,10 @@ pub struct Knobs {
     /// Stream: send this many content steps (OpenAI chunks per choice,
     /// Anthropic deltas, Gemini words), then drop the connection.
     pub cut_after_tokens: Option<u32>,
+    /// Stream: send this many content steps (counted like
+    /// `cut_after_tokens`), then the format's in-band error event, and end
+    /// the body cleanly. Non-stream answers ignore it.
+    pub error_after_tokens: Option<u32>,
     /// false = never report usage (OpenAI non-stream, stream, embeddings;
     /// Anthropic and Gemini always report it).
     pub usage: bool,
@@ -69,6 +73,7 @@ impl Default for Knobs {
             retry_after_s: 1,
             hang: false,
             cut_after_tokens: None,
+            error_after_tokens: None,
             usage: true,
             tool_calls: ToolCalls::Auto,
         }
@@ -222,6 +227,10 @@ mod tests {
         assert!(serde_json::from_str::<Knobs>(r#"{"answer_tokns":3}"#).is_err());
         let k: Knobs = serde_json::from_str(r#"{"tool_calls":"never"}"#).unwrap();
         assert_eq!(k.tool_calls, ToolCalls::Never);
+        let k: Knobs = serde_json::from_str(r#"{"error_after_tokens":2}"#).unwrap();
+        assert_eq!((k.error_after_tokens, k.cut_after_tokens), (Some(2), None));
+        assert_eq!(Knobs::default().error_after_tokens, None);
+        assert!(serde_json::from_str::<Knobs>(r#"{"error_after_tokens":-1}"#).is_err());
     }
 
     #[test]

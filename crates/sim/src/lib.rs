@@ -52,6 +52,7 @@
 //! | `retry_after_s` | 1 | `retry-after` (Gemini: `retryDelay`) of those 429s |
 //! | `hang` | false | accept and never answer until the client leaves |
 //! | `cut_after_tokens` | none | stream: drop the connection after that many steps (no final chunk, no `[DONE]` / `message_stop` / `finishReason`); a shorter answer ends normally. OpenAI: the role chunk and that many content chunks per choice; Anthropic: that many `content_block_delta`s; Gemini: that many words (a function call counts as one) |
+//! | `error_after_tokens` | none | stream: after that many steps (counted as for `cut_after_tokens`) send the format's in-band error event instead of the rest, then end the body cleanly (no `[DONE]` / `message_delta`, `message_stop` / `finishReason`); a shorter answer ends normally; non-stream answers ignore it. OpenAI (and Azure): `data: {"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}`; Anthropic: `event: error` with `{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}` as in `messages_stream_error_overloaded.sse`; Gemini: a last chunk `data: {"error":{"code":500,"message":"An internal error has occurred. Please retry or try using a different model.","status":"INTERNAL"}}` (our choice: Gemini documents no SSE form of a mid-stream error). With `cut_after_tokens` too, the earlier one applies (the cut when equal) |
 //! | `usage` | true | false = never report usage. OpenAI only: Anthropic and Gemini always report it, as their APIs do |
 //! | `tool_calls` | `auto` | `never` = always answer with text |
 //!
@@ -75,7 +76,8 @@
 //! placeholders, e.g. `/v1beta/models/{model}:generateContent`), model and
 //! the body as received. Outcomes: `in_progress`, `completed`, `cancelled`
 //! (the client went away first), `failed` (an error status was sent), `cut`
-//! (`cut_after_tokens`). `status` is 0 while no status was sent (in
+//! (`cut_after_tokens`), `errored` (`error_after_tokens`: the stream ended
+//! with the format's error event; status 200). `status` is 0 while no status was sent (in
 //! progress, or a `hang` cancelled). In Rust, [`Sim::wait_for_request`]
 //! waits for a record without polling.
 

@@ -1,8 +1,10 @@
 //! The paced body of every streamed answer, whatever its wire format: a
 //! format writes its frames ([`Frames`]), this module decides when they go
-//! out (`ttft_ms`, `tokens_per_sec`), cuts the connection on purpose
-//! (`cut_after_tokens`) and records how the stream ended. Frames are
-//! generated lazily step by step (nothing per token is allocated up front).
+//! out (`ttft_ms`, `tokens_per_sec`), when a stream ends early on purpose
+//! (`cut_after_tokens` drops the connection, `error_after_tokens` sends the
+//! format's error event and ends the body cleanly) and records how the
+//! stream ended. Frames are generated lazily step by step (nothing per token
+//! is allocated up front).
 //!
 //! Without pacing everything ready is sent as one frame, so the sim costs
 //! little in benchmarks; with pacing each step is its own frame.
@@ -36,10 +38,42 @@ pub(crate) trait Frames: Send + Unpin + 'static {
     fn step(&self, buf: &mut String, k: u32);
     /// What goes out after the last step (may be nothing).
     fn finish(&self, buf: &mut String);
+    /// The format's in-band error event, sent instead of the rest of the
+    /// answer (and of the finish) when `error_after_tokens` stops the stream.
+    fn error(&self, buf: &mut String);
     /// The answer token step `k` starts with: step `k` is due
     /// `offset(k) / tokens_per_sec` after the first.
     fn offset(&self, k: u32) -> u32 {
         k
+    }
+    /// The step before which a stream that must stop after `tokens` answer
+    /// tokens (`cut_after_tokens`, `error_after_tokens`) stops: the number
+    /// of steps stops it before the finish; `None` (the answer is shorter)
+    /// lets it end normally. Called once, before the start. By default a
+    /// step is a token.
+    fn stop_step(&mut self, tokens: u32) -> Option<u32> {
+        (tokens <= self.steps()).then_some(tokens)
+    }
+}
+
+/// How a stream ends early on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// `cut_after_tokens`: drop the connection.
+    Cut,
+    /// `error_after_tokens`: the format's error event, then a clean end.
+    Error,
+}
+
+impl Stop {
+    /// The early end the knobs ask for and after how many answer tokens:
+    /// the earlier of `cut_after_tokens` and `error_after_tokens` (the cut
+    /// when both are equal).
+    fn of(knobs: &Knobs) -> Option<(u32, Stop)> {
+        [knobs.cut_after_tokens.map(|n| (n, Stop::Cut)), knobs.error_after_tokens.map(|n| (n, Stop::Error))]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(n, _)| *n)
     }
 }
 
@@ -51,13 +85,15 @@ pub(crate) async fn latency(knobs: &Knobs) {
 }
 
 /// Starts streaming `frames`; headers go out at once, the start after
-/// `ttft_ms`. With `cut_step`, the connection is dropped right before that
-/// step (or before the finish when it equals the number of steps).
-pub(crate) fn respond(rec: Recording, frames: impl Frames, knobs: &Knobs, cut_step: Option<u32>) -> Response {
+/// `ttft_ms`. With `cut_after_tokens` / `error_after_tokens`, the stream
+/// stops right before the step [`Frames::stop_step`] names (before the
+/// finish when that is the number of steps): the connection is dropped, or
+/// the format's error event is sent and the body ends.
+pub(crate) fn respond(rec: Recording, frames: impl Frames, knobs: &Knobs) -> Response {
     rec.set_status(200);
     let seq = rec.seq();
     let format = rec.format();
-    let stream = Paced::new(rec, frames, knobs, cut_step);
+    let stream = Paced::new(rec, frames, knobs);
     let mut resp = Response::new(Body::from_stream(stream));
     let content_type = match format {
         Format::Gemini => "text/event-stream",
@@ -78,8 +114,11 @@ enum Phase {
     Cut {
         yielded: bool,
     },
+    /// The error event, instead of the rest and the finish.
+    Error,
     Finish,
-    Done,
+    /// Everything was handed over; the stream ends with this outcome.
+    Done(Outcome),
 }
 
 struct Paced<F> {
@@ -87,7 +126,8 @@ struct Paced<F> {
     frames: F,
     steps: u32,
     step: u32,
-    cut_step: Option<u32>,
+    /// Where and how the stream stops early.
+    stop: Option<(u32, Stop)>,
     interval: Option<Duration>,
     t0: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
@@ -95,7 +135,9 @@ struct Paced<F> {
 }
 
 impl<F: Frames> Paced<F> {
-    fn new(rec: Recording, frames: F, knobs: &Knobs, cut_step: Option<u32>) -> Self {
+    fn new(rec: Recording, mut frames: F, knobs: &Knobs) -> Self {
+        // Before `steps`: a format may split its steps where the stream stops.
+        let stop = Stop::of(knobs).and_then(|(tokens, stop)| Some((frames.stop_step(tokens)?, stop)));
         let interval = (knobs.tokens_per_sec > 0.0)
             .then(|| Duration::try_from_secs_f64(1.0 / knobs.tokens_per_sec).ok())
             .flatten();
@@ -106,7 +148,7 @@ impl<F: Frames> Paced<F> {
             steps: frames.steps(),
             frames,
             step: 0,
-            cut_step,
+            stop,
             interval,
             t0: now + ttft,
             sleep: (!ttft.is_zero()).then(|| Box::pin(tokio::time::sleep_until(now + ttft))),
@@ -142,10 +184,15 @@ impl<F: Frames> Stream for Paced<F> {
                     this.phase = Phase::Steps;
                 }
                 Phase::Steps => {
-                    if this.cut_step == Some(this.step) {
-                        this.phase = Phase::Cut { yielded: false };
-                        if !buf.is_empty() {
-                            return frame(buf);
+                    if let Some((_, stop)) = this.stop.filter(|(at, _)| *at == this.step) {
+                        match stop {
+                            Stop::Cut => {
+                                this.phase = Phase::Cut { yielded: false };
+                                if !buf.is_empty() {
+                                    return frame(buf);
+                                }
+                            }
+                            Stop::Error => this.phase = Phase::Error,
                         }
                     } else if this.step >= this.steps {
                         this.phase = Phase::Finish;
@@ -170,21 +217,28 @@ impl<F: Frames> Stream for Paced<F> {
                 }
                 Phase::Cut { yielded: true } => {
                     this.end(Outcome::Cut);
-                    this.phase = Phase::Done;
+                    this.phase = Phase::Done(Outcome::Cut);
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
                         "switchyard-sim: stream cut on purpose (cut_after_tokens)",
                     ))));
                 }
-                Phase::Finish => {
-                    this.frames.finish(&mut buf);
-                    this.phase = Phase::Done;
+                Phase::Error => {
+                    this.frames.error(&mut buf);
+                    this.phase = Phase::Done(Outcome::Errored);
                     if !buf.is_empty() {
                         return frame(buf);
                     }
                 }
-                Phase::Done => {
-                    this.end(Outcome::Completed);
+                Phase::Finish => {
+                    this.frames.finish(&mut buf);
+                    this.phase = Phase::Done(Outcome::Completed);
+                    if !buf.is_empty() {
+                        return frame(buf);
+                    }
+                }
+                Phase::Done(outcome) => {
+                    this.end(outcome);
                     return Poll::Ready(None);
                 }
             }

@@ -72,6 +72,9 @@ pub enum Outcome {
     Failed,
     /// The sim cut the stream on purpose (`cut_after_tokens`).
     Cut,
+    /// The sim ended the stream with the format's in-band error event
+    /// (`error_after_tokens`); the status stays 200.
+    Errored,
 }
 
 /// What a handler knows about a request when it starts recording it.

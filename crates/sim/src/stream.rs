@@ -7,6 +7,9 @@
 //! 3. per choice, `delta: {}` with `finish_reason`
 //! 4. with `include_usage`, `choices: []` + `usage` (other chunks then carry `"usage": null`)
 //! 5. `data: [DONE]`
+//!
+//! `error_after_tokens` replaces what follows that many steps with one
+//! [`STREAM_ERROR`] event and no `[DONE]`.
 
 use axum::response::Response;
 
@@ -16,10 +19,17 @@ use crate::pacing::{self, Frames};
 use crate::record::Recording;
 use crate::{text, wire};
 
-/// Starts streaming `plan`; `cut_after_tokens` counts steps (words or
-/// argument pieces), per choice.
+/// The in-band error of a stream that fails after HTTP 200: OpenAI's error
+/// envelope on a `data:` line (the message of
+/// `fixtures/wire/openai/responses_stream_error_event.sse`; Chat Completions
+/// does not document the shape).
+const STREAM_ERROR: &str = "data: {\"error\":{\"message\":\"The server had an error while processing your request. \
+                            Sorry about that!\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+
+/// Starts streaming `plan`; `cut_after_tokens` and `error_after_tokens`
+/// count steps (words or argument pieces), per choice.
 pub(crate) fn respond(rec: Recording, plan: Plan, knobs: &Knobs) -> Response {
-    pacing::respond(rec, ChatFrames::new(plan), knobs, knobs.cut_after_tokens)
+    pacing::respond(rec, ChatFrames::new(plan), knobs)
 }
 
 struct ChatFrames {
@@ -141,5 +151,9 @@ impl Frames for ChatFrames {
             }
         }
         buf.push_str("data: [DONE]\n\n");
+    }
+
+    fn error(&self, buf: &mut String) {
+        buf.push_str(STREAM_ERROR);
     }
 }

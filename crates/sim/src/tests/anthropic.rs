@@ -437,6 +437,90 @@ async fn cut_after_tokens_drops_the_stream_after_that_many_deltas() {
     h.shutdown().await;
 }
 
+/// The last event of `messages_stream_error_overloaded.sse`, byte for byte.
+fn fixture_error_event() -> String {
+    let fixture = wire_fixture("anthropic/messages_stream_error_overloaded.sse");
+    let last = fixture.trim_end_matches('\n').rsplit("\n\n").next().unwrap();
+    format!("{last}\n\n")
+}
+
+#[tokio::test]
+async fn error_after_tokens_ends_with_the_fixtures_error_event() {
+    let h = start_with(Knobs { error_after_tokens: Some(2), answer_tokens: 5, ..Knobs::default() }).await;
+    let resp = h.post_with(MESSAGES, &AUTH, &stream_body("m")).await;
+    assert_eq!(resp.status(), 200);
+    let (text, failed) = read_until_end(resp).await;
+    assert!(!failed, "the body must end cleanly, not in an error");
+    let error_event = fixture_error_event();
+    assert_eq!(
+        error_event,
+        "event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n"
+    );
+    assert!(text.ends_with(&error_event), "{text}");
+    let ours = events(&text);
+    assert_eq!(
+        names(&ours),
+        ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta", "error"]
+    );
+    // The fixture's sequence, up to the number of deltas in a row.
+    let fixture = fixture_events("messages_stream_error_overloaded.sse");
+    assert_eq!(
+        runs(&ours).iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        runs(&fixture).iter().map(|e| e.0.as_str()).collect::<Vec<_>>()
+    );
+    let r = h.wait_for(|r| r.outcome == Outcome::Errored).await;
+    assert_eq!((r.format, r.status), (Format::Anthropic, 200));
+    assert!(r.stream);
+
+    // Tool input deltas count too; the error comes inside the open block.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(2), ..Knobs::default() });
+    let mut b = stream_body("m");
+    b["tools"] = weather_tools();
+    b["tool_choice"] = json!({"type": "any"});
+    let (text, failed) = read_until_end(h.post_with(MESSAGES, &AUTH, &b).await).await;
+    assert!(!failed);
+    assert!(text.ends_with(&error_event), "{text}");
+    let ours = events(&text);
+    assert_eq!(
+        names(&ours),
+        ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta", "error"]
+    );
+    assert_eq!(ours[4].1["delta"]["type"], "input_json_delta");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_after_tokens_spares_shorter_answers_and_non_stream_requests() {
+    let h = start_with(Knobs { error_after_tokens: Some(3), answer_tokens: 2, ..Knobs::default() }).await;
+    let (status, text) = text_of(h.post_with(MESSAGES, &AUTH, &stream_body("m")).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        names(&events(&text)),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    let r = h.wait_for(|r| r.stream && r.outcome != Outcome::InProgress).await;
+    assert_eq!(r.outcome, Outcome::Completed);
+
+    // Non-stream answers ignore the knob.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(1), ..Knobs::default() });
+    let (status, msg) = h.post_json_with(MESSAGES, &AUTH, &body("m")).await;
+    assert_eq!(status, 200);
+    assert_eq!(msg["stop_reason"], "end_turn");
+    assert_eq!(msg["usage"]["output_tokens"], 16);
+    let r = h.wait_for(|r| !r.stream && r.outcome != Outcome::InProgress).await;
+    assert_eq!((r.outcome, r.status), (Outcome::Completed, 200));
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn auth_version_and_body_errors_use_anthropics_envelope() {
     let h = start_with(Knobs::default()).await;

@@ -2,7 +2,11 @@
 
 use serde_json::{json, Value};
 
-use super::{chat_body, fixture_json, json_of, shape, sse_chunks, start_with, text_of, wire_fixture_json};
+use super::stream::ERROR_EVENT;
+use super::{
+    chat_body, fixture_json, json_of, read_until_end, shape, sse_chunks, sse_events, start_with, text_of,
+    wire_fixture_json,
+};
 use crate::{Format, Knobs, Outcome};
 
 const KEY: [(&str, &str); 1] = [("api-key", "0123456789abcdef")];
@@ -56,6 +60,24 @@ async fn deployment_stream_with_usage() {
     let r = h.wait_for(|r| r.outcome == Outcome::Completed).await;
     assert!(r.stream);
     assert_eq!(r.format, Format::Azure);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn deployment_stream_error_after_tokens_is_openais_error_event() {
+    let h = start_with(Knobs { error_after_tokens: Some(2), ..Knobs::default() }).await;
+    let mut body = deployment_body();
+    body["stream"] = json!(true);
+    let resp = h.post_with(CHAT, &KEY, &body).await;
+    assert_eq!(resp.status(), 200);
+    let (sse, failed) = read_until_end(resp).await;
+    assert!(!failed, "the body must end cleanly");
+    assert!(sse.ends_with(ERROR_EVENT), "{sse}");
+    let events = sse_events(&sse);
+    assert_eq!(events.len(), 4, "role, 2 words, the error");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    let r = h.wait_for(|r| r.outcome == Outcome::Errored).await;
+    assert_eq!((r.format, r.status), (Format::Azure, 200));
     h.shutdown().await;
 }
 

@@ -231,6 +231,73 @@ async fn cut_after_tokens_drops_the_connection_mid_answer() {
     h.shutdown().await;
 }
 
+/// The chunk `error_after_tokens` ends a Gemini stream with.
+const ERROR_CHUNK: &str = "data: {\"error\":{\"code\":500,\"message\":\"An internal error has occurred. Please retry \
+                           or try using a different model.\",\"status\":\"INTERNAL\"}}\r\n\r\n";
+
+#[tokio::test]
+async fn error_after_tokens_ends_with_an_error_chunk() {
+    let h = start_with(Knobs { error_after_tokens: Some(6), answer_tokens: 10, ..Knobs::default() }).await;
+    let resp = h.post_with(&stream("m"), &KEY, &body()).await;
+    assert_eq!(resp.status(), 200);
+    let (sse, failed) = read_until_end(resp).await;
+    assert!(!failed, "the body must end cleanly, not in an error");
+    assert!(sse.ends_with(ERROR_CHUNK), "{sse}");
+    let mut ours = chunks(&sse);
+    let error = ours.pop().unwrap();
+    let words: Vec<usize> = ours.iter().map(|c| text(c).split_whitespace().count()).collect();
+    assert_eq!(words, [4, 2]);
+    assert!(ours.iter().all(|c| c["candidates"][0].get("finishReason").is_none()));
+    // The envelope of a 500, as a non-stream answer and the JSON-array stream carry it.
+    let internal = fx("errors/500_internal.json");
+    assert_eq!(shape(&error), shape(&internal));
+    assert_eq!(error["error"]["code"], internal["error"]["code"]);
+    assert_eq!(error["error"]["status"], internal["error"]["status"]);
+    assert_eq!(shape(&error), shape(&fx("errors/streaming_error_without_alt_sse.json")[0]));
+    let r = h.wait_for(|r| r.outcome == Outcome::Errored).await;
+    assert_eq!((r.format, r.status), (Format::Gemini, 200));
+    assert!(r.stream);
+
+    // A function call counts as one word; the error replaces the finish.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(1), ..Knobs::default() });
+    let request = fx("generate_content_request.json");
+    let (sse, failed) = read_until_end(h.post_with(&stream("m"), &KEY, &request).await).await;
+    assert!(!failed);
+    assert!(sse.ends_with(ERROR_CHUNK), "{sse}");
+    let ours = chunks(&sse);
+    assert_eq!(ours.len(), 2);
+    assert_eq!(ours[0]["candidates"][0]["content"]["parts"][0]["functionCall"]["name"], "get_weather");
+    assert!(ours[0]["candidates"][0].get("finishReason").is_none());
+    // After no word at all, the error is all there is.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(0), ..Knobs::default() });
+    let (sse, failed) = read_until_end(h.post_with(&stream("m"), &KEY, &body()).await).await;
+    assert!(!failed);
+    assert_eq!(sse, ERROR_CHUNK);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_after_tokens_spares_shorter_answers_and_non_stream_requests() {
+    let h = start_with(Knobs { error_after_tokens: Some(4), answer_tokens: 3, ..Knobs::default() }).await;
+    let (status, sse) = text_of(h.post_with(&stream("m"), &KEY, &body()).await).await;
+    assert_eq!(status, 200);
+    let ours = chunks(&sse);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["candidates"][0]["finishReason"], "STOP");
+    let r = h.wait_for(|r| r.stream && r.outcome != Outcome::InProgress).await;
+    assert_eq!(r.outcome, Outcome::Completed);
+
+    // Non-stream answers ignore the knob.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(1), ..Knobs::default() });
+    let (status, v) = h.post_json_with(&generate("m"), &KEY, &body()).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(v["usageMetadata"]["candidatesTokenCount"], 16);
+    let r = h.wait_for(|r| !r.stream && r.outcome != Outcome::InProgress).await;
+    assert_eq!((r.outcome, r.status), (Outcome::Completed, 200));
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn key_method_and_body_errors_use_googles_envelope() {
     let h = start_with(Knobs::default()).await;

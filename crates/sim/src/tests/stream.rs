@@ -5,8 +5,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use super::{chat_body, fixture, fixture_json, shape_without, sse_chunks, sse_events, start_with, Harness};
-use crate::{Knobs, Outcome};
+use super::{
+    chat_body, fixture, fixture_json, read_until_end, shape, shape_without, sse_chunks, sse_events, start_with, Harness,
+};
+use crate::{Format, Knobs, Outcome};
+
+/// The event `error_after_tokens` ends an OpenAI (and Azure) stream with.
+pub(super) const ERROR_EVENT: &str = "data: {\"error\":{\"message\":\"The server had an error while processing your \
+                                      request. Sorry about that!\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
 
 fn stream_body(model: &str, include_usage: Option<bool>) -> Value {
     let mut b = chat_body(model);
@@ -198,5 +204,91 @@ async fn client_leaving_mid_stream_is_recorded_cancelled() {
     assert_eq!(r.model.as_deref(), Some("slow"));
     assert_eq!(r.status, 200);
     assert!(r.ended_ms.is_some());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_after_tokens_ends_with_an_error_event_and_no_done() {
+    let h = start_with(Knobs { error_after_tokens: Some(3), ..Knobs::default() }).await;
+    let resp = h.post("/v1/chat/completions", &stream_body("m", Some(true))).await;
+    assert_eq!(resp.status(), 200);
+    let (text, failed) = read_until_end(resp).await;
+    assert!(!failed, "the body must end cleanly, not in an error");
+    assert!(text.ends_with(ERROR_EVENT), "{text}");
+    let events = sse_events(&text);
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    let chunks: Vec<Value> = events.iter().map(|e| serde_json::from_str(e).unwrap()).collect();
+    assert_eq!(chunks.len(), 5, "role chunk + 3 words + the error: {text}");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    for c in &chunks[1..4] {
+        assert!(c["choices"][0]["delta"]["content"].is_string());
+        assert_eq!(c["choices"][0]["finish_reason"], Value::Null);
+    }
+    // No finish chunk, no usage chunk: the error is the last event.
+    assert_eq!(shape(&chunks[4]), shape(&fixture_json("errors/500_server_error.json")));
+    assert_eq!(chunks[4]["error"]["type"], "server_error");
+    let r = h.wait_for(|r| r.outcome == Outcome::Errored).await;
+    assert_eq!((r.format, r.status), (Format::OpenAi, 200));
+    assert!(r.stream && r.ended_ms.is_some());
+
+    // Steps count per choice; one error ends every choice.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(1), ..Knobs::default() });
+    let mut body = stream_body("m", None);
+    body["n"] = json!(2);
+    let (text, failed) = read_until_end(h.post("/v1/chat/completions", &body).await).await;
+    assert!(!failed);
+    let events = sse_events(&text);
+    assert_eq!(events.len(), 5, "2 role chunks, 2 words, the error: {text}");
+    assert_eq!(format!("data: {}\n\n", events[4]), ERROR_EVENT);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn error_after_tokens_spares_shorter_answers_and_non_stream_requests() {
+    let h = start_with(Knobs { error_after_tokens: Some(3), answer_tokens: 2, ..Knobs::default() }).await;
+    let chunks = sse_chunks(&stream_text(&h, &stream_body("m", None)).await);
+    assert_eq!(chunks.len(), 4, "role chunk, 2 words, finish chunk");
+    assert_eq!(chunks[3]["choices"][0]["finish_reason"], "stop");
+    let r = h.wait_for(|r| r.stream && r.outcome != Outcome::InProgress).await;
+    assert_eq!(r.outcome, Outcome::Completed);
+
+    // An answer of exactly that many words errs instead of finishing.
+    h.sim.set_knobs(None, Knobs { error_after_tokens: Some(3), answer_tokens: 3, ..Knobs::default() });
+    let text = stream_text(&h, &stream_body("m", None)).await;
+    assert!(text.ends_with(ERROR_EVENT), "{text}");
+    assert_eq!(sse_events(&text).len(), 5, "role chunk, 3 words, the error");
+    h.wait_for(|r| r.outcome == Outcome::Errored).await;
+
+    // Non-stream answers ignore the knob.
+    let (status, v) = h.post_json("/v1/chat/completions", &chat_body("m")).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["completion_tokens"], 3);
+    let r = h.wait_for(|r| !r.stream && r.outcome != Outcome::InProgress).await;
+    assert_eq!((r.outcome, r.status), (Outcome::Completed, 200));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_earlier_of_cut_and_error_applies_and_the_cut_wins_a_tie() {
+    let h = start_with(Knobs { cut_after_tokens: Some(5), error_after_tokens: Some(2), ..Knobs::default() }).await;
+    let (text, failed) = read_until_end(h.post("/v1/chat/completions", &stream_body("m", None)).await).await;
+    assert!(!failed);
+    assert!(text.ends_with(ERROR_EVENT));
+    assert_eq!(sse_events(&text).len(), 4, "role chunk, 2 words, the error");
+    h.wait_for(|r| r.outcome == Outcome::Errored).await;
+
+    for (cut, error) in [(2, 5), (3, 3)] {
+        h.sim.set_knobs(
+            None,
+            Knobs { cut_after_tokens: Some(cut), error_after_tokens: Some(error), ..Knobs::default() },
+        );
+        h.sim.clear_requests();
+        let (text, failed) = read_until_end(h.post("/v1/chat/completions", &stream_body("m", None)).await).await;
+        assert!(failed, "cut {cut}, error {error}: the connection is dropped");
+        assert!(!text.contains("{\"error\""));
+        assert_eq!(sse_events(&text).len(), 1 + cut as usize);
+        h.wait_for(|r| r.outcome == Outcome::Cut).await;
+    }
     h.shutdown().await;
 }

@@ -422,3 +422,47 @@ async fn anthropic_to_anthropic_passes_through() {
         assert_eq!(r.output_tokens, Some(8));
     }
 }
+
+#[tokio::test]
+async fn a_provider_error_mid_stream_reaches_the_client_in_its_format() {
+    let h = start();
+    let key = h.key().await;
+    for model in ["claude-sim", "gemini-sim", "model-a"] {
+        h.set_knobs(model, json!({"error_after_tokens": 3, "answer_tokens": 8})).await;
+    }
+    // OpenAI client; Anthropic and Gemini upstreams fail after 3 tokens.
+    for route in ["on-claude", "on-gemini"] {
+        let mut body = chat(route);
+        body["stream"] = json!(true);
+        let text = h.post("/v1/chat/completions", &key).json(&body).send().await.unwrap().text().await.unwrap();
+        let (chunks, done) = openai_chunks(&text);
+        assert!(!done, "{route}: no [DONE] after an error:\n{text}");
+        let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+        assert_eq!(content.split_whitespace().count(), 3, "{route}: the text before the error arrives:\n{text}");
+        assert!(chunks.last().unwrap()["error"]["message"].is_string(), "{route}:\n{text}");
+    }
+    // Anthropic client; OpenAI, Gemini and (passed through) Anthropic
+    // upstreams fail after 3 tokens.
+    for route in ["chat", "on-gemini", "on-claude"] {
+        let body = json!({"model": route, "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": "Say hello"}]});
+        let r = h
+            .http
+            .post(format!("{}/v1/messages", h.url))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        let evs = events(&text);
+        let (name, data) = evs.last().unwrap();
+        assert_eq!(name.as_deref(), Some("error"), "{route}:\n{text}");
+        let v: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["type"], "error");
+        assert!(!text.contains("message_stop"), "{route}: never a clean end:\n{text}");
+    }
+    let records = h.wait_usage(5).await;
+    assert!(records.iter().all(|r| r.error_kind.as_deref() == Some("upstream_failed")), "{records:?}");
+}
