@@ -26,6 +26,9 @@ const MODEL: &str = "upstream-model";
 
 /// 128 cases per property keeps the suite fast; `PROPTEST_CASES=10000`
 /// runs a deeper search locally.
+// Test-only knob read like proptest's own (the lint guards production
+// config, which must go through interpolation).
+#[allow(clippy::disallowed_methods)]
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
     ProptestConfig::with_cases(cases)
@@ -177,7 +180,7 @@ fn request() -> impl Strategy<Value = ChatRequest> {
         )| ChatRequest {
             model,
             system,
-            messages,
+            messages: link_results(messages),
             tools,
             tool_choice,
             parallel_tool_calls,
@@ -191,6 +194,27 @@ fn request() -> impl Strategy<Value = ChatRequest> {
             ..ChatRequest::default()
         },
     )
+}
+
+/// Tool results answer the tool calls of earlier messages when there are
+/// any, as in a real conversation (Gemini links results to calls and
+/// refuses the others); results before any call keep their own ids.
+fn link_results(mut messages: Vec<Message>) -> Vec<Message> {
+    let mut calls: Vec<String> = Vec::new();
+    let mut answered = 0;
+    for m in &mut messages {
+        for part in &mut m.parts {
+            match part {
+                Part::ToolCall(c) => calls.push(c.id.clone()),
+                Part::ToolResult(r) if !calls.is_empty() => {
+                    r.call_id = calls[answered % calls.len()].clone();
+                    answered += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    messages
 }
 
 fn finish() -> impl Strategy<Value = FinishReason> {
@@ -302,7 +326,7 @@ fn normalise_openai(req: &ChatRequest) -> ChatRequest {
                             .collect();
                         if r.is_error {
                             r.content = vec![Part::text(format!("Error: {}", texts.join("\n")))];
-                            r.is_error = true;
+                            r.is_error = false;
                         } else if r.content.is_empty() {
                             r.content = vec![Part::text("")];
                         }
@@ -802,12 +826,10 @@ fn mutate(mut bytes: Vec<u8>, at: prop::sample::Index, byte: u8, cut: bool) -> V
 /// Decodes `body` as a request of both formats and, when that works,
 /// encodes it to every format: errors are fine, panics are not.
 fn request_smoke(body: &[u8]) {
-    for decoded in [openai::decode_request(body), anthropic::decode_request(body)] {
-        if let Ok(req) = decoded {
-            let _ = openai::encode_request(&req, MODEL);
-            let _ = anthropic::encode_request(&req, MODEL);
-            let _ = gemini::encode_request(&req);
-        }
+    for req in [openai::decode_request(body), anthropic::decode_request(body)].into_iter().flatten() {
+        let _ = openai::encode_request(&req, MODEL);
+        let _ = anthropic::encode_request(&req, MODEL);
+        let _ = gemini::encode_request(&req);
     }
     let _ = openai::decode_response(body);
     let _ = anthropic::decode_response(body);

@@ -1,0 +1,9 @@
+//! Arbitrary bytes as a chunked SSE body → `SseFramer` →
+//! `anthropic::Decoder` → both client encoders. Errors are fine; panics are
+//! not.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use switchyard_translate::anthropic;
+
+fuzz_target!(|data: &[u8]| switchyard_fuzz::run_stream(&mut anthropic::Decoder::default(), data));
