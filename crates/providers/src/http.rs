@@ -157,8 +157,11 @@ pub async fn post_json(
     }
     let response = client.request(http_request).await.map_err(|e| classify_send(&e))?;
     let status = response.status().as_u16();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64);
-    let rate_limits = crate::ratelimit::relay_headers(response.headers(), now.unwrap_or(0));
+    let now = || {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since.map(|d| d.as_secs() as i64).unwrap_or(0)
+    };
+    let rate_limits = crate::ratelimit::relay_headers(response.headers(), now);
     if !(200..300).contains(&status) {
         let retry_after = crate::error::parse_retry_after(response.headers());
         let (body, _) = read_limited(response.into_body(), MAX_ERROR_BODY).await?;

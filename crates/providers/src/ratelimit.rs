@@ -18,20 +18,31 @@ const NAMES: [(&str, &str, bool); 6] = [
 ];
 
 /// The rate-limit headers of an upstream answer, in OpenAI's names.
-/// `now_unix` is the current time in seconds (for Anthropic's reset instants).
-pub fn relay_headers(headers: &HeaderMap, now_unix: i64) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    for (openai, anthropic, is_reset) in NAMES {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-        if let Some(v) = text(openai) {
-            out.push((openai, v.to_string()));
-        } else if let Some(v) = text(anthropic) {
-            let v = match (is_reset, parse_rfc3339(v)) {
-                (true, Some(at)) => format!("{}s", (at - now_unix).max(0)),
-                _ => v.to_string(),
-            };
-            out.push((openai, v));
+/// `now_unix` gives the current time in seconds (for Anthropic's reset
+/// instants); it is only called when one is present. One pass over the
+/// headers, comparing prefixes: this runs on every upstream answer.
+pub fn relay_headers(headers: &HeaderMap, now_unix: impl Fn() -> i64) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if !(name.starts_with("x-ratelimit-") || name.starts_with("anthropic-ratelimit-")) {
+            continue;
         }
+        let Some((openai, _, is_reset)) = NAMES.iter().find(|(o, a, _)| *o == name || *a == name) else {
+            continue;
+        };
+        let Ok(v) = value.to_str() else { continue };
+        let v = v.trim();
+        let from_anthropic = name.starts_with('a');
+        if from_anthropic && out.iter().any(|(o, _)| o == openai) {
+            continue; // OpenAI's own name wins when both are present
+        }
+        let v = match (from_anthropic && *is_reset, parse_rfc3339(v)) {
+            (true, Some(at)) => format!("{}s", (at - now_unix()).max(0)),
+            _ => v.to_string(),
+        };
+        out.retain(|(o, _)| o != openai);
+        out.push((openai, v));
     }
     out
 }
@@ -82,7 +93,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn headers_of(fixture: &str) -> HeaderMap {
@@ -108,7 +119,7 @@ mod tests {
         let h = headers_of("anthropic/errors/headers_429.http");
         // 2025-08-21T12:45:00Z
         let now = parse_rfc3339("2025-08-21T12:45:00Z").unwrap();
-        let out = relay_headers(&h, now);
+        let out = relay_headers(&h, || now);
         let get = |n: &str| out.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("x-ratelimit-limit-requests"), Some("50"));
         assert_eq!(get("x-ratelimit-remaining-requests"), Some("49"));
@@ -119,13 +130,29 @@ mod tests {
 
     #[test]
     fn openai_names_pass_unchanged() {
-        let out = relay_headers(&headers_of("openai/response_headers_200.http"), 0);
+        let out = relay_headers(&headers_of("openai/response_headers_200.http"), || 0);
         let get = |n: &str| out.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("x-ratelimit-remaining-requests"), Some("4999"));
         assert_eq!(get("x-ratelimit-reset-tokens"), Some("9ms"));
         assert_eq!(out.len(), 6);
-        let anthropic = relay_headers(&headers_of("anthropic/response_headers_200.http"), 0);
+        let anthropic = relay_headers(&headers_of("anthropic/response_headers_200.http"), || 0);
         assert_eq!(anthropic.len(), 6);
+    }
+
+    #[test]
+    fn openai_names_win_over_anthropic_ones_in_any_order() {
+        for order in [
+            ["anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"],
+            ["x-ratelimit-remaining-requests", "anthropic-ratelimit-requests-remaining"],
+        ] {
+            let mut h = HeaderMap::new();
+            for name in order {
+                let v = if name.starts_with('x') { "7" } else { "9" };
+                h.insert(http::HeaderName::from_static(name), http::HeaderValue::from_static(v));
+            }
+            assert_eq!(relay_headers(&h, || 0), vec![("x-ratelimit-remaining-requests", "7".to_string())]);
+        }
+        assert!(relay_headers(&HeaderMap::new(), || panic!("no clock needed")).is_empty());
     }
 
     #[test]
