@@ -217,6 +217,67 @@ mod tests {
         assert!(!d.message.is_empty());
     }
 
+    /// Every OpenAI error sample: the status it came with, and the type /
+    /// code a client must still see after normalisation.
+    #[test]
+    fn every_openai_error_sample_keeps_its_words() {
+        let table: &[(&str, u16, &str, Option<&str>, ProviderErrorKind)] = &[
+            (
+                "400_context_length_exceeded",
+                400,
+                "invalid_request_error",
+                Some("context_length_exceeded"),
+                ProviderErrorKind::Rejected,
+            ),
+            (
+                "400_invalid_request_missing_param",
+                400,
+                "invalid_request_error",
+                Some("missing_required_parameter"),
+                ProviderErrorKind::Rejected,
+            ),
+            ("401_invalid_api_key", 401, "invalid_request_error", Some("invalid_api_key"), ProviderErrorKind::Rejected),
+            ("401_missing_api_key", 401, "invalid_request_error", None, ProviderErrorKind::Rejected),
+            ("404_model_not_found", 404, "invalid_request_error", Some("model_not_found"), ProviderErrorKind::Rejected),
+            (
+                "429_insufficient_quota",
+                429,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+                ProviderErrorKind::RateLimited,
+            ),
+            ("429_rate_limit_requests", 429, "requests", Some("rate_limit_exceeded"), ProviderErrorKind::RateLimited),
+            ("429_rate_limit_tokens", 429, "tokens", Some("rate_limit_exceeded"), ProviderErrorKind::RateLimited),
+            ("500_server_error", 500, "server_error", None, ProviderErrorKind::Server),
+            ("503_overloaded", 503, "server_error", None, ProviderErrorKind::Server),
+        ];
+        for (name, status, kind, code, class) in table {
+            let body = fixture(&format!("openai/errors/{name}.json"));
+            let raw: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let e = ProviderError::from_status(*status, &body, None);
+            assert_eq!(e.kind, *class, "{name}");
+            let d = e.body.unwrap();
+            assert_eq!(d.message, raw["error"]["message"].as_str().unwrap(), "{name}");
+            // One-word types (`tokens`, `requests`) are not OpenAI error
+            // types: the status decides.
+            let expected_kind = if kind.contains('_') { *kind } else { "rate_limit_error" };
+            assert_eq!(d.kind, expected_kind, "{name}");
+            assert_eq!(d.code.as_deref(), *code, "{name}");
+        }
+    }
+
+    #[test]
+    fn azure_content_filter_refusal_keeps_its_code() {
+        let e =
+            ProviderError::from_status(400, &fixture("openai_compatible/azure_error_content_filter_400.json"), None);
+        assert_eq!(e.kind, ProviderErrorKind::Rejected, "a filtered prompt is the caller's: not retried");
+        let d = e.body.unwrap();
+        assert_eq!(d.code.as_deref(), Some("content_filter"));
+        assert_eq!(d.param.as_deref(), Some("prompt"));
+        assert_eq!(d.kind, "invalid_request_error", "type null: the status decides");
+        assert!(d.message.contains("content management policy"));
+    }
+
     #[test]
     fn non_json_bodies_become_messages() {
         let d = normalize_error_body(502, b"<html>bad gateway</html>");

@@ -140,6 +140,20 @@ mod tests {
     }
 
     #[test]
+    fn azure_and_openai_429_heads_keep_their_limits_and_retry_after() {
+        for name in ["openai_compatible/azure_headers_429.http", "openai/errors/headers_429.http"] {
+            let h = headers_of(name);
+            let out = relay_headers(&h, || 0);
+            let get = |n: &str| out.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+            assert!(get("x-ratelimit-remaining-requests").is_some(), "{name}: {out:?}");
+            assert_eq!(get("x-ratelimit-remaining-tokens"), Some("0"), "{name}");
+            assert!(crate::error::parse_retry_after(&h).is_some(), "{name}");
+        }
+        let azure = crate::error::parse_retry_after(&headers_of("openai_compatible/azure_headers_429.http"));
+        assert_eq!(azure, Some(std::time::Duration::from_millis(6000)), "retry-after-ms is the precise one");
+    }
+
+    #[test]
     fn openai_names_win_over_anthropic_ones_in_any_order() {
         for order in [
             ["anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests"],

@@ -466,3 +466,31 @@ async fn a_provider_error_mid_stream_reaches_the_client_in_its_format() {
     let records = h.wait_usage(5).await;
     assert!(records.iter().all(|r| r.error_kind.as_deref() == Some("upstream_failed")), "{records:?}");
 }
+
+/// `/v1/models` carries every field of OpenAI's and of Anthropic's model
+/// lists (the samples in `openai/models_list.json` and
+/// `anthropic/models_list.json`), so both SDKs read it.
+#[tokio::test]
+async fn models_answer_in_both_sdks_shapes() {
+    let h = start();
+    let key = h.key().await;
+    let ours: Value =
+        h.http.get(format!("{}/v1/models", h.url)).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/wire/");
+    for sample in ["openai/models_list.json", "anthropic/models_list.json"] {
+        let theirs: Value = serde_json::from_slice(&std::fs::read(format!("{root}{sample}")).unwrap()).unwrap();
+        for k in keys(&theirs) {
+            assert!(ours.get(&k).is_some(), "{sample}: list field {k} missing in {ours}");
+        }
+        for k in keys(&theirs["data"][0]) {
+            assert!(ours["data"][0].get(&k).is_some(), "{sample}: model field {k} missing in {}", ours["data"][0]);
+        }
+    }
+    assert_eq!(ours["first_id"], ours["data"][0]["id"]);
+    assert_eq!(ours["has_more"], false);
+}
