@@ -20,153 +20,20 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CMDLINE="bench/translate.sh${*:+ $*}"
-[[ -n "${BENCH_DURATION:-}" ]] && CMDLINE="BENCH_DURATION=$BENCH_DURATION $CMDLINE"
-[[ -n "${BENCH_WARMUP:-}" ]] && CMDLINE="BENCH_WARMUP=$BENCH_WARMUP $CMDLINE"
-[[ -n "${BENCH_BIN:-}" ]] && CMDLINE="BENCH_BIN=$BENCH_BIN $CMDLINE"
-
-QUICK=0
-BUILD=1
-OUT=""
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --quick) QUICK=1 ;;
-        --no-build) BUILD=0 ;;
-        --out) OUT=${2:?--out needs a file}; shift ;;
-        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) echo "translate.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
-    esac
-    shift
-done
-
-if [[ $QUICK == 1 ]]; then
-    DURATION=${BENCH_DURATION:-2}
-    WARMUP=${BENCH_WARMUP:-1}
-    OUT=${OUT:-$ROOT/bench/out/benchmarks-translation.md}
-else
-    DURATION=${BENCH_DURATION:-10}
-    WARMUP=${BENCH_WARMUP:-2}
-    OUT=${OUT:-$ROOT/docs/benchmarks-translation.md}
-fi
+SCRIPT=translate.sh
+REPORT=benchmarks-translation.md
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_setup "$@"
 ROUTES=(pass-through via-anthropic via-gemini)
 CONCURRENCIES=(1 64)
 MODES=(stream non-stream)
 SIM_KNOBS='{"latency_ms":0,"ttft_ms":0,"tokens_per_sec":0,"answer_tokens":16}'
 
-die() { echo "translate.sh: $*" >&2; exit 1; }
-log() { echo "translate.sh: $*" >&2; }
-
-# --- processes we start, and only those, are stopped on exit -----------------
-PIDS=()
-BENCH_PID=""  # the load generator while it runs
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-translate.XXXXXX")
-cleanup() {
-    local pid
-    for pid in $BENCH_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in $BENCH_PID "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# --- binary and pinning ---------------------------------------------------------
-if [[ -n "${BENCH_BIN:-}" ]]; then
-    BIN=$BENCH_BIN
-else
-    if [[ $BUILD == 1 ]]; then
-        log "building release binary"
-        (cd "$ROOT" && cargo build --release --bin switchyard) >&2
-    fi
-    BIN=$ROOT/target/release/switchyard
-fi
-[[ -x "$BIN" ]] || die "no executable at $BIN"
-
-NPROC=$(nproc)
-if command -v taskset >/dev/null && [[ $NPROC -ge 2 ]]; then
-    PIN_GATEWAY=(taskset -c 0)
-    PIN_SIDE=(taskset -c 1)
-    PINNING="gateway on CPU 0 (\`taskset -c 0\`); simulator and load generator share CPU 1 (\`taskset -c 1\`)"
-else
-    PIN_GATEWAY=()
-    PIN_SIDE=()
-    PINNING="NOT pinned (needs taskset and 2 CPUs; this machine has $NPROC): all processes share all CPUs"
-    log "warning: $PINNING"
-fi
-
-# start NAME CMD...: runs CMD in the background, output in $WORK/NAME.{out,err};
-# sets STARTED_PID (taskset execs its command, so it is the program's PID).
-start() {
-    local name=$1; shift
-    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-
-# listen_url NAME PREFIX PID: waits for "PREFIX: listening on URL"; prints URL.
-listen_url() {
-    local name=$1 prefix=$2 pid=$3 line
-    for _ in $(seq 300); do
-        line=$(grep -m1 "^$prefix: listening on " "$WORK/$name.out" || true)
-        if [[ -n "$line" ]]; then echo "${line##* }"; return; fi
-        kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.err" >&2; die "$name exited before listening"; }
-        sleep 0.1
-    done
-    cat "$WORK/$name.err" >&2
-    die "$name did not print its listening line within 30 s"
-}
-
-# http METHOD URL BEARER BODY: prints the response body; fails on non-2xx.
-http() {
-    python3 - "$@" <<'PY'
-import sys, urllib.request, urllib.error
-method, url, token, body = sys.argv[1:5]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"content-type": "application/json"})
-if token:
-    req.add_header("authorization", "Bearer " + token)
-try:
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        sys.stdout.write(resp.read().decode())
-except urllib.error.HTTPError as e:
-    sys.exit(f"{method} {url}: {e.code} {e.read().decode(errors='replace')}")
-except OSError as e:
-    sys.exit(f"{method} {url}: {e}")
-PY
-}
-
-# cpu_ticks PID: utime+stime in clock ticks (/proc/PID/stat fields 14 and 15).
-cpu_ticks() {
-    local stat
-    [[ -r /proc/$1/stat ]] || { tail -n 20 "$WORK/gateway.err" >&2; die "gateway (pid $1) is gone"; }
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    read -r -a f <<<"$stat"
-    echo $(( f[11] + f[12] ))
-}
-
-# cpu0_ticks: "BUSY STEAL" of CPU 0 in clock ticks from /proc/stat, BUSY being
-# user+nice+system (the gateway's own time is part of it; irq time is left out).
-cpu0_ticks() {
-    local _name user nice system _idle _iowait _irq _softirq steal _rest
-    read -r _name user nice system _idle _iowait _irq _softirq steal _rest < <(grep '^cpu0 ' /proc/stat)
-    echo "$((user + nice + system)) $steal"
-}
-
 # --- simulator and gateway ----------------------------------------------------
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-start sim "${PIN_SIDE[@]}" "$BIN" sim --listen 127.0.0.1:0
-SIM_PID=$STARTED_PID
-SIM_URL=$(listen_url sim switchyard-sim "$SIM_PID")
-http PUT "$SIM_URL/_sim/knobs" "" "$SIM_KNOBS" >/dev/null || die "could not set simulator knobs"
-log "simulator at $SIM_URL (pid $SIM_PID)"
-
-sed -e "s#@WORK@#$WORK#" -e "s#@SIM@#$SIM_URL#" "$ROOT/bench/translate.yaml.in" >"$WORK/gateway.yaml"
-start gateway "${PIN_GATEWAY[@]}" "$BIN" serve --config "$WORK/gateway.yaml"
-GW_PID=$STARTED_PID
-GW_URL=$(listen_url gateway switchyard "$GW_PID")
-KEY=$(http POST "$GW_URL/api/v1/keys" bench-admin '{"name":"bench"}' |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])') || die "could not create an API key"
-log "gateway at $GW_URL (pid $GW_PID)"
+start_simulator
+start_gateway "$ROOT/bench/translate.yaml.in"
 
 # --- sanity: each route answers with content and reaches the upstream format it should
 http DELETE "$SIM_URL/_sim/requests" "" "" >/dev/null
@@ -201,17 +68,6 @@ log "routes checked: pass-through → openai, via-anthropic → anthropic, via-g
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
-# bench_json OUTFILE ARGS...: runs the load generator, keeps its JSON line.
-bench_json() {
-    local out=$1 rc=0; shift
-    "${PIN_SIDE[@]}" "$BIN" bench "$@" --json >"$WORK/bench.out" 2>"$WORK/bench.err" &
-    BENCH_PID=$!
-    wait "$BENCH_PID" || rc=$?
-    BENCH_PID=""
-    [[ $rc == 0 ]] || { cat "$WORK/bench.err" >&2; die "bench failed (exit $rc): $*"; }
-    grep '^{.*"latency_ms"' "$WORK/bench.out" | tail -n 1 >"$out"
-    [[ -s "$out" ]] || die "bench printed no JSON report: $*"
-}
 
 for mode in "${MODES[@]}"; do
     for conc in "${CONCURRENCIES[@]}"; do

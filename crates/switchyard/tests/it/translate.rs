@@ -42,6 +42,12 @@ fn tools_body(model: &str) -> Value {
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]})
 }
 
+/// `POST /v1/messages` as the Anthropic SDK sends it.
+async fn messages(h: &Harness, key: &str, body: &Value) -> reqwest::Response {
+    let request = h.http.post(format!("{}/v1/messages", h.url)).header("x-api-key", key);
+    request.header("anthropic-version", "2023-06-01").json(body).send().await.unwrap()
+}
+
 /// `(event name, data)` of every SSE event in a body.
 fn events(text: &str) -> Vec<(Option<String>, String)> {
     text.split("\n\n")
@@ -199,15 +205,7 @@ async fn anthropic_clients_reach_any_deployment() {
         h.clear_sim_requests().await;
         let body = json!({"model": route, "max_tokens": 64, "system": "Be brief.",
             "messages": [{"role": "user", "content": "Say hello"}]});
-        let r = h
-            .http
-            .post(format!("{}/v1/messages", h.url))
-            .header("x-api-key", &key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = messages(&h, &key, &body).await;
         assert_eq!(r.status(), 200, "{route}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["type"], "message", "{route}: {v}");
@@ -221,15 +219,7 @@ async fn anthropic_clients_reach_any_deployment() {
         // Streamed, the event sequence is Anthropic's.
         let mut body = body.clone();
         body["stream"] = json!(true);
-        let r = h
-            .http
-            .post(format!("{}/v1/messages", h.url))
-            .header("x-api-key", &key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = messages(&h, &key, &body).await;
         let text = r.text().await.unwrap();
         let evs = events(&text);
         let names: Vec<&str> = evs.iter().filter_map(|(n, _)| n.as_deref()).collect();
@@ -393,15 +383,7 @@ async fn anthropic_to_anthropic_passes_through() {
         "tools": [{"name": "noop", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
         "tool_choice": {"type": "none"},
         "messages": [{"role": "user", "content": "Say hello"}]});
-    let post = |body: Value| {
-        h.http
-            .post(format!("{}/v1/messages", h.url))
-            .header("x-api-key", &key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-    };
-    let r = post(body.clone()).await.unwrap();
+    let r = messages(&h, &key, &body).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["model"], "claude-sim", "the provider's answer, unchanged");
@@ -412,7 +394,7 @@ async fn anthropic_to_anthropic_passes_through() {
 
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let text = post(streamed).await.unwrap().text().await.unwrap();
+    let text = messages(&h, &key, &streamed).await.text().await.unwrap();
     assert!(text.starts_with("event: message_start"), "{text}");
     assert!(text.contains("event: ping"), "events are forwarded as they came, pings included");
     let records = h.wait_usage(2).await;
@@ -446,15 +428,7 @@ async fn a_provider_error_mid_stream_reaches_the_client_in_its_format() {
     for route in ["chat", "on-gemini", "on-claude"] {
         let body = json!({"model": route, "max_tokens": 64, "stream": true,
             "messages": [{"role": "user", "content": "Say hello"}]});
-        let r = h
-            .http
-            .post(format!("{}/v1/messages", h.url))
-            .header("x-api-key", &key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = messages(&h, &key, &body).await;
         let text = r.text().await.unwrap();
         let evs = events(&text);
         let (name, data) = evs.last().unwrap();
