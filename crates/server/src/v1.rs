@@ -36,7 +36,12 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
     let credential = credential(req.headers());
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let result = match read_body(req.into_body(), limit).await {
-        Ok(body) => state.gateway.count_tokens(credential.as_deref(), &body),
+        // Blocking: the first count may wait for the tokenizer to load.
+        Ok(body) => {
+            let gateway = state.gateway.clone();
+            let counted = tokio::task::spawn_blocking(move || gateway.count_tokens(credential.as_deref(), &body));
+            counted.await.unwrap_or_else(|e| Err(GatewayError::new(ErrorKind::Internal, e.to_string())))
+        }
         Err(e) => Err(e),
     };
     match result {

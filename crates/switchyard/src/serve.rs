@@ -49,7 +49,6 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     }
     let gateway = Arc::new(Gateway::new(runtime, store, usage.clone(), metrics, sim_addr));
     let keys = gateway.load_keys().await.map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(switchyard_core::tokenize::warm_up);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await

@@ -151,7 +151,9 @@ fn response_usage(request: &[u8], response: &[u8]) -> Usage {
 impl Gateway {
     /// `POST /v1/messages/count_tokens`: the prompt's tokens as the
     /// gateway's tokenizer counts them (`{"input_tokens": N}`), for a model
-    /// the key may use. An estimate: no upstream is called.
+    /// the key may use. An estimate: no upstream is called. Blocking (the
+    /// first call waits for the tokenizer to load): run it off the async
+    /// workers.
     pub fn count_tokens(&self, credential: Option<&str>, body: &[u8]) -> Result<Bytes, GatewayError> {
         let key = admit::authenticate(&self.keys, credential, crate::now_unix_ms())?;
         let translate::Canonical::Chat(request) = translate::decode(Operation::Chat, Format::Anthropic, body)? else {
@@ -159,6 +161,7 @@ impl Gateway {
         };
         let rt = self.runtime();
         resolve::resolve(&rt, &key, &request.model, Operation::Chat)?;
+        tokenize::warm_up();
         let n = tokenize::count(&translate::prompt_text(&request));
         Ok(Bytes::from(serde_json::json!({ "input_tokens": n }).to_string()))
     }
