@@ -92,10 +92,12 @@ pub struct Relay {
     first_event_at: Option<Instant>,
     last_event_at: Instant,
     usage: Option<Usage>,
-    /// Data of the events seen while no usage has arrived, kept (as cheap
-    /// `Bytes` references) so tokens can be counted at the end if none does.
-    /// Parsing happens only then: the common case never parses a chunk.
-    seen: Vec<Bytes>,
+    /// Data of the events seen while no usage has arrived, one per line, so
+    /// tokens can be counted at the end if none does. Parsing happens only
+    /// then: the common case never parses a chunk. Copied, not kept as
+    /// `Bytes` slices: a slice keeps its whole upstream read buffer (~8 KiB)
+    /// alive, which made memory grow by that much per event on long streams.
+    seen: Vec<u8>,
     seen_bytes: usize,
     /// Translation: the text of the answer so far, for the same purpose.
     seen_text: String,
@@ -329,7 +331,8 @@ impl Relay {
         } else if self.usage.is_none() {
             self.seen_bytes += data.len();
             if self.seen_bytes <= MAX_SEEN_BYTES {
-                self.seen.push(data);
+                self.seen.extend_from_slice(&data);
+                self.seen.push(b'\n');
             }
         }
         Some(event.raw)
@@ -420,7 +423,7 @@ impl Relay {
             }
             None => {
                 let mut text = String::new();
-                for data in &self.seen {
+                for data in self.seen.split(|b| *b == b'\n') {
                     if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(data) {
                         peek.collect_text(&mut text);
                     }
