@@ -1,15 +1,26 @@
-//! Per-worker samples and the percentile math applied to them after the run.
+//! What the run measured: HDR histograms (microseconds, 3 significant
+//! digits) for latency, TTFT, inter-token latency and open-loop send lag, the
+//! counts, and errors by kind.
 //!
-//! Invariant: a [`Recorder`] belongs to exactly one worker task, so the hot
-//! path is a `Vec::push` with no lock or atomic; recorders are merged once,
-//! after every worker has stopped.
+//! Invariant: one [`Recorder`] per run, behind the [`Sink`]'s mutex; every
+//! request takes the lock once, when it ends, so the lock is held for a few
+//! histogram increments, never across an await.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
-/// Why a request failed; reported as the status code (`"503"`) or the name.
+/// Highest value a histogram tracks: one hour in µs. Longer samples are
+/// recorded as one hour (far beyond any sensible `--timeout`).
+const HIGHEST_US: u64 = 3_600_000_000;
+/// HDR precision: values are kept to 3 significant digits (0.1 %).
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Why a request failed. [`ErrorKind::class`] is the kind reported in
+/// `errors_by_kind`; `Display` is the finer key of `error_kinds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum ErrorKind {
     /// The server answered with a non-2xx status.
@@ -20,6 +31,22 @@ pub(crate) enum ErrorKind {
     Transport,
     /// No complete response within `--timeout`.
     Timeout,
+    /// A 2xx stream that carried an error event, or ended without its end
+    /// marker (`data: [DONE]`, `event: message_stop`).
+    Stream,
+    /// Open loop: the request was due while `--max-in-flight` requests were
+    /// already running, so it was not sent.
+    OverloadedClient,
+}
+
+impl ErrorKind {
+    /// `http_4xx`, `http_5xx`, … for statuses, else the same name as `Display`.
+    pub(crate) fn class(self) -> String {
+        match self {
+            Self::Status(code) => format!("http_{}xx", code / 100),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -29,75 +56,157 @@ impl std::fmt::Display for ErrorKind {
             Self::Connect => f.write_str("connect"),
             Self::Transport => f.write_str("transport"),
             Self::Timeout => f.write_str("timeout"),
+            Self::Stream => f.write_str("stream_error"),
+            Self::OverloadedClient => f.write_str("overloaded_client"),
         }
     }
 }
 
-/// Samples one worker collected during the measured window.
-#[derive(Debug, Clone, Default)]
+/// Output tokens of one successful response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tokens {
+    /// As the server reported them (`usage.completion_tokens` / `usage.output_tokens`).
+    Usage(u64),
+    /// No usage reported: the stream's content events, counted.
+    Counted(u64),
+    /// Non-stream answer without usage.
+    Unknown,
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// 2xx and the whole body read (for streams: up to the end marker).
+    Ok {
+        /// When the first content event arrived (streams with content only).
+        ttft: Option<Instant>,
+        /// SSE `data:` lines other than `[DONE]`.
+        chunks: u64,
+        tokens: Tokens,
+    },
+    Failed(ErrorKind),
+}
+
+/// Everything measured during the measured window.
+#[derive(Debug, Clone)]
 pub(crate) struct Recorder {
-    /// Whole-request latency of successful (2xx) requests, in microseconds.
-    pub latencies_us: Vec<u32>,
-    /// Time to the first `data:` line carrying content (streams only), in µs.
-    pub ttfts_us: Vec<u32>,
+    /// Whole-request latency of successful requests, µs.
+    pub latency: Histogram<u64>,
+    /// Time to the first content event (streams), µs.
+    pub ttft: Histogram<u64>,
+    /// Gaps between consecutive content events of a stream, µs.
+    pub itl: Histogram<u64>,
+    /// Open loop: actual send time minus scheduled send time, µs.
+    pub send_lag: Histogram<u64>,
     /// Requests that completed (or failed) inside the measured window.
     pub requests: u64,
-    /// Requests that failed: non-2xx status, transport error or timeout.
     pub errors: u64,
-    /// `errors` by kind.
     pub error_kinds: BTreeMap<ErrorKind, u64>,
     /// `data:` lines other than `[DONE]` received on successful streams.
     pub stream_chunks: u64,
-    /// When this worker's last measured request finished.
+    /// Output tokens of successful requests, reported or counted.
+    pub output_tokens: u64,
+    /// Successful requests whose tokens came from usage.
+    pub usage_reported: u64,
+    /// Successful requests whose tokens were counted content events.
+    pub tokens_counted: u64,
+    /// When the last measured request finished.
     pub last_finish: Option<Instant>,
 }
 
 impl Recorder {
-    pub(crate) fn with_capacity(samples: usize) -> Self {
-        Self { latencies_us: Vec::with_capacity(samples), ..Self::default() }
+    pub(crate) fn new() -> Result<Self, String> {
+        let histogram =
+            || Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS).map_err(|e| format!("histogram: {e}"));
+        Ok(Self {
+            latency: histogram()?,
+            ttft: histogram()?,
+            itl: histogram()?,
+            send_lag: histogram()?,
+            requests: 0,
+            errors: 0,
+            error_kinds: BTreeMap::new(),
+            stream_chunks: 0,
+            output_tokens: 0,
+            usage_reported: 0,
+            tokens_counted: 0,
+            last_finish: None,
+        })
     }
 
-    pub(crate) fn success(&mut self, latency: Duration, finished: Instant) {
-        self.requests += 1;
-        self.latencies_us.push(micros(latency));
-        self.last_finish = Some(finished);
+    /// Records one finished request that started (or was scheduled) at
+    /// `start`; `gaps_us` are its inter-token gaps.
+    pub(crate) fn record(&mut self, start: Instant, end: Instant, outcome: &Outcome, gaps_us: &[u32]) {
+        match *outcome {
+            Outcome::Ok { ttft, chunks, tokens } => {
+                self.requests += 1;
+                self.latency.saturating_record(micros(end.saturating_duration_since(start)));
+                if let Some(first) = ttft {
+                    self.ttft.saturating_record(micros(first.saturating_duration_since(start)));
+                }
+                for &gap in gaps_us {
+                    self.itl.saturating_record(u64::from(gap));
+                }
+                self.stream_chunks += chunks;
+                match tokens {
+                    Tokens::Usage(n) => {
+                        self.output_tokens += n;
+                        self.usage_reported += 1;
+                    }
+                    Tokens::Counted(n) => {
+                        self.output_tokens += n;
+                        self.tokens_counted += 1;
+                    }
+                    Tokens::Unknown => {}
+                }
+                self.last_finish = Some(self.last_finish.map_or(end, |last| last.max(end)));
+            }
+            Outcome::Failed(kind) => self.failure(kind, end),
+        }
     }
 
     pub(crate) fn failure(&mut self, kind: ErrorKind, finished: Instant) {
         self.requests += 1;
         self.errors += 1;
         *self.error_kinds.entry(kind).or_insert(0) += 1;
-        self.last_finish = Some(finished);
+        self.last_finish = Some(self.last_finish.map_or(finished, |last| last.max(finished)));
     }
 
-    pub(crate) fn ttft(&mut self, ttft: Duration) {
-        self.ttfts_us.push(micros(ttft));
-    }
-
-    /// Folds `other` into `self`; the order of merges does not change the report.
-    pub(crate) fn merge(&mut self, other: Recorder) {
-        self.latencies_us.extend_from_slice(&other.latencies_us);
-        self.ttfts_us.extend_from_slice(&other.ttfts_us);
-        self.requests += other.requests;
-        self.errors += other.errors;
-        for (kind, count) in other.error_kinds {
-            *self.error_kinds.entry(kind).or_insert(0) += count;
-        }
-        self.stream_chunks += other.stream_chunks;
-        self.last_finish = match (self.last_finish, other.last_finish) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+    pub(crate) fn send_lag(&mut self, lag: Duration) {
+        self.send_lag.saturating_record(micros(lag));
     }
 }
 
-/// Saturates at `u32::MAX` µs (about 71 minutes), far beyond any request timeout.
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+/// The run's one [`Recorder`], shared by every worker or request task.
+#[derive(Debug)]
+pub(crate) struct Sink(Mutex<Recorder>);
+
+impl Sink {
+    pub(crate) fn new() -> Result<Self, String> {
+        Ok(Self(Mutex::new(Recorder::new()?)))
+    }
+
+    /// Runs `f` under the lock. A poisoned lock still holds valid counts.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Recorder) -> T) -> T {
+        let mut rec = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut rec)
+    }
+
+    /// Measured requests and errors so far.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        self.with(|rec| (rec.requests, rec.errors))
+    }
 }
 
-/// Latency distribution in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+/// Microseconds, saturating.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A distribution in milliseconds, read from an HDR histogram: each figure is
+/// the highest value equivalent to the recorded one (within 0.1 %).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
@@ -108,114 +217,135 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    /// Nearest-rank percentiles of microsecond samples (sorted in place).
-    /// `None` when there are no samples.
-    pub(crate) fn from_micros(samples: &mut [u32]) -> Option<Self> {
-        if samples.is_empty() {
+    /// `None` when the histogram is empty.
+    pub(crate) fn from_histogram(h: &Histogram<u64>) -> Option<Self> {
+        if h.is_empty() {
             return None;
         }
-        samples.sort_unstable();
-        let sum: u64 = samples.iter().map(|&s| u64::from(s)).sum();
-        let ms = |us: u32| f64::from(us) / 1000.0;
+        let ms = |us: u64| us as f64 / 1000.0;
         Some(Self {
-            p50: ms(nearest_rank(samples, 50.0)),
-            p90: ms(nearest_rank(samples, 90.0)),
-            p95: ms(nearest_rank(samples, 95.0)),
-            p99: ms(nearest_rank(samples, 99.0)),
-            max: ms(samples[samples.len() - 1]),
-            mean: sum as f64 / samples.len() as f64 / 1000.0,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
         })
     }
-}
-
-/// The smallest sample such that at least `pct`% of samples are ≤ it
-/// (nearest-rank definition: rank = ⌈pct/100 · n⌉). `sorted` must be non-empty.
-fn nearest_rank(sorted: &[u32], pct: f64) -> u32 {
-    let n = sorted.len();
-    let rank = (pct / 100.0 * n as f64).ceil() as usize;
-    sorted[rank.clamp(1, n) - 1]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn nearest_rank_on_one_to_hundred() {
-        let sorted: Vec<u32> = (1..=100).collect();
-        assert_eq!(nearest_rank(&sorted, 50.0), 50);
-        assert_eq!(nearest_rank(&sorted, 90.0), 90);
-        assert_eq!(nearest_rank(&sorted, 99.0), 99);
-        assert_eq!(nearest_rank(&sorted, 100.0), 100);
-        assert_eq!(nearest_rank(&sorted, 0.0), 1);
+    fn rec() -> Recorder {
+        let Ok(rec) = Recorder::new() else { unreachable!("valid histogram bounds") };
+        rec
+    }
+
+    fn ok(tokens: Tokens) -> Outcome {
+        Outcome::Ok { ttft: None, chunks: 0, tokens }
     }
 
     #[test]
-    fn nearest_rank_on_small_sets() {
-        assert_eq!(nearest_rank(&[7], 50.0), 7);
-        assert_eq!(nearest_rank(&[7], 99.0), 7);
-        // rank ⌈0.5·4⌉ = 2, ⌈0.95·4⌉ = 4.
-        assert_eq!(nearest_rank(&[1, 2, 3, 4], 50.0), 2);
-        assert_eq!(nearest_rank(&[1, 2, 3, 4], 95.0), 4);
-        // ⌈0.5·5⌉ = 3.
-        assert_eq!(nearest_rank(&[10, 20, 30, 40, 50], 50.0), 30);
-    }
-
-    #[test]
-    fn percentiles_sort_unsorted_input_and_convert_to_ms() {
-        let mut samples: Vec<u32> = (1..=1000).rev().map(|v| v * 1000).collect();
-        let p = Percentiles::from_micros(&mut samples);
-        let Some(p) = p else { unreachable!("non-empty samples give percentiles") };
-        assert_eq!(p.p50, 500.0);
-        assert_eq!(p.p90, 900.0);
-        assert_eq!(p.p95, 950.0);
-        assert_eq!(p.p99, 990.0);
-        assert_eq!(p.max, 1000.0);
-        assert_eq!(p.mean, 500.5);
-    }
-
-    #[test]
-    fn percentiles_of_nothing_is_none() {
-        assert_eq!(Percentiles::from_micros(&mut []), None);
-    }
-
-    #[test]
-    fn micros_saturate() {
-        assert_eq!(micros(Duration::from_micros(1234)), 1234);
-        assert_eq!(micros(Duration::from_secs(10_000)), u32::MAX);
-    }
-
-    #[test]
-    fn merge_adds_counts_and_concatenates_samples() {
+    fn percentiles_of_one_to_thousand_ms() {
+        let mut r = rec();
         let t0 = Instant::now();
-        let t1 = t0 + Duration::from_millis(5);
-        let mut a = Recorder::default();
-        a.success(Duration::from_micros(100), t0);
-        a.failure(ErrorKind::Status(503), t0);
-        a.failure(ErrorKind::Transport, t0);
-        a.ttft(Duration::from_micros(40));
-        a.stream_chunks = 3;
+        // Recorded in reverse order: the histogram does not care.
+        for ms in (1..=1000u64).rev() {
+            r.record(t0, t0 + Duration::from_millis(ms), &ok(Tokens::Unknown), &[]);
+        }
+        let Some(p) = Percentiles::from_histogram(&r.latency) else { unreachable!("samples recorded") };
+        // Nearest rank, read as the top of its histogram step (at 500 ms a
+        // step is 256 µs, at 1 s 512 µs): never below, at most 0.1 % above.
+        for (got, want) in [(p.p50, 500.0), (p.p90, 900.0), (p.p95, 950.0), (p.p99, 990.0), (p.max, 1000.0)] {
+            assert!(got >= want && got <= want * 1.001, "{got} vs {want}");
+        }
+        assert!((p.mean - 500.5).abs() < 0.5, "{}", p.mean);
+    }
 
-        let mut b = Recorder::default();
-        b.success(Duration::from_micros(300), t1);
-        b.success(Duration::from_micros(200), t0);
-        b.failure(ErrorKind::Status(503), t1);
-        b.ttft(Duration::from_micros(60));
-        b.stream_chunks = 4;
+    #[test]
+    fn small_values_are_exact() {
+        let mut r = rec();
+        let t0 = Instant::now();
+        for us in [1000, 2000, 3000, 4000] {
+            r.record(t0, t0 + Duration::from_micros(us), &ok(Tokens::Unknown), &[]);
+        }
+        let Some(p) = Percentiles::from_histogram(&r.latency) else { unreachable!("samples recorded") };
+        // ⌈0.5·4⌉ = 2nd sample; below 2048 µs a step is 1 µs, above it 2 µs.
+        assert_eq!(p.p50, 2.0);
+        assert_eq!(p.p99, 4.001);
+        assert_eq!(p.max, 4.001);
+    }
 
-        let mut merged = Recorder::default();
-        merged.merge(a);
-        merged.merge(b);
-        merged.merge(Recorder::default());
+    #[test]
+    fn empty_histogram_has_no_percentiles() {
+        assert_eq!(Percentiles::from_histogram(&rec().latency), None);
+    }
 
-        assert_eq!(merged.requests, 6);
-        assert_eq!(merged.errors, 3);
-        assert_eq!(merged.error_kinds.get(&ErrorKind::Status(503)), Some(&2));
-        assert_eq!(merged.error_kinds.get(&ErrorKind::Transport), Some(&1));
-        merged.latencies_us.sort_unstable();
-        assert_eq!(merged.latencies_us, vec![100, 200, 300]);
-        assert_eq!(merged.ttfts_us.len(), 2);
-        assert_eq!(merged.stream_chunks, 7);
-        assert_eq!(merged.last_finish, Some(t1));
+    #[test]
+    fn record_counts_successes_failures_tokens_and_gaps() {
+        let mut r = rec();
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(30);
+        let stream = Outcome::Ok { ttft: Some(t0 + Duration::from_millis(10)), chunks: 5, tokens: Tokens::Usage(4) };
+        r.record(t0, t1, &stream, &[5000, 0, 7000]);
+        r.record(t0, t0 + Duration::from_millis(20), &ok(Tokens::Counted(3)), &[]);
+        r.record(t0, t1 + Duration::from_millis(5), &Outcome::Failed(ErrorKind::Status(503)), &[]);
+        r.failure(ErrorKind::OverloadedClient, t0);
+
+        assert_eq!((r.requests, r.errors), (4, 2));
+        assert_eq!(r.latency.len(), 2);
+        assert_eq!(r.ttft.len(), 1);
+        assert!(r.ttft.equivalent(r.ttft.max(), 10_000));
+        assert_eq!(r.itl.len(), 3);
+        assert_eq!(r.itl.value_at_quantile(0.3), 0);
+        assert_eq!(r.stream_chunks, 5);
+        assert_eq!((r.output_tokens, r.usage_reported, r.tokens_counted), (7, 1, 1));
+        assert_eq!(r.error_kinds.get(&ErrorKind::Status(503)), Some(&1));
+        assert_eq!(r.last_finish, Some(t1 + Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn latency_saturates_at_one_hour() {
+        let mut r = rec();
+        let t0 = Instant::now();
+        r.record(t0, t0 + Duration::from_secs(10_000), &ok(Tokens::Unknown), &[]);
+        assert!(r.latency.max() >= HIGHEST_US && r.latency.max() <= HIGHEST_US + HIGHEST_US / 1000);
+        assert_eq!(micros(Duration::from_micros(1234)), 1234);
+    }
+
+    #[test]
+    fn error_names_and_classes() {
+        let names: Vec<(String, String)> = [
+            ErrorKind::Status(503),
+            ErrorKind::Status(404),
+            ErrorKind::Connect,
+            ErrorKind::Transport,
+            ErrorKind::Timeout,
+            ErrorKind::Stream,
+            ErrorKind::OverloadedClient,
+        ]
+        .into_iter()
+        .map(|k| (k.to_string(), k.class()))
+        .collect();
+        let want = [
+            ("503", "http_5xx"),
+            ("404", "http_4xx"),
+            ("connect", "connect"),
+            ("transport", "transport"),
+            ("timeout", "timeout"),
+            ("stream_error", "stream_error"),
+            ("overloaded_client", "overloaded_client"),
+        ];
+        assert_eq!(names, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    }
+
+    #[test]
+    fn sink_counts() {
+        let Ok(sink) = Sink::new() else { unreachable!("valid histogram bounds") };
+        sink.with(|r| r.failure(ErrorKind::Timeout, Instant::now()));
+        assert_eq!(sink.counts(), (1, 1));
+        assert_eq!(sink.with(|r| r.error_kinds.get(&ErrorKind::Timeout).copied()), Some(1));
     }
 }

@@ -103,14 +103,13 @@ mod wire;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use axum::serve::ListenerExt;
 use axum::Router;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
@@ -254,38 +253,60 @@ impl Sim {
 
 /// Serves `sim` on `listener` until `shutdown` resolves, then lets in-flight
 /// answers finish for up to two seconds (hung requests are released with 503).
+///
+/// HTTP/1.1 and HTTP/2 without TLS (h2c, prior knowledge) on the same port.
+/// An HTTP/2 connection may carry any number of concurrent streams (hyper's
+/// default cap is 200): a gateway multiplexing thousands of streams to one
+/// provider must not be throttled by its simulated upstream.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     sim: Arc<Sim>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Paced chunks must leave at once, not wait for Nagle.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::trace!("set_nodelay failed: {e}");
-        }
-    });
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal_sim = sim.clone();
-    let server = axum::serve(listener, sim.router())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            signal_sim.shutdown.send_replace(true);
-            let _ = stopping_tx.send(());
-        })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        res = &mut server => res,
-        () = async {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let app = sim.router();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(None);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait, then go on.
+                        tracing::debug!("switchyard-sim: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                // Paced chunks must leave at once, not wait for Nagle.
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::trace!("set_nodelay failed: {e}");
+                }
+                let service = TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::trace!("switchyard-sim: connection ended: {e}");
+                    }
+                });
             }
-        } => {
-            tracing::debug!("switchyard-sim: in-flight answers outlived the shutdown grace");
-            Ok(())
+            () = &mut shutdown => break,
         }
     }
+    drop(listener);
+    sim.shutdown.send_replace(true);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::debug!("switchyard-sim: in-flight answers outlived the shutdown grace");
+        }
+    }
+    Ok(())
 }

@@ -38,7 +38,7 @@ enum Command {
     },
     /// Run simulated OpenAI-compatible upstreams.
     Sim(switchyard_sim::cli::SimArgs),
-    /// Load-test an OpenAI-compatible endpoint.
+    /// Load-test an OpenAI- or Anthropic-compatible endpoint, closed or open loop, with a capacity plan.
     Bench(switchyard_bench::cli::BenchArgs),
     /// Manage API keys through the admin API.
     Keys {
