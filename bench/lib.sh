@@ -92,6 +92,16 @@ start() {
     PIDS+=("$STARTED_PID")
 }
 
+# stop PID: stops a process started with `start` (SIGTERM, then waits) and
+# forgets it, so the cleanup on exit does not signal a reused PID.
+stop() {
+    local pid=$1 keep=() p
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
 # listen_url NAME PREFIX PID: waits for "PREFIX: listening on URL"; prints URL.
 listen_url() {
     local name=$1 prefix=$2 pid=$3 line
@@ -124,15 +134,137 @@ except OSError as e:
 PY
 }
 
-# cpu_ticks PID: utime+stime in clock ticks (fields 14 and 15 of
-# /proc/PID/stat, counted after the ")" that ends the command name).
+# cpu_ticks PID [NAME]: utime+stime in clock ticks (fields 14 and 15 of
+# /proc/PID/stat, counted after the ")" that ends the command name). NAME
+# (default gateway) is the process, for the message if it is gone.
 cpu_ticks() {
-    local stat
-    [[ -r /proc/$1/stat ]] || { tail -n 20 "$WORK/gateway.err" >&2; die "gateway (pid $1) is gone"; }
+    local split
+    split=$(cpu_ticks_split "$@") || return 1
+    echo $(( ${split% *} + ${split#* } ))
+}
+
+# cpu_ticks_split PID [NAME]: "UTIME STIME" in clock ticks: user-space time
+# and time in the kernel (for a proxy mostly the socket work).
+cpu_ticks_split() {
+    local stat name=${2:-gateway}
+    [[ -r /proc/$1/stat ]] || { tail -n 20 "$WORK/$name.err" >&2; die "$name (pid $1) is gone"; }
     stat=$(<"/proc/$1/stat")
     stat=${stat##*) }
     read -r -a f <<<"$stat"
-    echo $(( f[11] + f[12] ))
+    echo "${f[11]} ${f[12]}"
+}
+
+# thread_ticks PID: a JSON object {thread name: utime+stime ticks} summed over
+# the process's threads by name (tokio's workers, sqlx's SQLite thread, ...):
+# a coarse profile of where the process spends its CPU.
+thread_ticks() {
+    local t stat comm sep="" out="{"
+    declare -A by=()
+    for t in /proc/"$1"/task/*; do
+        read -r stat <"$t/stat" 2>/dev/null || continue
+        comm=${stat#*(}; comm=${comm%)*}
+        stat=${stat##*) }
+        read -r -a f <<<"$stat"
+        by[$comm]=$(( ${by[$comm]:-0} + f[11] + f[12] ))
+    done
+    for comm in "${!by[@]}"; do out+="$sep\"${comm//\"/}\":${by[$comm]}"; sep=","; done
+    echo "$out}"
+}
+
+# proc_kib PID FIELD: a /proc/PID/status figure in KiB (VmRSS, VmHWM), 0 if gone.
+proc_kib() {
+    local status
+    status=$(cat "/proc/$1/status" 2>/dev/null) || { echo 0; return; }
+    awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print 0 }' <<<"$status"
+}
+
+# raise_nofile: the soft open-files limit up to the hard one (inherited by
+# every process started after); sets NOFILE_HARD.
+raise_nofile() {
+    NOFILE_HARD=$(ulimit -Hn)
+    [[ $NOFILE_HARD == unlimited ]] && NOFILE_HARD=1048576
+    ulimit -Sn "$NOFILE_HARD" || die "could not raise the open-files limit to $NOFILE_HARD"
+}
+
+# tcp_counters: "LISTEN_OVERFLOWS LISTEN_DROPS SYN_RETRANS" from the kernel's
+# TcpExt counters (/proc/net/netstat, this network namespace, all listeners):
+# connects that found an accept queue full, and SYNs sent again because of it.
+tcp_counters() {
+    awk '$1 == "TcpExt:" { if (!h) { for (i = 2; i <= NF; i++) k[i] = $i; h = 1 } else { for (i = 2; i <= NF; i++) v[k[i]] = $i } }
+         END { printf "%d %d %d\n", v["ListenOverflows"], v["ListenDrops"], v["TCPSynRetrans"] }' /proc/net/netstat
+}
+
+# listen_backlog URL: the accept backlog of the socket listening at URL's port
+# (the Send-Q column `ss` shows for listeners), "unknown" without ss.
+listen_backlog() {
+    local port=${1##*:}
+    port=${port%%/*}
+    ss -ltnH "sport = :$port" 2>/dev/null | awk 'NR == 1 { print $3; found = 1 } END { if (!found) print "unknown" }'
+}
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ensure_nginx: sets NGINX to the nginx binary, installing Debian's
+# nginx-light with apt-get (non-interactive, services not started) if it is
+# missing; NGINX stays empty and NGINX_NOTE says why if that fails.
+ensure_nginx() {
+    NGINX=$(command -v nginx || true)
+    [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+    NGINX_NOTE=""
+    [[ -n $NGINX ]] && return 0
+    if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+        NGINX_NOTE="nginx is not installed and cannot be installed here (needs root and apt-get)"
+        return 0
+    fi
+    log "nginx not found: installing Debian's nginx-light (apt-get; log in $WORK/apt.log)"
+    local policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        # Keep the package from starting a system nginx; removed right after.
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+    fi
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold nginx-light)
+    if ! "${apt[@]}" >"$WORK/apt.log" 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$WORK/apt.log" 2>&1 || true
+        "${apt[@]}" >>"$WORK/apt.log" 2>&1 || true
+    fi
+    [[ -n $policy ]] && rm -f "$policy"
+    NGINX=$(command -v nginx || true)
+    [[ -z $NGINX && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
+    if [[ -z $NGINX ]]; then
+        tail -n 5 "$WORK/apt.log" >&2
+        NGINX_NOTE="nginx could not be installed (\`apt-get install nginx-light\` failed: $(tail -n 1 "$WORK/apt.log"))"
+    fi
+}
+
+# start_nginx TEMPLATE [BACKLOG]: nginx on the gateway's CPU in front of the
+# simulator, with the config TEMPLATE (@WORK@, @PORT@, @UPSTREAM@ and
+# @BACKLOG@, default 511, nginx's own, filled in); sets
+# NGINX_PID (the master), NGINX_WORKER (its one worker), NGINX_URL.
+start_nginx() {
+    local port
+    port=$(free_port)
+    mkdir -p "$WORK/nginx"
+    sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$port#g" -e "s#@UPSTREAM@#${SIM_URL#http://}#g" \
+        -e "s#@BACKLOG@#${2:-511}#g" "$1" >"$WORK/nginx/nginx.conf"
+    "$NGINX" -t -q -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx.err" ||
+        { cat "$WORK/nginx.err" >&2; die "nginx rejected $WORK/nginx/nginx.conf"; }
+    start nginx "${PIN_GATEWAY[@]}" "$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
+    NGINX_PID=$STARTED_PID
+    NGINX_URL=http://127.0.0.1:$port
+    NGINX_WORKER=""
+    for _ in $(seq 100); do
+        kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/nginx.err" "$WORK/nginx/error.log" >&2 2>/dev/null; die "nginx exited"; }
+        NGINX_WORKER=$(cat "/proc/$NGINX_PID/task/$NGINX_PID/children" 2>/dev/null | awk '{ print $1 }')
+        if [[ -n $NGINX_WORKER ]] && curl -s -o /dev/null "$NGINX_URL/v1/models"; then break; fi
+        sleep 0.1
+    done
+    [[ -n $NGINX_WORKER ]] || die "nginx started no worker"
+    log "nginx at $NGINX_URL (master $NGINX_PID, worker $NGINX_WORKER)"
 }
 
 # cpu0_ticks: "BUSY STEAL" of CPU 0 in clock ticks from /proc/stat, BUSY being
@@ -141,6 +273,14 @@ cpu0_ticks() {
     local _name user nice system _idle _iowait _irq _softirq steal _rest
     read -r _name user nice system _idle _iowait _irq _softirq steal _rest < <(grep '^cpu0 ' /proc/stat)
     echo "$((user + nice + system)) $steal"
+}
+
+# cpu_busy_ticks CPU: "BUSY STEAL" of that CPU in clock ticks from /proc/stat,
+# BUSY being user+nice+system+irq+softirq: all time it was not idle. (A
+# process's stime may include softirq ticks, so this is the figure to set
+# against the processes' own times.)
+cpu_busy_ticks() {
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat
 }
 
 # start_simulator: the simulator on the side CPU with SIM_KNOBS; sets SIM_PID, SIM_URL.
@@ -167,9 +307,21 @@ start_gateway() {
 # bench_json OUTFILE ARGS...: runs the load generator, keeps its JSON line.
 # It runs in the background so that a signal to the script is handled at once.
 bench_json() {
-    local out=$1 rc=0; shift
+    local out=$1; shift
+    bench_start "$@"
+    bench_finish "$out" "$@"
+}
+
+# bench_start ARGS...: starts the load generator on the side CPU and returns
+# at once (BENCH_PID); bench_finish OUTFILE ARGS... waits for it and keeps its
+# JSON line. Between the two the caller may sample the processes under load.
+bench_start() {
     "${PIN_SIDE[@]}" "$BIN" bench "$@" --json >"$WORK/bench.out" 2>"$WORK/bench.err" &
     BENCH_PID=$!
+}
+
+bench_finish() {
+    local out=$1 rc=0; shift
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
     [[ $rc == 0 ]] || { cat "$WORK/bench.err" >&2; die "bench failed (exit $rc): $*"; }

@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Measures the gateway against direct-to-simulator in the same run and writes
-# docs/benchmarks.md.
+# The benchmark suite: the gateway against its baselines, measured in one run
+# on this machine, and docs/benchmarks.md (+ plots in docs/benchmarks/) from it.
 #
 # usage: bench/run.sh [--quick] [--no-build] [--out FILE]
-#   --quick      2 s runs, 1 s warm-up; writes bench/out/benchmarks.md unless --out
+#   --quick      2 s runs, 1 s warm-up, a 1,000-stream hold test;
+#                writes bench/out/benchmarks.md unless --out
 #   --no-build   use the existing target/release/switchyard
-#   --out FILE   where to write the report (default docs/benchmarks.md)
-# env: BENCH_DURATION  measured seconds per run (default 10; 2 with --quick)
-#      BENCH_WARMUP    warm-up seconds per run (default 2; 1 with --quick)
-#      BENCH_BIN       switchyard binary to use (implies --no-build)
+#   --out FILE   where to write the report (default docs/benchmarks.md); the
+#                plots go to the directory named like it without .md
+# env: BENCH_DURATION       measured seconds per run (default 10; 2 with --quick)
+#      BENCH_WARMUP         warm-up seconds per run (default 2; 1 with --quick)
+#      BENCH_BIN            switchyard binary to use (implies --no-build)
+#      BENCH_CONCURRENCIES  default "1 64 512"
+#      BENCH_HOLD_STREAMS   streams of the hold test (default 10000; 1000 with --quick)
+#      BENCH_HOLD_SECONDS   how long the hold test keeps them open (default 20; 5 with --quick)
+#      BENCH_NO_NGINX=1     skip the nginx baseline
 #
-# Layout: the gateway alone on CPU 0; the simulator and the load generator
-# share CPU 1. Every cell of {non-stream, stream} x {concurrency 1, 64} runs
-# direct-to-sim, then through the gateway, with the same duration. Each run is
-# a warm-up pass followed by a measured pass (bench --warmup 0), so the
-# gateway's CPU time read from /proc around the measured pass covers exactly
-# the requests in its report.
+# Three targets per cell: `direct` (load generator -> simulator), `nginx` (a
+# plain reverse proxy with a keep-alive upstream pool, bench/nginx.conf.in;
+# installed with apt-get if missing) and `gateway` (Switchyard with its
+# policy chain: key auth, usage records in SQLite, metrics). Cells:
+# {non-stream, stream} x {concurrency 1, 64, 512}; each run is a warm-up pass,
+# then a measured pass (bench --warmup 0), with the proxy's CPU time and RSS
+# read from /proc around the measured pass. Then the hold test: thousands of
+# slow streams through the gateway at once, its RSS sampled every second.
+#
+# Layout: the gateway and nginx on CPU 0 (one at a time under load), the
+# simulator and the load generator on CPU 1. Loopback only; every process is
+# started by this script and stopped by PID when it ends.
 set -euo pipefail
+SUITE_T0=$SECONDS
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SCRIPT=run.sh
@@ -24,14 +37,88 @@ REPORT=benchmarks.md
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 bench_setup "$@"
-CONCURRENCIES=(1 64)
+BUILD_S=$((SECONDS - SUITE_T0))
+[[ -n "${BENCH_CONCURRENCIES:-}" ]] && CMDLINE="BENCH_CONCURRENCIES=\"$BENCH_CONCURRENCIES\" $CMDLINE"
+[[ -n "${BENCH_HOLD_STREAMS:-}" ]] && CMDLINE="BENCH_HOLD_STREAMS=$BENCH_HOLD_STREAMS $CMDLINE"
+[[ -n "${BENCH_HOLD_SECONDS:-}" ]] && CMDLINE="BENCH_HOLD_SECONDS=$BENCH_HOLD_SECONDS $CMDLINE"
+[[ -n "${BENCH_NO_NGINX:-}" ]] && CMDLINE="BENCH_NO_NGINX=$BENCH_NO_NGINX $CMDLINE"
+read -r -a CONCURRENCIES <<<"${BENCH_CONCURRENCIES:-1 64 512}"
 MODES=(non-stream stream)
+if [[ $QUICK == 1 ]]; then
+    HOLD_REQUESTED=${BENCH_HOLD_STREAMS:-1000}
+    HOLD_SECONDS=${BENCH_HOLD_SECONDS:-5}
+else
+    HOLD_REQUESTED=${BENCH_HOLD_STREAMS:-10000}
+    HOLD_SECONDS=${BENCH_HOLD_SECONDS:-20}
+fi
 # The simulator's behaviour, set explicitly so the report can state it.
 SIM_KNOBS='{"latency_ms":0,"ttft_ms":0,"tokens_per_sec":0,"answer_tokens":16}'
-
+# Hold test: one word a second from the first, for longer than the measured
+# window, so every stream is still open when the load generator stops
+# starting new ones.
+HOLD_TOKENS=$((HOLD_SECONDS + 10))
+HOLD_KNOBS="{\"latency_ms\":0,\"ttft_ms\":0,\"tokens_per_sec\":1,\"answer_tokens\":$HOLD_TOKENS}"
 CLK_TCK=$(getconf CLK_TCK)
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- limits -------------------------------------------------------------------------
+# The gateway holds two sockets per open stream (client and upstream); the
+# simulator and the load generator one each. Processes inherit the limit.
+raise_nofile
+[[ $NOFILE_HARD -ge 4096 ]] ||
+    die "the hard open-files limit (ulimit -Hn) is $NOFILE_HARD; concurrency 512 alone needs ~1,100 in the gateway and the hold test 2 per stream: raise it (e.g. in /etc/security/limits.conf) and run again"
+SOMAXCONN=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo unknown)
+SYN_BACKLOG=$(cat /proc/sys/net/ipv4/tcp_max_syn_backlog 2>/dev/null || echo unknown)
+
+# --- processes ----------------------------------------------------------------------
 start_simulator
 start_gateway "$ROOT/bench/gateway.yaml.in"
+sleep 1
+IDLE_RSS=$(proc_kib "$GW_PID" VmRSS)
+IDLE_HWM=$(proc_kib "$GW_PID" VmHWM)
+IDLE_FDS=$(find "/proc/$GW_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+GW_BACKLOG=$(listen_backlog "$GW_URL")
+SIM_BACKLOG=$(listen_backlog "$SIM_URL")
+log "gateway idle: VmRSS $IDLE_RSS KiB, $IDLE_FDS open files"
+
+# The policy chain is on: a request without the key is refused, one with it
+# is served (usage rows are counted at the end).
+NOKEY_STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+    -d '{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}' "$GW_URL/v1/chat/completions")
+[[ $NOKEY_STATUS == 401 ]] || die "gateway answered $NOKEY_STATUS without an API key (expected 401): key auth is not on"
+for stream in false true; do
+    http POST "$GW_URL/v1/chat/completions" "$KEY" \
+        "{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":$stream}" >/dev/null ||
+        die "gateway request (stream $stream) failed"
+done
+
+NGINX_PID=""
+NGINX_VERSION=""
+if [[ -n "${BENCH_NO_NGINX:-}" ]]; then
+    NGINX_NOTE="nginx baseline skipped (BENCH_NO_NGINX is set)"
+else
+    ensure_nginx
+    if [[ -n $NGINX ]]; then
+        NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
+        start_nginx "$ROOT/bench/nginx.conf.in" "$([[ $GW_BACKLOG =~ ^[0-9]+$ ]] && echo "$GW_BACKLOG" || echo 511)"
+        for stream in false true; do
+            http POST "$NGINX_URL/v1/chat/completions" "" \
+                "{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":$stream}" >/dev/null ||
+                die "request through nginx (stream $stream) failed"
+        done
+    fi
+fi
+if [[ -n $NGINX_NOTE ]]; then
+    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    log "!!! NO NGINX BASELINE: $NGINX_NOTE"
+    log "!!! the run continues without the nginx column; targets against nginx are not measured"
+    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    TARGETS=(direct gateway)
+else
+    TARGETS=(direct nginx gateway)
+fi
 
 # overhead_stats: "SUM COUNT" of the gateway's own overhead histogram
 # (time spent in the gateway, upstream waits excluded), from /metrics.
@@ -42,49 +129,94 @@ overhead_stats() {
         END { printf "%s %s\n", (s == "" ? 0 : s), (c == "" ? 0 : c) }'
 }
 
-# --- runs ---------------------------------------------------------------------------
-RESULTS=$WORK/results.jsonl
-: >"$RESULTS"
-BENCH_CMDS=()
+# in_flight: the gateway's switchyard_requests_in_flight, all operations.
+in_flight() {
+    curl -s --max-time 5 "$GW_URL/metrics" | awk '/^switchyard_requests_in_flight[{ ]/ { n += $NF } END { print n + 0 }'
+}
 
+# alive: dies if the gateway or nginx has exited (their CPU figures would be 0).
+alive() {
+    kill -0 "$GW_PID" 2>/dev/null || { tail -n 20 "$WORK/gateway.err" >&2; die "the gateway (pid $GW_PID) exited"; }
+    if [[ -n $NGINX_PID ]]; then
+        kill -0 "$NGINX_WORKER" 2>/dev/null || { cat "$WORK/nginx/error.log" >&2; die "nginx (worker $NGINX_WORKER) exited"; }
+    fi
+}
 
+# proxy_ticks: "GATEWAY_UTIME GATEWAY_STIME NGINX_UTIME NGINX_STIME" (nginx:
+# master + worker), the processes on CPU 0.
+proxy_ticks() {
+    local gu gs nu=0 ns=0 mu=0 ms=0
+    read -r gu gs <<<"$(cpu_ticks_split "$GW_PID" gateway)"
+    if [[ -n $NGINX_PID ]]; then
+        read -r nu ns <<<"$(cpu_ticks_split "$NGINX_WORKER" nginx)"
+        read -r mu ms <<<"$(cpu_ticks_split "$NGINX_PID" nginx)"
+    fi
+    echo "$gu $gs $((nu + mu)) $((ns + ms))"
+}
+
+# --- cells --------------------------------------------------------------------------
 for mode in "${MODES[@]}"; do
     for conc in "${CONCURRENCIES[@]}"; do
-        for target in direct gateway; do
+        for target in "${TARGETS[@]}"; do
             args=(--concurrency "$conc")
-            if [[ $mode == stream ]]; then
-                args+=(--stream)
-            fi
-            if [[ $target == direct ]]; then
-                args=(--url "$SIM_URL/v1/chat/completions" "${args[@]}")
-            else
-                args=(--url "$GW_URL/v1/chat/completions" --api-key "$KEY" "${args[@]}")
-            fi
+            [[ $mode == stream ]] && args+=(--stream)
+            case $target in
+                direct) args=(--url "$SIM_URL/v1/chat/completions" "${args[@]}") ;;
+                nginx) args=(--url "$NGINX_URL/v1/chat/completions" "${args[@]}") ;;
+                gateway) args=(--url "$GW_URL/v1/chat/completions" --api-key "$KEY" "${args[@]}") ;;
+            esac
             log "$mode, concurrency $conc, $target: ${WARMUP}s warm-up + ${DURATION}s"
             if awk "BEGIN { exit !($WARMUP > 0) }"; then
                 bench_json "$WORK/warmup.json" "${args[@]}" --duration "$WARMUP" --warmup 0
             fi
             read -r osum0 ocount0 <<<"$(overhead_stats)"
-            before=$(cpu_ticks "$GW_PID")
+            thr0=$(thread_ticks "$GW_PID")
+            read -r gu0 gs0 nu0 ns0 <<<"$(proxy_ticks)"
+            read -r busy0 steal0 <<<"$(cpu_busy_ticks 0)"
             bench_json "$WORK/run.json" "${args[@]}" --duration "$DURATION" --warmup 0
-            after=$(cpu_ticks "$GW_PID")
+            read -r busy1 steal1 <<<"$(cpu_busy_ticks 0)"
+            alive
+            read -r gu1 gs1 nu1 ns1 <<<"$(proxy_ticks)"
+            thr1=$(thread_ticks "$GW_PID")
             read -r osum1 ocount1 <<<"$(overhead_stats)"
-            printf '{"mode":"%s","concurrency":%s,"target":"%s","gateway_cpu_ticks":%s,"overhead_sum_s":%s,"overhead_count":%s,"report":%s}\n' \
-                "$mode" "$conc" "$target" "$((after - before))" \
-                "$(awk "BEGIN { print $osum1 - $osum0 }")" "$(awk "BEGIN { print $ocount1 - $ocount0 }")" \
-                "$(cat "$WORK/run.json")" >>"$RESULTS"
-            if [[ $conc == 1 ]]; then
+            nginx_rss=0
+            nginx_hwm=0
+            if [[ -n $NGINX_PID ]]; then
+                nginx_rss=$(proc_kib "$NGINX_WORKER" VmRSS)
+                nginx_hwm=$(proc_kib "$NGINX_WORKER" VmHWM)
+            fi
+            python3 - "$WORK/run.json" >>"$RESULTS" <<PY
+import json, sys
+t0, t1 = json.loads('$thr0'), json.loads('$thr1')
+print(json.dumps({
+    "kind": "cell", "mode": "$mode", "concurrency": $conc, "target": "$target",
+    "gateway_utime": $((gu1 - gu0)), "gateway_stime": $((gs1 - gs0)),
+    "gateway_threads": {k: t1[k] - t0.get(k, 0) for k in t1 if t1[k] - t0.get(k, 0)},
+    "gateway_rss_kib": $(proc_kib "$GW_PID" VmRSS), "gateway_hwm_kib": $(proc_kib "$GW_PID" VmHWM),
+    "nginx_utime": $((nu1 - nu0)), "nginx_stime": $((ns1 - ns0)),
+    "nginx_rss_kib": $nginx_rss, "nginx_hwm_kib": $nginx_hwm,
+    "cpu0_busy_ticks": $((busy1 - busy0)), "cpu0_steal_ticks": $((steal1 - steal0)),
+    "overhead_sum_s": $osum1 - $osum0, "overhead_count": $ocount1 - $ocount0,
+    "report": json.load(open(sys.argv[1])),
+}))
+PY
+            if [[ $conc == "${CONCURRENCIES[0]}" ]]; then
                 BENCH_CMDS+=("switchyard bench ${args[*]/$KEY/\$KEY} --duration $DURATION --warmup 0 --json")
             fi
         done
     done
 done
+NGINX_HWM=0
+if [[ -n $NGINX_PID ]]; then
+    NGINX_HWM=$(proc_kib "$NGINX_WORKER" VmHWM)
+    stop "$NGINX_PID"
+fi
 
-# --- loopback floor ---------------------------------------------------------------
-# The direct runs above keep client and simulator on one CPU: no request
-# crosses CPUs. Through the gateway every request crosses CPUs four times.
-# A simulator on the gateway's CPU, measured at concurrency 1, shows what
-# two of those crossings cost on this machine with no gateway at all.
+# --- loopback floor -----------------------------------------------------------------
+# The direct runs keep client and simulator on one CPU: no request crosses
+# CPUs. Through a proxy every request crosses CPUs four times. A simulator on
+# the proxy's CPU, measured at concurrency 1, shows what two of those
+# crossings cost on this machine with no proxy at all.
 start sim-floor "${PIN_GATEWAY[@]}" "$BIN" sim --listen 127.0.0.1:0
 FLOOR_PID=$STARTED_PID
 FLOOR_URL=$(listen_url sim-floor switchyard-sim "$FLOOR_PID")
@@ -92,21 +224,102 @@ http PUT "$FLOOR_URL/_sim/knobs" "" "$SIM_KNOBS" >/dev/null || die "could not se
 for mode in "${MODES[@]}"; do
     args=(--url "$FLOOR_URL/v1/chat/completions" --concurrency 1)
     [[ $mode == stream ]] && args+=(--stream)
-    log "$mode, concurrency 1, direct to a simulator on the gateway's CPU"
+    log "$mode, concurrency 1, direct to a simulator on CPU 0"
     bench_json "$WORK/run.json" "${args[@]}" --duration "$DURATION" --warmup "$WARMUP"
-    printf '{"mode":"%s","concurrency":1,"target":"cross-cpu","gateway_cpu_ticks":0,"report":%s}\n' \
+    printf '{"kind":"floor","mode":"%s","concurrency":1,"target":"cross-cpu","report":%s}\n' \
         "$mode" "$(cat "$WORK/run.json")" >>"$RESULTS"
 done
-kill "$FLOOR_PID" 2>/dev/null || true
+stop "$FLOOR_PID"
+
+# --- hold test ----------------------------------------------------------------------
+# On a fresh gateway (so its open files are the few it starts with and its
+# memory is its own): N slow streams at once, the gateway's RSS and in-flight
+# count sampled every second while they are open.
+MAIN_HWM=$(proc_kib "$GW_PID" VmHWM)
+MAIN_RSS=$(proc_kib "$GW_PID" VmRSS)
+stop "$GW_PID"
+start_gateway "$ROOT/bench/gateway.yaml.in"
+sleep 1
+HOLD_IDLE_RSS=$(proc_kib "$GW_PID" VmRSS)
+HOLD_IDLE_FDS=$(find "/proc/$GW_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+GW_BACKLOG=$(listen_backlog "$GW_URL")
+SIM_BACKLOG=$(listen_backlog "$SIM_URL")
+HOLD_FD_RESERVE=32
+HOLD_MAX=$(( (NOFILE_HARD - HOLD_IDLE_FDS - HOLD_FD_RESERVE) / 2 ))
+HOLD_STREAMS=$HOLD_REQUESTED
+HOLD_LIMITED=0
+if [[ $HOLD_STREAMS -gt $HOLD_MAX ]]; then
+    HOLD_STREAMS=$HOLD_MAX
+    HOLD_LIMITED=1
+    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    log "!!! HOLD TEST CANNOT RUN AT $HOLD_REQUESTED STREAMS: the hard open-files limit (ulimit -Hn)"
+    log "!!! is $NOFILE_HARD and this process cannot raise it; the gateway needs 2 per stream plus"
+    log "!!! the $HOLD_IDLE_FDS it opens at start (+$HOLD_FD_RESERVE spare). Running $HOLD_STREAMS streams instead;"
+    log "!!! the report marks the $HOLD_REQUESTED-stream target NOT MEASURED. To run it, raise the hard"
+    log "!!! limit to at least $((2 * HOLD_REQUESTED + HOLD_IDLE_FDS + HOLD_FD_RESERVE)) (limits.conf, or ulimit -Hn as a privileged user)."
+    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+fi
+http PUT "$SIM_URL/_sim/knobs" "" "$HOLD_KNOBS" >/dev/null || die "could not set simulator knobs"
+HOLD_ARGS=(--url "$GW_URL/v1/chat/completions" --api-key "$KEY" --stream --concurrency "$HOLD_STREAMS"
+    --max-tokens "$HOLD_TOKENS" --duration "$HOLD_SECONDS" --warmup 0 --timeout 120)
+log "hold test: $HOLD_STREAMS streams at 1 word/s for ~${HOLD_TOKENS}s (window ${HOLD_SECONDS}s)"
+read -r ovf0 drop0 syn0 <<<"$(tcp_counters)"
+read -r busy0 steal0 <<<"$(cpu_busy_ticks 0)"
+g0=$(cpu_ticks "$GW_PID")
+SIM_IDLE_RSS=$(proc_kib "$SIM_PID" VmRSS)
+HOLD_SAMPLES=$WORK/hold-samples.txt
+: >"$HOLD_SAMPLES"
+t0=$(date +%s.%N)
+bench_start "${HOLD_ARGS[@]}"
+while kill -0 "$BENCH_PID" 2>/dev/null; do
+    # t, gateway RSS, in flight, gateway open files, simulator RSS, load generator RSS
+    printf '%s %s %s %s %s %s\n' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
+        "$(proc_kib "$GW_PID" VmRSS)" "$(in_flight)" \
+        "$(find "/proc/$GW_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
+        "$(proc_kib "$SIM_PID" VmRSS)" "$(proc_kib "$BENCH_PID" VmRSS)" >>"$HOLD_SAMPLES"
+    sleep 1
+done
+bench_finish "$WORK/hold.json" "${HOLD_ARGS[@]}"
+g1=$(cpu_ticks "$GW_PID")
+read -r busy1 steal1 <<<"$(cpu_busy_ticks 0)"
+read -r ovf1 drop1 syn1 <<<"$(tcp_counters)"
+HOLD_HWM=$(proc_kib "$GW_PID" VmHWM)
+sleep 2
+HOLD_RSS_AFTER=$(proc_kib "$GW_PID" VmRSS)
+python3 - "$HOLD_SAMPLES" "$WORK/hold.json" >>"$RESULTS" <<PY
+import json, sys
+samples = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if len(l.split()) == 6]
+print(json.dumps({
+    "kind": "hold", "streams": $HOLD_STREAMS, "requested": $HOLD_REQUESTED, "limited_by_fds": bool($HOLD_LIMITED),
+    "nofile_hard": $NOFILE_HARD, "idle_fds": $HOLD_IDLE_FDS, "seconds": $HOLD_SECONDS, "tokens": $HOLD_TOKENS,
+    "knobs": json.loads('$HOLD_KNOBS'), "samples": samples, "hwm_kib": $HOLD_HWM, "rss_after_kib": $HOLD_RSS_AFTER,
+    "rss_before_kib": $HOLD_IDLE_RSS, "sim_rss_before_kib": $SIM_IDLE_RSS, "gateway_cpu_ticks": $((g1 - g0)), "cpu0_busy_ticks": $((busy1 - busy0)),
+    "cpu0_steal_ticks": $((steal1 - steal0)), "listen_overflows": $((ovf1 - ovf0)), "listen_drops": $((drop1 - drop0)),
+    "syn_retrans": $((syn1 - syn0)), "report": json.load(open(sys.argv[2])),
+}))
+PY
+BENCH_CMDS+=("switchyard bench ${HOLD_ARGS[*]/$KEY/\$KEY} --json   # hold test")
+
+# --- memory and usage rows -----------------------------------------------------------
+sleep 1  # the usage writer flushes every 500 ms
+USAGE_ROWS=$(python3 -c '
+import sqlite3, sys
+print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT count(*) FROM usage_records").fetchone()[0])
+' "$WORK/bench.db" 2>/dev/null || echo unknown)
+printf '{"kind":"memory","idle_rss_kib":%s,"idle_hwm_kib":%s,"cells_hwm_kib":%s,"cells_final_rss_kib":%s,"hold_hwm_kib":%s,"suite_hwm_kib":%s,"nginx_hwm_kib":%s}\n' \
+    "$IDLE_RSS" "$IDLE_HWM" "$MAIN_HWM" "$MAIN_RSS" "$HOLD_HWM" "$(( MAIN_HWM > HOLD_HWM ? MAIN_HWM : HOLD_HWM ))" "$NGINX_HWM" >>"$RESULTS"
 
 # --- report -------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
+PLOTS=${OUT%.md}
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "none (no commit yet)")
 if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ]]; then
     COMMIT="$COMMIT, with uncommitted changes"
 fi
 export BENCH_META_NPROC=$NPROC \
     BENCH_META_CPU="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo unknown)" \
+    BENCH_META_MEM="$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
+    BENCH_META_OS="$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME" || echo unknown)" \
     BENCH_META_KERNEL="$(uname -sr)" \
     BENCH_META_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" \
     BENCH_META_COMMIT="$COMMIT" \
@@ -116,9 +329,29 @@ export BENCH_META_NPROC=$NPROC \
     BENCH_META_WARMUP=$WARMUP \
     BENCH_META_PINNING="$PINNING" \
     BENCH_META_KNOBS="$SIM_KNOBS" \
+    BENCH_META_HOLD_KNOBS="$HOLD_KNOBS" \
     BENCH_META_CLK_TCK=$CLK_TCK \
+    BENCH_META_LOAD="$LOAD_AT_START" \
+    BENCH_META_NGINX="$NGINX_VERSION" \
+    BENCH_META_NGINX_NOTE="$NGINX_NOTE" \
+    BENCH_META_NOFILE_HARD="$NOFILE_HARD" \
+    BENCH_META_SOMAXCONN="$SOMAXCONN" \
+    BENCH_META_SYN_BACKLOG="$SYN_BACKLOG" \
+    BENCH_META_GW_BACKLOG="$GW_BACKLOG" \
+    BENCH_META_SIM_BACKLOG="$SIM_BACKLOG" \
+    BENCH_META_USAGE_ROWS="$USAGE_ROWS" \
+    BENCH_META_PLOTS="$(basename "$PLOTS")" \
+    BENCH_META_BUILD_S=$BUILD_S \
+    BENCH_META_BUILT=$BUILD \
+    BENCH_META_WALL_S=$((SECONDS - SUITE_T0)) \
     BENCH_META_BENCH_CMDS="$(printf '%s\n' "${BENCH_CMDS[@]}")"
+mkdir -p "$ROOT/bench/out"
+cp "$RESULTS" "$ROOT/bench/out/${REPORT%.md}.results.jsonl"
+declare -px | grep ' BENCH_META_' >"$ROOT/bench/out/${REPORT%.md}.meta.sh"
+python3 "$ROOT/bench/render.py" --check "$RESULTS" || { cp "$RESULTS" "$OUT.results.jsonl"; die "malformed results (kept in $OUT.results.jsonl)"; }
+mkdir -p "$PLOTS"
+python3 "$ROOT/bench/plot.py" "$RESULTS" "$PLOTS" >&2
 python3 "$ROOT/bench/render.py" "$RESULTS" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-log "wrote $OUT"
-python3 "$ROOT/bench/render.py" --check "$RESULTS"
+log "wrote $OUT and the plots in $PLOTS/ (suite wall time $((SECONDS - SUITE_T0)) s, build included: $BUILD_S s)"
+python3 "$ROOT/bench/render.py" --summary "$RESULTS"
