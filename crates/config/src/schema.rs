@@ -199,6 +199,12 @@ pub struct ProviderConfig {
     /// `2023-06-01`). Not allowed for other kinds.
     #[serde(default)]
     pub api_version: Option<String>,
+    /// Speak HTTP/2 to this provider without TLS (h2c, "prior knowledge"):
+    /// many streams share one connection instead of one connection each.
+    /// Only for `http://` servers that accept it; over `https://` HTTP/2 is
+    /// already used whenever the server offers it.
+    #[serde(default)]
+    pub http2: bool,
 }
 
 impl ProviderConfig {
@@ -265,6 +271,7 @@ mod tests {
             timeouts: TimeoutOverrides::default(),
             headers: Default::default(),
             api_version: None,
+            http2: false,
         }
     }
 

@@ -338,6 +338,7 @@ mod tests {
             timeouts: Default::default(),
             headers: Default::default(),
             api_version: None,
+            http2: false,
         }
     }
 

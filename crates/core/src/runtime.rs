@@ -66,7 +66,7 @@ impl Runtime {
         let mut providers: HashMap<&str, BuiltProvider> = HashMap::new();
         for p in &config.providers {
             let timeouts = p.timeouts.over(config.timeouts);
-            let settings = ClientSettings { connect_timeout: timeouts.connect.get() };
+            let settings = ClientSettings { connect_timeout: timeouts.connect.get(), http2_only: p.http2 };
             let client = match clients.get(&settings).or_else(|| ctx.previous.and_then(|r| r.clients.get(&settings))) {
                 Some(c) => c.clone(),
                 None => build_client(&settings).map_err(|e| e.message)?,

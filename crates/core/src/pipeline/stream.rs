@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
-use switchyard_providers::openai_compat::wire::{carries_usage, ChunkPeek};
+use switchyard_providers::openai_compat::wire::{carries_usage, chunk_text, ChunkPeek};
 use switchyard_providers::sse::{SseEvent, SseFramer};
 use switchyard_providers::{ProviderError, ProviderErrorKind};
 use switchyard_translate::{StreamDecoder, StreamEncoder, StreamEvent};
@@ -38,8 +38,9 @@ use tokio::time::Instant;
 
 const HEARTBEAT: &[u8] = b": keep-alive\n\n";
 
-/// Most stream data kept for counting tokens when no usage arrives.
-const MAX_SEEN_BYTES: usize = 8 * 1024 * 1024;
+/// Most answer text kept for counting tokens when no usage arrives; past
+/// it, tokens are estimated from the length (~4 bytes per token).
+const MAX_SEEN_TEXT: usize = 1024 * 1024;
 
 pub struct Deadlines {
     pub first_token: Instant,
@@ -92,15 +93,11 @@ pub struct Relay {
     first_event_at: Option<Instant>,
     last_event_at: Instant,
     usage: Option<Usage>,
-    /// Data of the events seen while no usage has arrived, one per line, so
-    /// tokens can be counted at the end if none does. Parsing happens only
-    /// then: the common case never parses a chunk. Copied, not kept as
-    /// `Bytes` slices: a slice keeps its whole upstream read buffer (~8 KiB)
-    /// alive, which made memory grow by that much per event on long streams.
-    seen: Vec<u8>,
-    seen_bytes: usize,
-    /// Translation: the text of the answer so far, for the same purpose.
-    seen_text: String,
+    /// The text of the answer so far (content, reasoning, tool arguments),
+    /// so tokens can be counted at the end if no usage arrives. Only the
+    /// text: keeping whole events cost ~150 bytes per token held, which is
+    /// most of a long stream's memory.
+    seen: SeenText,
     done: bool,
     account: Option<Account>,
 }
@@ -122,9 +119,7 @@ impl Relay {
             first_event_at: None,
             last_event_at: Instant::now(),
             usage: None,
-            seen: Vec::new(),
-            seen_bytes: 0,
-            seen_text: String::new(),
+            seen: SeenText::default(),
             done: false,
             account: None,
         }
@@ -329,11 +324,7 @@ impl Relay {
                 }
             }
         } else if self.usage.is_none() {
-            self.seen_bytes += data.len();
-            if self.seen_bytes <= MAX_SEEN_BYTES {
-                self.seen.extend_from_slice(&data);
-                self.seen.push(b'\n');
-            }
+            self.seen.push_chunk(&data);
         }
         Some(event.raw)
     }
@@ -353,11 +344,7 @@ impl Relay {
                 StreamEvent::Usage(u) => self.usage = Some(translate::reported(u)),
                 StreamEvent::TextDelta { text, .. }
                 | StreamEvent::ThinkingDelta { text, .. }
-                | StreamEvent::ToolCallDelta { arguments: text, .. }
-                    if self.seen_text.len() < MAX_SEEN_BYTES =>
-                {
-                    self.seen_text.push_str(text);
-                }
+                | StreamEvent::ToolCallDelta { arguments: text, .. } => self.seen.push(text),
                 StreamEvent::Done => end = Some(None),
                 StreamEvent::Error(e) => {
                     tracing::warn!(error_kind = %e.kind, "upstream failed mid-stream: {}", e.message);
@@ -416,24 +403,9 @@ impl Relay {
     }
 
     fn usage(&self) -> Usage {
-        match self.usage {
-            Some(u) => u,
-            None if !matches!(self.mode, Mode::PassThrough { .. }) => {
-                Usage::estimated(tokenize::count_request(&self.request_body), tokenize::count(&self.seen_text))
-            }
-            None => {
-                let mut text = String::new();
-                for data in self.seen.split(|b| *b == b'\n') {
-                    if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(data) {
-                        peek.collect_text(&mut text);
-                    }
-                }
-                // Past the cap, the rest is estimated from its size: an
-                // OpenAI-style chunk is ~150 bytes per token.
-                let beyond = self.seen_bytes.saturating_sub(MAX_SEEN_BYTES) as u64 / 150;
-                Usage::estimated(tokenize::count_request(&self.request_body), tokenize::count(&text) + beyond)
-            }
-        }
+        self.usage.unwrap_or_else(|| {
+            Usage::estimated(tokenize::count_request(&self.request_body), self.seen.estimate_tokens())
+        })
     }
 
     fn finish(&mut self, status: u16, error_kind: Option<&str>) {
@@ -459,5 +431,38 @@ impl Drop for Relay {
         if self.account.is_some() {
             self.finish(CLIENT_CLOSED, Some("client_disconnected"));
         }
+    }
+}
+
+/// The answer's text as it streams by, kept up to [`MAX_SEEN_TEXT`] and
+/// measured beyond, for estimating completion tokens.
+#[derive(Default)]
+struct SeenText {
+    text: String,
+    beyond: usize,
+}
+
+impl SeenText {
+    fn push(&mut self, text: &str) {
+        if self.text.len() + text.len() <= MAX_SEEN_TEXT {
+            self.text.push_str(text);
+        } else {
+            self.beyond += text.len();
+        }
+    }
+
+    /// An OpenAI-style chunk's text, found without parsing it.
+    fn push_chunk(&mut self, data: &[u8]) {
+        if self.text.len() < MAX_SEEN_TEXT {
+            chunk_text(data, &mut self.text);
+        } else {
+            let mut text = String::new();
+            chunk_text(data, &mut text);
+            self.beyond += text.len();
+        }
+    }
+
+    fn estimate_tokens(&self) -> u64 {
+        tokenize::count(&self.text) + (self.beyond as u64).div_ceil(4)
     }
 }

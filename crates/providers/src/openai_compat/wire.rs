@@ -71,6 +71,52 @@ pub fn carries_usage(data: &[u8]) -> bool {
     false
 }
 
+/// Appends the generated text of one `chat.completion.chunk` (the string
+/// values of `content`, `reasoning_content`, `reasoning`, and a tool call's
+/// `name` and `arguments`) to `out`, without parsing the chunk: a walk over
+/// its JSON strings, so a key-like text inside a value never matches. For
+/// estimating tokens when no usage arrives; the same text
+/// [`ChunkPeek::collect_text`] gives.
+pub fn chunk_text(data: &[u8], out: &mut String) {
+    const KEYS: [&[u8]; 5] = [b"content", b"reasoning_content", b"reasoning", b"arguments", b"name"];
+    let mut at = 0;
+    while let Some(start) = memchr::memchr(b'"', &data[at..]).map(|i| at + i) {
+        let Some(end) = string_end(data, start) else { return };
+        at = end + 1;
+        let rest = data[at..].trim_ascii_start();
+        let Some(value) = rest.strip_prefix(b":") else { continue };
+        let value_at = data.len() - value.trim_ascii_start().len();
+        // A key: its value is read only when it is one of ours and a string.
+        if data.get(value_at) != Some(&b'"') || !KEYS.contains(&&data[start + 1..end]) {
+            at = value_at;
+            continue;
+        }
+        let Some(value_end) = string_end(data, value_at) else { return };
+        let raw = &data[value_at + 1..value_end];
+        if memchr::memchr(b'\\', raw).is_none() {
+            out.push_str(&String::from_utf8_lossy(raw));
+        } else if let Ok(text) = serde_json::from_slice::<Cow<'_, str>>(&data[value_at..=value_end]) {
+            out.push_str(&text);
+        }
+        at = value_end + 1;
+    }
+}
+
+/// The index of the quote closing the JSON string that opens at `start`.
+fn string_end(data: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        let i = at + memchr::memchr2(b'"', b'\\', &data[at..])?;
+        if data[i] == b'"' {
+            return Some(i);
+        }
+        at = i + 2; // an escape: skip the escaped character
+        if at > data.len() {
+            return None;
+        }
+    }
+}
+
 /// The `usage` object of a whole (non-stream) response, parsed alone: the
 /// last `"usage":{` in the body (it follows `choices`), then just that
 /// object. `None` when there is none or it does not parse.
@@ -240,8 +286,40 @@ mod tests {
             for e in fixture_events(path).iter().filter_map(|e| e.data()).filter(|d| &d[..] != b"[DONE]") {
                 let peek: ChunkPeek = serde_json::from_slice(&e).unwrap();
                 assert_eq!(carries_usage(&e), peek.usage.is_some(), "{path}: {}", String::from_utf8_lossy(&e));
+                // The same for the text: the scan and the parse agree.
+                let (mut scanned, mut parsed) = (String::new(), String::new());
+                chunk_text(&e, &mut scanned);
+                peek.collect_text(&mut parsed);
+                assert_eq!(scanned, parsed, "{path}: {}", String::from_utf8_lossy(&e));
             }
         }
+    }
+
+    #[test]
+    fn chunk_text_reads_strings_not_look_alikes() {
+        let text = |data: &[u8]| {
+            let mut out = String::new();
+            chunk_text(data, &mut out);
+            out
+        };
+        // Escapes are decoded; a key-like text inside a value is not a key.
+        assert_eq!(
+            text(br#"{"choices":[{"delta":{"content":"say \"content\":\"x\" \u00e9\n"}}]}"#),
+            "say \"content\":\"x\" é\n"
+        );
+        // Spaces around the colon (Python's json.dumps), and values that are not strings.
+        assert_eq!(text(br#"{"id": "content", "delta": {"content" : "a", "reasoning": null, "content2": "b"}}"#), "a");
+        assert_eq!(text(br#"{"logprobs":{"content":[{"token":"x"}]},"delta":{"reasoning_content":"r"}}"#), "r");
+        assert_eq!(
+            text(br#"{"delta":{"tool_calls":[{"function":{"name":"get","arguments":"{\"q\":1}"}}]}}"#),
+            "get{\"q\":1}"
+        );
+        // Cut or broken data: what was whole is kept, nothing panics.
+        assert_eq!(text(br#"{"delta":{"content":"ab"#), "");
+        assert_eq!(text(br#"{"delta":{"content":"ab\"#), "");
+        assert_eq!(text(br#"{"a":"x\""#), "");
+        assert_eq!(text(b""), "");
+        assert_eq!(text(br#"""#), "");
     }
 
     #[test]

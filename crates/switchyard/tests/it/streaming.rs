@@ -141,3 +141,43 @@ async fn a_silent_upstream_hits_the_idle_deadline_after_commit() {
     let cancelled = h.wait_sim_outcome("cancelled", Duration::from_secs(1)).await;
     assert!(cancelled.is_some());
 }
+
+/// `http2: true`: streams share one h2c connection to the upstream, and
+/// more than 1,024 clients hanging up (each a reset upstream) does not make
+/// the h2 library close that connection under the streams still running.
+#[tokio::test]
+async fn h2c_upstream_outlives_many_cancelled_streams() {
+    let config = base_config(
+        r#"  - { name: sim-h2, kind: openai_compatible, base_url: "sim://", http2: true }"#,
+        "  - { name: chat-h2, provider: sim-h2, model: model-h2 }\n  - { name: fast-h2, provider: sim-h2, model: fast-h2 }",
+        "  - { name: h2, targets: [chat-h2] }\n  - { name: h2-fast, targets: [fast-h2] }",
+    );
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    h.set_knobs("model-h2", json!({"tokens_per_sec": 20, "answer_tokens": 400})).await;
+    // Hung up on while their tokens are still in flight: data arrives for
+    // streams already reset, which the h2 crate answers with resets of its own.
+    h.set_knobs("fast-h2", json!({"tokens_per_sec": 0, "answer_tokens": 5000})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("h2", None)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut long = r.bytes_stream();
+    assert!(long.next().await.unwrap().unwrap().starts_with(b"data: "));
+
+    for _ in 0..11 {
+        let batch = (0..100).map(|_| async {
+            let r = h.post("/v1/chat/completions", &key).json(&stream_body("h2-fast", None)).send().await.unwrap();
+            let mut body = r.bytes_stream();
+            let first = body.next().await.unwrap().unwrap();
+            assert!(first.starts_with(b"data: "), "{}", String::from_utf8_lossy(&first));
+        });
+        futures_util::future::join_all(batch).await;
+    }
+    // The long stream is still flowing on the same connection.
+    let mut more = Vec::new();
+    while more.len() < 3 {
+        let chunk = long.next().await.unwrap().unwrap();
+        assert!(!chunk.windows(8).any(|w| w == b"\"error\":"), "{}", String::from_utf8_lossy(&chunk));
+        more.push(chunk);
+    }
+    assert!(!h.stderr().contains("ENHANCE_YOUR_CALM") && !h.stderr().contains("reached limit"), "{}", h.stderr());
+}
