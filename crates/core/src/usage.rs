@@ -173,9 +173,14 @@ async fn writer_loop(
         }
         // Give stragglers a moment to fill the batch, within the interval.
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
-        while batch_len(&messages) < settings.batch_size && !has_flush(&messages) {
+        let (mut records, mut flush) = (batch_len(&messages), has_flush(&messages));
+        while records < settings.batch_size && !flush {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => messages.push(m),
+                Ok(Some(m)) => {
+                    records += usize::from(matches!(m, Message::Record(_)));
+                    flush |= matches!(m, Message::Flush(_));
+                    messages.push(m);
+                }
                 _ => break,
             }
         }
@@ -188,7 +193,8 @@ async fn writer_loop(
         }
         if !batch.is_empty() {
             metrics.usage_queue_depth.add(&[], -(batch.len() as i64));
-            write_batch(&*store, std::mem::take(&mut batch), settings.spill_path.as_ref(), &metrics).await;
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(settings.batch_size));
+            write_batch(&*store, full, settings.spill_path.as_ref(), &metrics).await;
         }
         for w in waiters {
             let _ = w.send(());

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -69,12 +70,33 @@ struct Series<T> {
     map: RwLock<Buckets<T>>,
 }
 
-/// Hash of the label values → the series whose values hash there.
-type Buckets<T> = HashMap<u64, Vec<(Key, Arc<T>)>>;
+/// Hash of the label values → the series whose values hash there. The key
+/// is already a hash: the map uses it as is instead of SipHashing it again
+/// (~550 instructions per request, four or five lookups each).
+type Buckets<T> = HashMap<u64, Vec<(Key, Arc<T>)>, BuildHasherDefault<PreHashed>>;
+
+/// A `Hasher` for keys that are hashes already: passes the `u64` through.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys use this hasher; fold anything else in anyway.
+        for b in bytes {
+            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 impl<T> Series<T> {
     fn new(names: &'static [&'static str]) -> Self {
-        Series { names, map: RwLock::new(HashMap::new()) }
+        Series { names, map: RwLock::new(HashMap::default()) }
     }
 
     fn get_or(&self, values: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
