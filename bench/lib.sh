@@ -178,6 +178,19 @@ proc_kib() {
     awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print 0 }' <<<"$status"
 }
 
+# open_files PID: how many files (sockets included) the process has open, 0 if gone.
+open_files() {
+    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+# proc_nofile PID: the process's own soft open-files limit (what it can open;
+# each process has its own, inherited when it was started), 0 if gone.
+proc_nofile() {
+    local limits
+    limits=$(cat "/proc/$1/limits" 2>/dev/null) || { echo 0; return; }
+    awk '/^Max open files/ { print ($4 == "unlimited" ? 1048576 : $4); found = 1 } END { if (!found) print 0 }' <<<"$limits"
+}
+
 # raise_nofile: the soft open-files limit up to the hard one (inherited by
 # every process started after); sets NOFILE_HARD.
 raise_nofile() {

@@ -232,73 +232,135 @@ done
 stop "$FLOOR_PID"
 
 # --- hold test ----------------------------------------------------------------------
-# On a fresh gateway (so its open files are the few it starts with and its
-# memory is its own): N slow streams at once, the gateway's RSS and in-flight
-# count sampled every second while they are open.
-MAIN_HWM=$(proc_kib "$GW_PID" VmHWM)
-MAIN_RSS=$(proc_kib "$GW_PID" VmRSS)
-stop "$GW_PID"
-start_gateway "$ROOT/bench/gateway.yaml.in"
-sleep 1
-HOLD_IDLE_RSS=$(proc_kib "$GW_PID" VmRSS)
-HOLD_IDLE_FDS=$(find "/proc/$GW_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
-GW_BACKLOG=$(listen_backlog "$GW_URL")
-SIM_BACKLOG=$(listen_backlog "$SIM_URL")
+# Twice, each on a fresh gateway (so its open files are the few it starts with
+# and its memory is its own): N slow streams at once, the gateway's RSS and
+# in-flight count sampled every second while they are open. First with the
+# upstream over HTTP/2 (bench/gateway-h2.yaml.in: every stream on one shared
+# connection, the shape cloud providers have over TLS), then over HTTP/1.1
+# (bench/gateway.yaml.in: one upstream connection per stream).
 HOLD_FD_RESERVE=32
-HOLD_MAX=$(( (NOFILE_HARD - HOLD_IDLE_FDS - HOLD_FD_RESERVE) / 2 ))
-HOLD_STREAMS=$HOLD_REQUESTED
-HOLD_LIMITED=0
-if [[ $HOLD_STREAMS -gt $HOLD_MAX ]]; then
-    HOLD_STREAMS=$HOLD_MAX
-    HOLD_LIMITED=1
-    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-    log "!!! HOLD TEST CANNOT RUN AT $HOLD_REQUESTED STREAMS: the hard open-files limit (ulimit -Hn)"
-    log "!!! is $NOFILE_HARD and this process cannot raise it; the gateway needs 2 per stream plus"
-    log "!!! the $HOLD_IDLE_FDS it opens at start (+$HOLD_FD_RESERVE spare). Running $HOLD_STREAMS streams instead;"
-    log "!!! the report marks the $HOLD_REQUESTED-stream target NOT MEASURED. To run it, raise the hard"
-    log "!!! limit to at least $((2 * HOLD_REQUESTED + HOLD_IDLE_FDS + HOLD_FD_RESERVE)) (limits.conf, or ulimit -Hn as a privileged user)."
-    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
-fi
-http PUT "$SIM_URL/_sim/knobs" "" "$HOLD_KNOBS" >/dev/null || die "could not set simulator knobs"
-HOLD_ARGS=(--url "$GW_URL/v1/chat/completions" --api-key "$KEY" --stream --concurrency "$HOLD_STREAMS"
-    --max-tokens "$HOLD_TOKENS" --duration "$HOLD_SECONDS" --warmup 0 --timeout 120)
-log "hold test: $HOLD_STREAMS streams at 1 word/s for ~${HOLD_TOKENS}s (window ${HOLD_SECONDS}s)"
-read -r ovf0 drop0 syn0 <<<"$(tcp_counters)"
-read -r busy0 steal0 <<<"$(cpu_busy_ticks 0)"
-g0=$(cpu_ticks "$GW_PID")
-SIM_IDLE_RSS=$(proc_kib "$SIM_PID" VmRSS)
-HOLD_SAMPLES=$WORK/hold-samples.txt
-: >"$HOLD_SAMPLES"
-t0=$(date +%s.%N)
-bench_start "${HOLD_ARGS[@]}"
-while kill -0 "$BENCH_PID" 2>/dev/null; do
-    # t, gateway RSS, in flight, gateway open files, simulator RSS, load generator RSS
-    printf '%s %s %s %s %s %s\n' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
-        "$(proc_kib "$GW_PID" VmRSS)" "$(in_flight)" \
-        "$(find "/proc/$GW_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
-        "$(proc_kib "$SIM_PID" VmRSS)" "$(proc_kib "$BENCH_PID" VmRSS)" >>"$HOLD_SAMPLES"
+declare -A HOLD_HWM=()
+
+# hold_test UPSTREAM CONFIG: one hold test on a fresh gateway started with
+# CONFIG; UPSTREAM (http2 or http1) is how it reaches the simulator. Appends a
+# "hold" record to RESULTS and sets HOLD_HWM[UPSTREAM].
+hold_test() {
+    local upstream=$1 config=$2 label per_stream
+    case $upstream in
+        http2) label="HTTP/2"; per_stream=1 ;;  # the client's socket; the upstream connection is shared
+        http1) label="HTTP/1.1"; per_stream=2 ;;  # the client's socket and its own upstream connection
+        *) die "hold_test: unknown upstream $upstream" ;;
+    esac
+    stop "$GW_PID"
+    start_gateway "$config"
     sleep 1
-done
-bench_finish "$WORK/hold.json" "${HOLD_ARGS[@]}"
-g1=$(cpu_ticks "$GW_PID")
-read -r busy1 steal1 <<<"$(cpu_busy_ticks 0)"
-read -r ovf1 drop1 syn1 <<<"$(tcp_counters)"
-HOLD_HWM=$(proc_kib "$GW_PID" VmHWM)
-sleep 2
-HOLD_RSS_AFTER=$(proc_kib "$GW_PID" VmRSS)
-python3 - "$HOLD_SAMPLES" "$WORK/hold.json" >>"$RESULTS" <<PY
+    local idle_rss idle_fds gw_nofile gen_nofile sim_nofile sim_fds
+    idle_rss=$(proc_kib "$GW_PID" VmRSS)
+    idle_fds=$(open_files "$GW_PID")
+    GW_BACKLOG=$(listen_backlog "$GW_URL")
+    SIM_BACKLOG=$(listen_backlog "$SIM_URL")
+    # Each process has its own open-files limit: the gateway needs per_stream
+    # per stream, the load generator (started below; it inherits this
+    # shell's soft limit) one, the simulator one per upstream connection.
+    gw_nofile=$(proc_nofile "$GW_PID")
+    gen_nofile=$(ulimit -Sn)
+    [[ $gen_nofile == unlimited ]] && gen_nofile=1048576
+    sim_nofile=$(proc_nofile "$SIM_PID")
+    sim_fds=$(open_files "$SIM_PID")
+    local -A max=(
+        [gateway]=$(( (gw_nofile - idle_fds - HOLD_FD_RESERVE) / per_stream ))
+        [load generator]=$(( gen_nofile - HOLD_FD_RESERVE ))
+    )
+    local -A need=(
+        [gateway]=$(( per_stream * HOLD_REQUESTED + idle_fds + HOLD_FD_RESERVE ))
+        [load generator]=$(( HOLD_REQUESTED + HOLD_FD_RESERVE ))
+    )
+    local -A why=(
+        [gateway]="$per_stream per stream (the client's socket$([[ $per_stream == 2 ]] && echo " and its own upstream connection")) plus the $idle_fds it opens at start"
+        [load generator]="1 per stream (its own process, with the limit it inherits from this script)"
+    )
+    if [[ $upstream == http1 ]]; then
+        max[simulator]=$(( sim_nofile - sim_fds - HOLD_FD_RESERVE ))
+        need[simulator]=$(( HOLD_REQUESTED + sim_fds + HOLD_FD_RESERVE ))
+        why[simulator]="1 per stream (one upstream connection each) plus the $sim_fds it has open"
+    fi
+    local streams=$HOLD_REQUESTED limited_by="" needed=0 p
+    for p in gateway "load generator" simulator; do
+        [[ -n ${max[$p]:-} ]] || continue
+        [[ ${need[$p]} -gt $needed ]] && needed=${need[$p]}
+        if [[ ${max[$p]} -lt $streams ]]; then
+            streams=${max[$p]}
+            limited_by=$p
+        fi
+    done
+    [[ $streams -ge 1 ]] || die "hold test (upstream $label): the open-files limits leave room for no stream"
+    if [[ -n $limited_by ]]; then
+        local lim
+        case $limited_by in
+            gateway) lim=$gw_nofile ;;
+            simulator) lim=$sim_nofile ;;
+            *) lim=$gen_nofile ;;
+        esac
+        log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        log "!!! HOLD TEST, UPSTREAM $label, CANNOT RUN AT $HOLD_REQUESTED STREAMS: the $limited_by may open"
+        log "!!! $lim files (the hard limit, ulimit -Hn, is $NOFILE_HARD and this process cannot raise it);"
+        log "!!! it needs ${why[$limited_by]} (+$HOLD_FD_RESERVE spare)."
+        log "!!! Running $streams streams instead; the report marks the $HOLD_REQUESTED-stream target NOT MEASURED."
+        log "!!! To run it, raise the hard limit to at least $needed (limits.conf, or ulimit -Hn as a privileged user)."
+        log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    fi
+    http PUT "$SIM_URL/_sim/knobs" "" "$HOLD_KNOBS" >/dev/null || die "could not set simulator knobs"
+    local args=(--url "$GW_URL/v1/chat/completions" --api-key "$KEY" --stream --concurrency "$streams"
+        --max-tokens "$HOLD_TOKENS" --duration "$HOLD_SECONDS" --warmup 0 --timeout 120)
+    log "hold test, upstream $label: $streams streams at 1 word/s for ~${HOLD_TOKENS}s (window ${HOLD_SECONDS}s)"
+    local ovf0 drop0 syn0 ovf1 drop1 syn1 busy0 steal0 busy1 steal1 g0 g1 t0 sim_idle_rss gen_nofile_seen samples
+    read -r ovf0 drop0 syn0 <<<"$(tcp_counters)"
+    read -r busy0 steal0 <<<"$(cpu_busy_ticks 0)"
+    g0=$(cpu_ticks "$GW_PID")
+    sim_idle_rss=$(proc_kib "$SIM_PID" VmRSS)
+    samples=$WORK/hold-samples-$upstream.txt
+    : >"$samples"
+    t0=$(date +%s.%N)
+    bench_start "${args[@]}"
+    gen_nofile_seen=$(proc_nofile "$BENCH_PID")
+    while kill -0 "$BENCH_PID" 2>/dev/null; do
+        # t, gateway RSS, in flight, gateway open files, simulator RSS, load
+        # generator RSS, load generator open files
+        printf '%s %s %s %s %s %s %s\n' "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
+            "$(proc_kib "$GW_PID" VmRSS)" "$(in_flight)" "$(open_files "$GW_PID")" \
+            "$(proc_kib "$SIM_PID" VmRSS)" "$(proc_kib "$BENCH_PID" VmRSS)" "$(open_files "$BENCH_PID")" >>"$samples"
+        sleep 1
+    done
+    bench_finish "$WORK/hold-$upstream.json" "${args[@]}"
+    g1=$(cpu_ticks "$GW_PID")
+    read -r busy1 steal1 <<<"$(cpu_busy_ticks 0)"
+    read -r ovf1 drop1 syn1 <<<"$(tcp_counters)"
+    HOLD_HWM[$upstream]=$(proc_kib "$GW_PID" VmHWM)
+    sleep 2
+    local rss_after
+    rss_after=$(proc_kib "$GW_PID" VmRSS)
+    python3 - "$samples" "$WORK/hold-$upstream.json" >>"$RESULTS" <<PY
 import json, sys
-samples = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if len(l.split()) == 6]
+samples = [[float(x) for x in l.split()] for l in open(sys.argv[1]) if len(l.split()) == 7]
 print(json.dumps({
-    "kind": "hold", "streams": $HOLD_STREAMS, "requested": $HOLD_REQUESTED, "limited_by_fds": bool($HOLD_LIMITED),
-    "nofile_hard": $NOFILE_HARD, "idle_fds": $HOLD_IDLE_FDS, "seconds": $HOLD_SECONDS, "tokens": $HOLD_TOKENS,
-    "knobs": json.loads('$HOLD_KNOBS'), "samples": samples, "hwm_kib": $HOLD_HWM, "rss_after_kib": $HOLD_RSS_AFTER,
-    "rss_before_kib": $HOLD_IDLE_RSS, "sim_rss_before_kib": $SIM_IDLE_RSS, "gateway_cpu_ticks": $((g1 - g0)), "cpu0_busy_ticks": $((busy1 - busy0)),
+    "kind": "hold", "upstream": "$upstream", "fds_per_stream": $per_stream, "config": "bench/$(basename "$config")",
+    "streams": $streams, "requested": $HOLD_REQUESTED, "limited_by_fds": bool("$limited_by"), "limited_by": "$limited_by" or None,
+    "nofile_hard": $NOFILE_HARD, "nofile_needed": $needed, "idle_fds": $idle_fds, "generator_nofile": $gen_nofile_seen,
+    "simulator_nofile": $sim_nofile, "seconds": $HOLD_SECONDS, "tokens": $HOLD_TOKENS,
+    "knobs": json.loads('$HOLD_KNOBS'), "samples": samples, "hwm_kib": ${HOLD_HWM[$upstream]}, "rss_after_kib": $rss_after,
+    "rss_before_kib": $idle_rss, "sim_rss_before_kib": $sim_idle_rss, "gateway_cpu_ticks": $((g1 - g0)), "cpu0_busy_ticks": $((busy1 - busy0)),
     "cpu0_steal_ticks": $((steal1 - steal0)), "listen_overflows": $((ovf1 - ovf0)), "listen_drops": $((drop1 - drop0)),
     "syn_retrans": $((syn1 - syn0)), "report": json.load(open(sys.argv[2])),
 }))
 PY
-BENCH_CMDS+=("switchyard bench ${HOLD_ARGS[*]/$KEY/\$KEY} --json   # hold test")
+    BENCH_CMDS+=("switchyard bench ${args[*]/$KEY/\$KEY} --json   # hold test, upstream $label")
+}
+
+MAIN_HWM=$(proc_kib "$GW_PID" VmHWM)
+MAIN_RSS=$(proc_kib "$GW_PID" VmRSS)
+hold_test http2 "$ROOT/bench/gateway-h2.yaml.in"
+hold_test http1 "$ROOT/bench/gateway.yaml.in"
+HOLD_HWM_MAX=$(( HOLD_HWM[http2] > HOLD_HWM[http1] ? HOLD_HWM[http2] : HOLD_HWM[http1] ))
 
 # --- memory and usage rows -----------------------------------------------------------
 sleep 1  # the usage writer flushes every 500 ms
@@ -306,8 +368,10 @@ USAGE_ROWS=$(python3 -c '
 import sqlite3, sys
 print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT count(*) FROM usage_records").fetchone()[0])
 ' "$WORK/bench.db" 2>/dev/null || echo unknown)
-printf '{"kind":"memory","idle_rss_kib":%s,"idle_hwm_kib":%s,"cells_hwm_kib":%s,"cells_final_rss_kib":%s,"hold_hwm_kib":%s,"suite_hwm_kib":%s,"nginx_hwm_kib":%s}\n' \
-    "$IDLE_RSS" "$IDLE_HWM" "$MAIN_HWM" "$MAIN_RSS" "$HOLD_HWM" "$(( MAIN_HWM > HOLD_HWM ? MAIN_HWM : HOLD_HWM ))" "$NGINX_HWM" >>"$RESULTS"
+# hold_hwm_kib: the larger of the two hold tests' gateways; each in hold_hwm_kib_by_upstream.
+printf '{"kind":"memory","idle_rss_kib":%s,"idle_hwm_kib":%s,"cells_hwm_kib":%s,"cells_final_rss_kib":%s,"hold_hwm_kib":%s,"hold_hwm_kib_by_upstream":{"http2":%s,"http1":%s},"suite_hwm_kib":%s,"nginx_hwm_kib":%s}\n' \
+    "$IDLE_RSS" "$IDLE_HWM" "$MAIN_HWM" "$MAIN_RSS" "$HOLD_HWM_MAX" "${HOLD_HWM[http2]}" "${HOLD_HWM[http1]}" \
+    "$(( MAIN_HWM > HOLD_HWM_MAX ? MAIN_HWM : HOLD_HWM_MAX ))" "$NGINX_HWM" >>"$RESULTS"
 
 # --- report -------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
