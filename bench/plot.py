@@ -6,7 +6,8 @@ usage: plot.py RESULTS.jsonl OUTDIR
 Writes into OUTDIR:
   latency-non-stream.svg, latency-stream.svg        p50 and p99 latency vs. concurrency
   throughput-non-stream.svg, throughput-stream.svg  RPS vs. concurrency
-  hold.svg                                          gateway (and simulator) RSS and open streams during the hold test
+  hold-http2.svg, hold-http1.svg                    gateway (and simulator) RSS and open streams during the hold
+                                                    test, upstream over HTTP/2 and over HTTP/1.1 (same scales)
 One line per target (direct, nginx, gateway); concurrency on a log scale.
 """
 import json
@@ -16,6 +17,8 @@ import sys
 
 COLORS = {"direct": "#4e79a7", "nginx": "#59a14f", "gateway": "#e15759"}
 TARGETS = ("direct", "nginx", "gateway")
+HOLD_TARGET_MIB = 300  # the issue's target for the hold test (render.py: T_HOLD_RSS_MIB, T_HOLD_STREAMS)
+HOLD_TARGET_STREAMS = 10_000
 W, H = 680, 420
 LEFT, RIGHT, TOP, BOTTOM = 78, 24, 44, 58
 FONT = 'font-family="Helvetica, Arial, sans-serif"'
@@ -74,9 +77,11 @@ class Axis:
         return self.a + f * (self.b - self.a)
 
 
-def chart(title, xlabel, ylabel, series, *, xlog, ylog, xticks=None, right=None):
+def chart(title, xlabel, ylabel, series, *, xlog, ylog, xticks=None, right=None, ymax=None, rmax=None, xmax=None):
     """series: [{"label", "color", "dash", "points": [(x, y)], "axis": "left"|"right"}].
-    right: (label, unit ticks) for a second y axis used by series with axis "right"."""
+    right: (label, unit ticks) for a second y axis used by series with axis "right".
+    ymax, rmax, xmax (linear axes): extend the left, right and x axes to at least these values, so that
+    charts drawn side by side share their scales."""
     right_margin = RIGHT + (60 if right else 0)
     x0, x1, y0, y1 = LEFT, W - right_margin, H - BOTTOM, TOP
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" {FONT} font-size="12">',
@@ -90,11 +95,11 @@ def chart(title, xlabel, ylabel, series, *, xlog, ylog, xticks=None, right=None)
         if ylog:
             ticks = log_ticks(min(ys), max(ys))
         else:
-            ticks = nice_linear(0, max(ys))
+            ticks = nice_linear(0, max(ys + [(ymax if side == "left" else rmax) or 0]))
         return Axis(ticks[0], ticks[-1], y0, y1, ylog), ticks
 
     xs = [p[0] for s in series for p in s["points"]]
-    xt = xticks or (log_ticks(min(xs), max(xs)) if xlog else nice_linear(min(xs), max(xs)))
+    xt = xticks or (log_ticks(min(xs), max(xs)) if xlog else nice_linear(min(xs), max(xs + [xmax or 0])))
     xlo, xhi = min(xt + xs), max(xt + xs)
     if xlog:
         pad = (math.log10(xhi) - math.log10(xlo)) * 0.04 or 0.1
@@ -200,8 +205,18 @@ def main(argv):
         write(f"throughput-{mode}.svg", chart(f"Throughput vs. concurrency, {mode}", "concurrency (closed-loop workers, log scale)",
                                               "successful requests per second", thr, xlog=True, ylog=False, xticks=concs))
 
-    hold = next((r for r in rows if r.get("kind") == "hold"), None)
-    if hold and hold.get("samples"):
+    # One chart per hold test (upstream over HTTP/2, over HTTP/1.1), on the same scales.
+    holds = {r.get("upstream", "http1"): r for r in rows if r.get("kind") == "hold" and r.get("samples")}
+    proto = {"http2": "HTTP/2 (shared connection)", "http1": "HTTP/1.1 (connection per stream)"}
+    all_s = [x for h in holds.values() for x in h["samples"]]
+    if all_s:
+        ymax = max(max(x[1], x[4] if len(x) > 5 else 0) for x in all_s) / 1024
+        rmax = max(x[2] for x in all_s)
+        xmax = max(x[0] for x in all_s)
+    for up in ("http2", "http1"):
+        hold = holds.get(up)
+        if not hold:
+            continue
         s = hold["samples"]
         series = [
             {"label": "gateway RSS (MiB, left)", "color": COLORS["gateway"], "markers": False,
@@ -210,10 +225,15 @@ def main(argv):
                 "points": [(x[0], x[4] / 1024) for x in s]}] if len(s[0]) > 5 else []),
             {"label": "streams in flight (right)", "color": COLORS["direct"], "dash": True, "markers": False,
              "axis": "right", "points": [(x[0], x[2]) for x in s]},
+            # The target line only where the target's stream count was asked for (a --quick run's
+            # 1,000 streams would be drawn against it at a scale that flattens them).
+            *([{"label": f"target: {HOLD_TARGET_MIB} MiB at 10,000 streams (left)", "color": "#999999", "dash": True,
+                "markers": False, "points": [(0, HOLD_TARGET_MIB), (nice_linear(0, xmax)[-1], HOLD_TARGET_MIB)]}]
+              if hold.get("requested", 0) >= HOLD_TARGET_STREAMS else []),
         ]
-        write("hold.svg", chart(f"Hold test: {hold['streams']:,} slow streams through the gateway",
-                                "seconds since the load generator started", "resident set size, MiB", series,
-                                xlog=False, ylog=False, right="streams in flight"))
+        write(f"hold-{up}.svg", chart(f"Hold test, upstream {proto.get(up, up)}: {hold['streams']:,} streams",
+                                      "seconds since the load generator started", "resident set size, MiB", series,
+                                      xlog=False, ylog=False, right="streams in flight", ymax=ymax, rmax=rmax, xmax=xmax))
     print(f"plot.py: wrote {', '.join(written)} in {outdir}", file=sys.stderr)
     return 0
 

@@ -12,11 +12,16 @@ RESULTS lines, by "kind":
           "gateway_hwm_kib", "nginx_utime", "nginx_stime", "nginx_rss_kib", "nginx_hwm_kib",
           "cpu0_busy_ticks", "cpu0_steal_ticks", "overhead_sum_s", "overhead_count"}
   floor   {"mode", "report"}: concurrency 1, direct to a simulator on the proxy's CPU
-  hold    {"streams", "requested", "limited_by_fds",
-          "samples": [[t_s, gateway_rss_kib, in_flight, gateway_fds, sim_rss_kib, generator_rss_kib]],
-          "hwm_kib", "rss_after_kib", "rss_before_kib", "gateway_cpu_ticks", "listen_overflows",
-          "listen_drops", "syn_retrans", "report", ...}
-  memory  {"idle_rss_kib", "idle_hwm_kib", "suite_hwm_kib", "final_rss_kib", "nginx_hwm_kib"}
+  hold    one per upstream protocol of the gateway, "upstream": "http2" (one shared connection to the
+          simulator) or "http1" (a connection per stream; a record without "upstream" is one), each on a
+          fresh gateway: {"upstream", "fds_per_stream", "streams", "requested", "limited_by_fds",
+          "limited_by", "nofile_hard", "nofile_needed", "idle_fds", "generator_nofile",
+          "samples": [[t_s, gateway_rss_kib, in_flight, gateway_fds, sim_rss_kib, generator_rss_kib,
+          generator_fds]], "hwm_kib", "rss_after_kib", "rss_before_kib", "gateway_cpu_ticks",
+          "listen_overflows", "listen_drops", "syn_retrans", "report", ...}
+  memory  {"idle_rss_kib", "idle_hwm_kib", "cells_hwm_kib", "cells_final_rss_kib", "hold_hwm_kib" (the
+          larger of the hold tests'), "hold_hwm_kib_by_upstream": {"http2", "http1"}, "suite_hwm_kib",
+          "nginx_hwm_kib"}
 """
 import json
 import os
@@ -34,6 +39,16 @@ T_TTFT_P99_MS = 1.0  # streams, concurrency 1, against direct
 T_HOLD_STREAMS = 10_000
 T_HOLD_RSS_MIB = 300
 T_IDLE_RSS_MIB = 40
+
+# The hold test runs once per protocol between the gateway and its upstream, in this order.
+UPSTREAMS = ("http2", "http1")
+UPSTREAM_PROTO = {"http2": "HTTP/2", "http1": "HTTP/1.1"}
+UPSTREAM_SHAPE = {"http2": "one shared connection", "http1": "a connection per stream"}
+
+
+def upstream_label(up):
+    """'upstream HTTP/2 (one shared connection)'."""
+    return f"upstream {UPSTREAM_PROTO[up]} ({UPSTREAM_SHAPE[up]})"
 
 
 class Malformed(Exception):
@@ -103,7 +118,10 @@ class Results:
         self.rows = rows
         self.cells = {(r["mode"], r["concurrency"], r["target"]): r for r in rows if r.get("kind") == "cell"}
         self.floor = {r["mode"]: r for r in rows if r.get("kind") == "floor"}
-        self.hold = next((r for r in rows if r.get("kind") == "hold"), None)
+        # upstream -> hold record, in UPSTREAMS order (results from before the HTTP/2 run are http1).
+        found = {r.get("upstream", "http1"): r for r in rows if r.get("kind") == "hold"}
+        self.holds = {u: found[u] for u in UPSTREAMS if u in found}
+        self.hold_unknown = sorted(u for u in found if u not in UPSTREAM_PROTO)
         self.memory = next((r for r in rows if r.get("kind") == "memory"), None)
         self.concs = sorted({k[1] for k in self.cells})
         self.targets = [t for t in TARGETS if any(k[2] == t for k in self.cells)]
@@ -161,8 +179,8 @@ class Results:
         ours = c["gateway_utime"] + c["gateway_stime"] + c["nginx_utime"] + c["nginx_stime"]
         return max(c["cpu0_busy_ticks"] - ours, 0) / d, c["cpu0_steal_ticks"] / d
 
-    def hold_peak(self):
-        h = self.hold
+    def hold_peak(self, h):
+        """Figures of one hold record (h) at its peak, None without samples."""
         if not h or not h["samples"]:
             return None
         peak = max(s[2] for s in h["samples"])
@@ -177,12 +195,13 @@ class Results:
             "slope_kib_s": slope([(s[0], s[1]) for s in at_peak]),
             "sim_rss_first_kib": at_peak[0][4] if len(at_peak[0]) > 5 else None,
             "gen_rss_first_kib": at_peak[0][5] if len(at_peak[0]) > 5 else None,
+            "gen_fds": int(max(s[6] for s in h["samples"])) if len(h["samples"][0]) > 6 else None,
         }
 
-    def per_stream_kib(self):
-        """KiB per open stream when all were first open: gateway and simulator over
-        their idle RSS, load generator absolute (it starts with the test)."""
-        h, peak = self.hold, self.hold_peak()
+    def per_stream_kib(self, h):
+        """KiB per open stream when all were first open in hold record h: gateway and
+        simulator over their idle RSS, load generator absolute (it starts with the test)."""
+        peak = self.hold_peak(h)
         if not h or not peak:
             return None
         n = peak["in_flight"] or 1
@@ -253,22 +272,30 @@ def check(res):
         bad.append("no gateway or no direct runs")
     for mode, f in res.floor.items():
         check_report(f"{mode}, concurrency 1, simulator on CPU 0", f.get("report", {}), mode == "stream")
-    h = res.hold
-    if h is None:
+    for u in res.hold_unknown:
+        bad.append(f"hold test: unknown upstream {u!r}")
+    if not res.holds:
         bad.append("no hold-test record")
-    else:
+    for up in UPSTREAMS:
+        h = res.holds.get(up)
+        where = f"hold test, {upstream_label(up)}"
+        if h is None:
+            if res.holds:
+                bad.append(f"{where}: no record")
+            continue
         missing = [k for k in ("streams", "requested", "samples", "hwm_kib", "report") if k not in h]
         if missing:
-            bad.append(f"hold test: lacks {', '.join(missing)}")
-        else:
-            if not h["samples"]:
-                bad.append("hold test: no RSS samples")
-            check_report("hold test", h["report"], True)
-            peak = res.hold_peak()
-            if peak and peak["in_flight"] < h["streams"]:
-                warn.append(f"hold test: at most {peak['in_flight']:,} of {h['streams']:,} streams were open at once")
-            if h.get("limited_by_fds"):
-                warn.append(f"hold test: ran {h['streams']:,} streams, not {h['requested']:,}: the hard open-files limit is {h['nofile_hard']:,}")
+            bad.append(f"{where}: lacks {', '.join(missing)}")
+            continue
+        if not h["samples"]:
+            bad.append(f"{where}: no RSS samples")
+        check_report(where, h["report"], True)
+        peak = res.hold_peak(h)
+        if peak and peak["in_flight"] < h["streams"]:
+            warn.append(f"{where}: at most {peak['in_flight']:,} of {h['streams']:,} streams were open at once")
+        if h.get("limited_by_fds"):
+            warn.append(f"{where}: ran {h['streams']:,} streams, not {h['requested']:,}: the open-files limit of the "
+                        f"{h.get('limited_by') or 'gateway'} (hard limit {h['nofile_hard']:,})")
     if res.memory is None:
         bad.append("no memory record")
     return bad, warn
@@ -326,12 +353,16 @@ def targets(res):
             "pass" if ok else "FAIL", "" if ok else f"over by {(added - T_TTFT_P99_MS) * 1e3:.0f} µs",
             f"{(n - d) * 1e3:+.0f} µs" if n is not None else "–", key="ttft_p99")
 
-    # Hold test, absolute.
-    name = f"{T_HOLD_STREAMS:,} concurrent streams held, peak RSS"
-    h, peak = res.hold, res.hold_peak()
-    if not h or not peak:
-        row(name, "–", "none (absolute)", f"< {T_HOLD_RSS_MIB} MiB", "NOT MEASURED", "no hold test", key="hold")
-    else:
+    # Hold test, absolute: once per upstream protocol, same rule.
+    for up in UPSTREAMS:
+        name = f"{T_HOLD_STREAMS:,} concurrent streams held, peak RSS — {upstream_label(up)}"
+        key = f"hold_{up}"
+        h = res.holds.get(up)
+        peak = res.hold_peak(h)
+        if not h or not peak:
+            row(name, "–", "none (absolute)", f"< {T_HOLD_RSS_MIB} MiB", "NOT MEASURED",
+                "no hold test over this protocol", key=key)
+            continue
         rss = max(peak["rss_max_kib"], h["hwm_kib"]) / 1024  # VmHWM catches a peak between samples
         held = peak["in_flight"]
         errors = h["report"]["errors"]
@@ -346,14 +377,15 @@ def targets(res):
                 miss += f" already at {h['streams']:,} streams"
         elif h["streams"] < T_HOLD_STREAMS:
             status = "NOT MEASURED"
-            why = "the open-files limit" if h.get("limited_by_fds") else "as asked: --quick or BENCH_HOLD_STREAMS"
+            why = (f"the open-files limit of the {h.get('limited_by') or 'gateway'}" if h.get("limited_by_fds")
+                   else "as asked: --quick or BENCH_HOLD_STREAMS")
             miss = f"ran {h['streams']:,} streams ({why})"
         elif held < T_HOLD_STREAMS or errors:
             status = "FAIL"
             miss = f"{T_HOLD_STREAMS - held:,} streams short" if held < T_HOLD_STREAMS else f"{errors:,} streams failed"
         else:
             status, miss = "pass", ""
-        row(name, measured, "none (absolute)", limit, status, miss, key="hold")
+        row(name, measured, "none (absolute)", limit, status, miss, key=key)
 
     # Idle RSS, absolute.
     m = res.memory
@@ -508,77 +540,161 @@ def interference_table(res):
                     ["---", "---:", "---", "---:", "---:"])
 
 
-def hold_section(res):
-    h, peak = res.hold, res.hold_peak()
-    if not h or not peak:
-        return ["No hold test in this run."]
+HOLD_CONFIG = {
+    "http2": "`bench/gateway-h2.yaml.in` (`http2: true`: h2c, prior knowledge)",
+    "http1": "`bench/gateway.yaml.in`",
+}
+HOLD_SOCKETS = {
+    "http2": "the client's; every upstream stream is on one shared connection",
+    "http1": "the client's and its own upstream connection",
+}
+
+
+def hold_runs(res):
+    """[(upstream, record, peak)] for the hold tests with samples, in UPSTREAMS order."""
+    return [(up, h, res.hold_peak(h)) for up, h in res.holds.items() if res.hold_peak(h)]
+
+
+def hold_limit_note(h, up):
+    """The paragraph saying a hold test ran fewer streams than asked because of an open-files limit."""
+    who = h.get("limited_by") or "gateway"
+    per = h.get("fds_per_stream", 2)
+    needed = h.get("nofile_needed") or per * h["requested"] + h["idle_fds"] + 32
+    if who == "gateway":
+        needs = (f"over {UPSTREAM_PROTO[up]} the gateway holds {per} socket{'s' if per > 1 else ''} per stream "
+                 f"({HOLD_SOCKETS[up]}) besides the {h['idle_fds']} files it opens at start")
+    elif who == "simulator":
+        needs = "over HTTP/1.1 the simulator holds one connection per stream besides the files it has open"
+    else:
+        needs = f"the {who}, a process of its own with its own limit, holds one connection per stream"
+    return [
+        f"**{upstream_label(up)[0].upper()}{upstream_label(up)[1:]}: not run at {h['requested']:,} streams.** "
+        f"The hard open-files limit here (`ulimit -Hn`) is {h['nofile_hard']:,} and this process cannot raise it; "
+        f"{needs}, so the script ran the largest count that fits, {h['streams']:,}. To run {h['requested']:,}, "
+        f"raise the hard limit to at least {needed:,} (`/etc/security/limits.conf`, or `ulimit -Hn` as a "
+        "privileged user) and run the suite again.",
+        "",
+    ]
+
+
+def hold_figures(res, up, h, peak):
+    """[(row name, value)] of one hold test."""
     rep = h["report"]
     chunks_s = rep.get("tokens_per_sec") or 0
-    out = []
-    if h["limited_by_fds"]:
-        out += [
-            f"**Not run at {h['requested']:,} streams.** The hard open-files limit here (`ulimit -Hn`) is",
-            f"{h['nofile_hard']:,} and this process cannot raise it; the gateway holds two sockets per stream",
-            f"(client and upstream) besides the {h['idle_fds']} files it opens at start, so the script ran the",
-            f"largest count that fits, {h['streams']:,}. To run {h['requested']:,}, raise the hard limit to at least",
-            f"{2 * h['requested'] + h['idle_fds'] + 32:,} (`/etc/security/limits.conf`, or `ulimit -Hn` as a",
-            "privileged user) and run the suite again.",
-            "",
-        ]
     dur = rep["duration_s"] or 1
     cpu_s = h["gateway_cpu_ticks"] / clk_tck()
-    figures = [
-        ["streams started", f"{h['streams']:,}" + (f" (asked for {h['requested']:,})" if h["streams"] != h["requested"] else "")],
-        ["streams open at the peak (`switchyard_requests_in_flight`)", f"{peak['in_flight']:,}, in {peak['seconds']} one-second samples"],
-        ["gateway open files at the peak", f"{peak['fds']:,} (hard limit {h['nofile_hard']:,})"],
-        ["gateway RSS before (idle)", f"{mib(h['rss_before_kib'])} MiB"],
-        ["gateway RSS when all were first open", f"{mib(peak['rss_first_kib'])} MiB"
-         f" ({res.per_stream_kib()['gateway']:.1f} KiB per stream over idle; it holds a client and an upstream connection each)"],
-        ["gateway RSS, highest sample", f"{mib(peak['rss_max_kib'])} MiB"],
-        ["gateway VmHWM after the test", f"{mib(h['hwm_kib'])} MiB"],
-        ["gateway RSS 2 s after the streams ended", f"{mib(h['rss_after_kib'])} MiB"],
+    per = res.per_stream_kib(h)
+    f = [
+        ("gateway config", HOLD_CONFIG[up]),
+        ("gateway sockets per stream", f"{h.get('fds_per_stream', 2)} ({HOLD_SOCKETS[up]})"),
+        ("streams started", f"{h['streams']:,}" + (f" (asked for {h['requested']:,})" if h["streams"] != h["requested"] else "")),
+        ("streams open at the peak (`switchyard_requests_in_flight`)", f"{peak['in_flight']:,}, in {peak['seconds']} one-second samples"),
+        ("gateway open files at the peak", f"{peak['fds']:,} (hard limit {h['nofile_hard']:,})"),
     ]
-    per = res.per_stream_kib()
+    if peak.get("gen_fds") is not None:
+        lim = h.get("generator_nofile")
+        f.append(("load generator open files at the peak", f"{peak['gen_fds']:,}" + (f" (its limit {lim:,})" if lim else "")))
+    f += [
+        ("gateway RSS before (idle)", f"{mib(h['rss_before_kib'])} MiB"),
+        ("gateway RSS when all were first open", f"{mib(peak['rss_first_kib'])} MiB"),
+        ("**gateway KiB per stream** (over idle, when all were first open)", f"**{per['gateway']:.1f}**"),
+        ("gateway RSS, highest sample", f"{mib(peak['rss_max_kib'])} MiB"),
+        ("gateway VmHWM after the test", f"{mib(h['hwm_kib'])} MiB"),
+        ("gateway RSS 2 s after the streams ended", f"{mib(h['rss_after_kib'])} MiB"),
+    ]
     if "sim" in per:
-        figures += [
-            ["for scale: simulator RSS at the same moment", f"{mib(peak['sim_rss_first_kib'])} MiB ({per['sim']:.1f} KiB per"
-             " stream over idle: one server connection and one paced answer each, same HTTP stack)"],
-            ["for scale: load generator RSS at the same moment", f"{mib(peak['gen_rss_first_kib'])} MiB ({per['generator']:.1f} KiB"
-             " per stream: one client connection and one worker's statistics each)"],
+        # The simulator serves the whole suite; it may still be returning memory from earlier runs.
+        sim_per = f"{per['sim']:.1f}" if per["sim"] >= 0 else "–: below its RSS before the test"
+        f += [
+            ("for scale: simulator RSS at the same moment (KiB per stream over idle)",
+             f"{mib(peak['sim_rss_first_kib'])} MiB ({sim_per})"),
+            ("for scale: load generator RSS at the same moment (KiB per stream)",
+             f"{mib(peak['gen_rss_first_kib'])} MiB ({per['generator']:.1f})"),
         ]
-    figures += [
-        ["RSS growth while the streams were open",
+    f += [
+        ("RSS growth while the streams were open",
          (f"{peak['slope_kib_s'] / 1024:.1f} MiB/s at {chunks_s:,.0f} chunks/s relayed ≈ "
-          f"{peak['slope_kib_s'] / chunks_s:.1f} KiB per chunk" if peak["slope_kib_s"] is not None and chunks_s else "–")],
-        ["completed / errors", f"{rep['requests'] - rep['errors']:,} / {rep['errors']:,}"
-         + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(rep['error_kinds'].items()))})" if rep["errors"] else "")],
-        ["TTFT p50 / p99 / max", f"{ms(rep['ttft_ms']['p50'])} / {ms(rep['ttft_ms']['p99'])} / {ms(rep['ttft_ms']['max'])} ms"
-         if rep.get("ttft_ms") else "–"],
-        ["stream length p50 / max", f"{rep['latency_ms']['p50'] / 1e3:.1f} / {rep['latency_ms']['max'] / 1e3:.1f} s"],
-        ["gateway CPU during the test", f"{cpu_s:.1f} s over {dur:.0f} s ({cpu_s / dur:.0%} of its core)"
-         + (f", {cpu_s * 1e6 / (chunks_s * dur):.0f} µs per relayed chunk" if chunks_s else "")],
-        ["other processes on CPU 0 during the test",
-         pct(max(h["cpu0_busy_ticks"] - h["gateway_cpu_ticks"], 0) / (dur * clk_tck()))],
-        ["accept queue", f"`net.core.somaxconn` {meta('SOMAXCONN')}, `tcp_max_syn_backlog` {meta('SYN_BACKLOG')};"
-         f" listen backlog (`ss -ltn`) of the gateway {meta('GW_BACKLOG')}, of the simulator {meta('SIM_BACKLOG')}"],
-        ["connects that overflowed an accept queue", f"{h['listen_overflows']:,} (`ListenOverflows`; drops {h['listen_drops']:,},"
-         f" SYNs sent again {h['syn_retrans']:,}; all listeners on this machine, load generator → gateway and gateway → simulator)"],
+          f"{peak['slope_kib_s'] / chunks_s:.1f} KiB per chunk" if peak["slope_kib_s"] is not None and chunks_s else "–")),
+        ("completed / errors", f"{rep['requests'] - rep['errors']:,} / {rep['errors']:,}"
+         + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(rep['error_kinds'].items()))})" if rep["errors"] else "")),
+        ("TTFT p50 / p99 / max", f"{ms(rep['ttft_ms']['p50'])} / {ms(rep['ttft_ms']['p99'])} / {ms(rep['ttft_ms']['max'])} ms"
+         if rep.get("ttft_ms") else "–"),
+        ("stream length p50 / max", f"{rep['latency_ms']['p50'] / 1e3:.1f} / {rep['latency_ms']['max'] / 1e3:.1f} s"),
+        ("gateway CPU during the test", f"{cpu_s:.1f} s over {dur:.0f} s ({cpu_s / dur:.0%} of its core)"
+         + (f", {cpu_s * 1e6 / (chunks_s * dur):.0f} µs per relayed chunk" if chunks_s else "")),
+        ("other processes on CPU 0 during the test",
+         pct(max(h["cpu0_busy_ticks"] - h["gateway_cpu_ticks"], 0) / (dur * clk_tck()))),
+        ("connects that overflowed an accept queue (drops, SYNs sent again)",
+         f"{h['listen_overflows']:,} ({h['listen_drops']:,}, {h['syn_retrans']:,})"),
     ]
-    out += [md_table(["hold test", "value"], figures, ["---", "---:"])]
-    if h["listen_overflows"] or h["syn_retrans"]:
-        out += ["", f"Connects had to retry: {h['listen_overflows']:,} connection attempts found an accept queue full",
+    return f
+
+
+def hold_section(res):
+    runs = hold_runs(res)
+    if not runs:
+        return ["No hold test in this run."]
+    first = runs[0][1]
+    out = [
+        "The test runs twice, each time on a freshly started gateway, with a different protocol between the",
+        "gateway and its upstream (the simulator):",
+        "",
+        f"1. **{upstream_label('http2')}:** `bench/gateway-h2.yaml.in`, the same config with",
+        "   `http2: true` on the provider (h2c, prior knowledge): every stream is an HTTP/2 stream on a single",
+        "   connection to the simulator. Cloud providers are reached over TLS, where HTTP/2 is negotiated; this",
+        "   is that shape without TLS. The gateway holds one socket per stream, the client's.",
+        f"2. **{upstream_label('http1')}:** {HOLD_CONFIG['http1']}, the config of every other run in",
+        "   this suite: each stream has its own connection to the simulator, so the gateway holds two sockets",
+        "   per stream.",
+        "",
+        f"Each run starts {first['requested']:,} streaming requests through the gateway at once (fewer only where an",
+        f"open-files limit says so, below), each answered at one word a second for {first['tokens']} words, so every",
+        f"stream is still open when the load generator stops starting new ones ({first['seconds']} s). The script",
+        "samples the gateway's `VmRSS`, its `switchyard_requests_in_flight` and its open files every second while",
+        "they are open.",
+        "",
+    ]
+    for up, h, _ in runs:
+        if h.get("limited_by_fds"):
+            out += hold_limit_note(h, up)
+    cols = [(up, dict(hold_figures(res, up, h, peak))) for up, h, peak in runs]
+    names = [n for n, _ in hold_figures(res, *runs[0])]
+    for _, fig in cols[1:]:
+        names += [n for n in fig if n not in names]
+    out.append(md_table(["hold test"] + [upstream_label(up) for up, _ in cols],
+                        [[n] + [fig.get(n, "–") for _, fig in cols] for n in names],
+                        ["---"] + ["---:"] * len(cols)))
+    pers = {up: res.per_stream_kib(h)["gateway"] for up, h, _ in runs}
+    out += [""]
+    if "http2" in pers and "http1" in pers:
+        d = pers["http1"] - pers["http2"]
+        out += [f"Per stream the gateway used {pers['http2']:.1f} KiB with its upstream over HTTP/2 and {pers['http1']:.1f} KiB "
+                f"over HTTP/1.1. The difference, {d:+.1f} KiB per stream, is what a connection of its own to the upstream "
+                "costs the gateway against a stream on one shared connection.", ""]
+    out += [f"Accept queues: `net.core.somaxconn` {meta('SOMAXCONN')}, `tcp_max_syn_backlog` {meta('SYN_BACKLOG')}; listen"
+            f" backlog (`ss -ltn`) of the gateway {meta('GW_BACKLOG')}, of the simulator {meta('SIM_BACKLOG')}. The overflow"
+            " counts above are the kernel's (`ListenOverflows`, `ListenDrops`, `TCPSynRetrans`) for all listeners on this"
+            " machine: load generator → gateway and, over HTTP/1.1, gateway → simulator."]
+    retried = [(up, h) for up, h, _ in runs if h["listen_overflows"] or h["syn_retrans"]]
+    if retried:
+        which = "; ".join(f"{h['listen_overflows']:,} {UPSTREAM_PROTO[up]}" for up, h in retried)
+        out += ["", f"Connects had to retry ({which}): those connection attempts found an accept queue full",
                 "and the client's kernel sent the SYN again about a second later (then 3 s, 7 s, ...). That delays",
                 "those streams' first token (the TTFT p99 above) but not whether they are held. A larger listen",
                 f"backlog than the {meta('GW_BACKLOG')} the gateway asks for (the kernel allows up to `somaxconn`,",
                 f"{meta('SOMAXCONN')} here) would let more in at once."]
-    # A few samples, every ~1/8 of the test.
-    s = h["samples"]
-    step = max(1, len(s) // 8)
-    pick = s[::step] + ([s[-1]] if (len(s) - 1) % step else [])
-    out += ["", "Samples (about one a second; " + (f"one in {step}" if step > 1 else "all") + " shown):", "",
-            md_table(["t s", "gateway RSS MiB", "in flight", "gateway open files", "simulator RSS MiB", "load generator RSS MiB"],
-                     [[f"{x[0]:.0f}", mib(x[1]), f"{int(x[2]):,}", f"{int(x[3]):,}",
-                       mib(x[4]) if len(x) > 5 else "–", mib(x[5]) if len(x) > 5 else "–"] for x in pick])]
+    for up, h, _ in runs:
+        # A few samples, every ~1/8 of the test.
+        s = h["samples"]
+        step = max(1, len(s) // 8)
+        pick = s[::step] + ([s[-1]] if (len(s) - 1) % step else [])
+        out += ["", f"Samples, {upstream_label(up)} (about one a second; " + (f"one in {step}" if step > 1 else "all")
+                + " shown):", "",
+                md_table(["t s", "gateway RSS MiB", "in flight", "gateway open files", "simulator RSS MiB",
+                          "load generator RSS MiB", "load generator open files"],
+                         [[f"{x[0]:.0f}", mib(x[1]), f"{int(x[2]):,}", f"{int(x[3]):,}",
+                           mib(x[4]) if len(x) > 5 else "–", mib(x[5]) if len(x) > 5 else "–",
+                           f"{int(x[6]):,}" if len(x) > 6 else "–"] for x in pick])]
     return out
 
 
@@ -588,12 +704,17 @@ def memory_section(res):
         return []
     cells = [c for c in res.cells.values() if c["target"] == "gateway"]
     worst = max(cells, key=lambda c: c["gateway_rss_kib"]) if cells else None
+    by = m.get("hold_hwm_kib_by_upstream") or {}
     rows = [
         ["gateway idle (after start-up and key creation, before any load)", f"{mib(m['idle_rss_kib'])}"],
-        ["gateway peak over the whole suite (VmHWM; the larger of the two below)", f"{mib(m['suite_hwm_kib'])}"],
+        ["gateway peak over the whole suite (VmHWM; the largest of those below)", f"{mib(m['suite_hwm_kib'])}"],
         ["— the gateway that served every cell (VmHWM when it stopped)", f"{mib(m['cells_hwm_kib'])}"],
-        ["— the fresh gateway of the hold test (VmHWM after it)", f"{mib(m['hold_hwm_kib'])}"],
     ]
+    if by:
+        rows += [[f"— the fresh gateway of the hold test, {upstream_label(up)} (VmHWM after it)", f"{mib(by[up])}"]
+                 for up in UPSTREAMS if up in by]
+    else:
+        rows.append(["— the fresh gateway of the hold test (VmHWM after it)", f"{mib(m['hold_hwm_kib'])}"])
     if worst:
         rows.append([f"gateway, highest RSS after a measured pass ({worst['mode']}, concurrency {worst['concurrency']})",
                      f"{mib(worst['gateway_rss_kib'])}"])
@@ -708,56 +829,77 @@ def analysis(res):
         lines += [close, ""]
         out += lines
 
-    t = by.get("hold")
-    h, peak = res.hold, res.hold_peak()
-    if t and t["status"] != "pass" and h and peak:
+    pers = {up: res.per_stream_kib(h) for up, h in res.holds.items() if res.hold_peak(h)}
+    for up in UPSTREAMS:
+        t = by.get(f"hold_{up}")
+        h = res.holds.get(up)
+        peak = res.hold_peak(h)
+        if not t or t["status"] == "pass" or not h or not peak:
+            continue
+        other = "http1" if up == "http2" else "http2"
         rep = h["report"]
         chunks_s = rep.get("tokens_per_sec") or 0
         per_chunk = peak["slope_kib_s"] / chunks_s if peak["slope_kib_s"] is not None and chunks_s else None
-        out += [f"### Hold test: {t['measured']}, target {t['limit']}", ""]
+        out += [f"### Hold test, {upstream_label(up)}: {t['measured']}, target {t['limit']}", ""]
         if t["status"] == "NOT MEASURED":
-            out += [f"- **Not measured at {T_HOLD_STREAMS:,}:** {t['miss']}; see the hold test section.", ""]
-        else:
-            out += [f"- **By how much:** {t['miss']}."]
-            first = peak["rss_first_kib"] / 1024
-            prof = (f"- **What the profile shows:** with every stream open the gateway's RSS was {first:.0f} MiB "
-                    f"({(peak['rss_first_kib'] - h['rss_before_kib']) / h['streams']:.1f} KiB per stream over idle); ")
-            if per_chunk is not None:
-                prof += (f"it then grew by {peak['slope_kib_s'] / 1024:.1f} MiB/s while the streams relayed "
-                         f"{chunks_s:,.0f} chunks/s: about {per_chunk:.1f} KiB kept per chunk relayed, released when "
-                         f"the streams end ({mib(h['rss_after_kib'])} MiB 2 s after). So the peak depends on how long "
-                         "the streams last, not only on how many there are.")
-            out.append(prof)
-            per = res.per_stream_kib()
-            budget = (T_HOLD_RSS_MIB * 1024 - h["rss_before_kib"]) / T_HOLD_STREAMS
-            if "sim" in per:
-                out.append(
-                    f"- **For scale, measured at the same moment:** the simulator, a server on the same HTTP stack "
-                    f"(hyper, tokio, mimalloc), held its side of the same streams — one server connection and one paced "
-                    f"answer each — in {per['sim']:.1f} KiB per stream over its idle RSS. The gateway holds a server and a "
-                    f"client connection plus the request's state per stream and used {per['gateway']:.1f} KiB. If its "
-                    f"server side costs what the simulator's does, the other ~{per['gateway'] - per['sim']:.0f} KiB per stream "
-                    "are its upstream client connection and what the request keeps while it streams.")
+            out += [f"- **Not measured at {T_HOLD_STREAMS:,}:** {t['miss']}; see the hold test section "
+                    f"({pers[up]['gateway']:.1f} KiB per stream over idle at {h['streams']:,} streams).", ""]
+            continue
+        per = pers[up]
+        out += [f"- **By how much:** {t['miss']}."]
+        first = peak["rss_first_kib"] / 1024
+        prof = (f"- **What the profile shows:** with every stream open the gateway's RSS was {first:.0f} MiB "
+                f"({per['gateway']:.1f} KiB per stream over idle); ")
+        if per_chunk is not None and per_chunk < 0.1:
+            prof += (f"it then stayed flat ({peak['slope_kib_s'] / 1024:+.1f} MiB/s) while the streams relayed "
+                     f"{chunks_s:,.0f} chunks/s, so the peak is the cost of holding the streams open, not of "
+                     "relaying them.")
+        elif per_chunk is not None:
+            prof += (f"it then grew by {peak['slope_kib_s'] / 1024:.1f} MiB/s while the streams relayed "
+                     f"{chunks_s:,.0f} chunks/s: about {per_chunk:.1f} KiB kept per chunk relayed, released when "
+                     f"the streams end ({mib(h['rss_after_kib'])} MiB 2 s after). So the peak depends on how long "
+                     "the streams last, not only on how many there are.")
+        out.append(prof)
+        budget = (T_HOLD_RSS_MIB * 1024 - h["rss_before_kib"]) / T_HOLD_STREAMS
+        upstream_side = ("its share of the one upstream connection (an HTTP/2 stream)" if up == "http2"
+                         else "its own upstream client connection")
+        if per.get("sim", -1) > 0:
             out.append(
-                f"- **What would close it:** {T_HOLD_STREAMS:,} streams under {T_HOLD_RSS_MIB} MiB leave "
-                f"{budget:.0f} KiB per stream over idle for the whole life of the stream; the gateway used "
-                f"{per['gateway']:.0f} KiB as soon as they were open"
-                + (f" and {(peak['rss_max_kib'] - h['rss_before_kib']) / h['streams']:.0f} KiB at the end" if per_chunk else "")
-                + ". A heap profile of this test (not part of the suite; e.g. heaptrack on the gateway during "
-                "`BENCH_HOLD_STREAMS=1000 bench/run.sh --quick`) is what says which allocations to cut; the candidates are "
-                "the per-connection buffers on both sides (hyper's read and write buffers), what a request keeps "
-                "after its upstream call has started (its body, parsed JSON, headers), and the data the relay keeps "
-                "to estimate tokens until the upstream reports usage, which grows with every chunk.")
-            if per_chunk is not None and per_chunk > 2:
-                out += [
-                    "- **What would close it:** the growth per chunk is the size of an upstream read buffer, not of",
-                    "  a chunk (~0.3 KiB of data). It matches the stream relay keeping each chunk's data as a `Bytes`",
-                    "  slice until the upstream reports usage (`seen` in `crates/core/src/pipeline/stream.rs`), a slice",
-                    "  that keeps the whole buffer it was cut from alive. Copying the kept bytes out (or counting",
-                    "  tokens as chunks pass and keeping nothing) would bound a stream's memory by its text; with",
-                    "  that, the RSS when all streams were first open is the figure to set against the target.",
-                ]
-            out.append("")
+                f"- **For scale, measured at the same moment:** the simulator, a server on the same HTTP stack "
+                f"(hyper, tokio, mimalloc), held its side of the same streams in {per['sim']:.1f} KiB per stream over "
+                f"its idle RSS. The gateway holds a server connection, {upstream_side} and the request's state per "
+                f"stream and used {per['gateway']:.1f} KiB. If its server side costs what the simulator's does, the "
+                f"other ~{per['gateway'] - per['sim']:.0f} KiB per stream are {upstream_side} and what the request keeps "
+                "while it streams.")
+        if other in pers:
+            d = pers["http1"]["gateway"] - pers["http2"]["gateway"]
+            out.append(
+                f"- **Against the other run:** with its upstream over {UPSTREAM_PROTO[other]} the gateway used "
+                f"{pers[other]['gateway']:.1f} KiB per stream; a connection of its own per stream costs {d:+.1f} KiB "
+                "over a stream on one shared HTTP/2 connection.")
+        candidates = ("the client connection's buffers (hyper's read and write buffers), each stream's state on the "
+                      "shared upstream connection" if up == "http2"
+                      else "the per-connection buffers on both sides (hyper's read and write buffers)")
+        out.append(
+            f"- **What would close it:** {T_HOLD_STREAMS:,} streams under {T_HOLD_RSS_MIB} MiB leave "
+            f"{budget:.0f} KiB per stream over idle for the whole life of the stream; the gateway used "
+            f"{per['gateway']:.0f} KiB as soon as they were open"
+            + (f" and {(peak['rss_max_kib'] - h['rss_before_kib']) / h['streams']:.0f} KiB at the end"
+               if per_chunk is not None and per_chunk >= 0.1 else "")
+            + ". A heap profile of this test (not part of the suite; e.g. heaptrack on the gateway during "
+            "`BENCH_HOLD_STREAMS=1000 bench/run.sh --quick`) is what says which allocations to cut; the candidates are "
+            f"{candidates}, what a request keeps after its upstream call has started (its body, parsed JSON, "
+            "headers), and the data the relay keeps to estimate tokens until the upstream reports usage.")
+        if per_chunk is not None and per_chunk > 2:
+            out += [
+                "- **What would close it:** the growth per chunk is the size of an upstream read buffer, not of",
+                "  a chunk (~0.3 KiB of data). It matches the stream relay keeping each chunk's data as a `Bytes`",
+                "  slice until the upstream reports usage (`seen` in `crates/core/src/pipeline/stream.rs`), a slice",
+                "  that keeps the whole buffer it was cut from alive. Copying the kept bytes out (or counting",
+                "  tokens as chunks pass and keeping nothing) would bound a stream's memory by its text; with",
+                "  that, the RSS when all streams were first open is the figure to set against the target.",
+            ]
+        out.append("")
 
     t = by.get("idle")
     if t and t["status"] == "FAIL":
@@ -790,14 +932,15 @@ def render(res):
     a("")
     a("Baselines: **added latency and TTFT added** are against **direct** (gateway figure − direct figure,")
     a("same percentile); **throughput** is against the **nginx** proxy (gateway RPS ÷ nginx RPS). The hold")
-    a("test and idle RSS are absolute.\n")
+    a("tests (one per protocol between the gateway and its upstream, HTTP/2 and HTTP/1.1) and idle RSS are")
+    a("absolute.\n")
     a("Policy chain on the gateway during every run:\n")
     a("- **key auth:** on — every request carries a real API key created through the admin API at start;")
     a("  a request without it is refused (checked: 401).")
     a(f"- **usage records:** on — one row per request in SQLite (`storage.url` in `bench/gateway.yaml.in`);")
     a(f"  {meta('USAGE_ROWS')} rows written during this run (warm-up passes included).")
     a("- **metrics:** on — recorded for every request; `/metrics` is scraped before and after every")
-    a("  measured pass, and every second during the hold test.")
+    a("  measured pass, and every second during the hold tests.")
     a("- **rate limits: not yet implemented (issue 4)** — nothing to enable; their cost is not in these figures.\n")
     a("## Machine\n")
     a(f"- CPUs: {meta('NPROC')} × {meta('CPU')}; memory {meta('MEM')}")
@@ -823,7 +966,9 @@ def render(res):
     a("- Request: `{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}],\"max_tokens\":16}`"
       " (plus `\"stream\":true`).")
     a("- Gateway config (`bench/gateway.yaml.in`): one `openai_compatible` provider (the simulator, a separate")
-    a("  process — not the embedded one), one deployment, one route, usage in SQLite.")
+    a("  process — not the embedded one), one deployment, one route, usage in SQLite. The gateway reaches it")
+    a("  over HTTP/1.1 in every run except the first hold test, which uses `bench/gateway-h2.yaml.in`: the same")
+    a("  config with `http2: true` on the provider (h2c).")
     a("- nginx config (`bench/nginx.conf.in`): `worker_processes 1`, `proxy_http_version 1.1`,")
     a("  `proxy_set_header Connection \"\"`, an upstream `keepalive 1024` pool, `proxy_buffering off`,")
     a("  `access_log off`, `keepalive_requests` 1,000,000 both ways, the gateway's listen backlog"
@@ -844,7 +989,12 @@ def render(res):
     a(f"![Latency vs. concurrency, stream]({plots}/latency-stream.svg)\n")
     a(f"![Throughput vs. concurrency, non-stream]({plots}/throughput-non-stream.svg)")
     a(f"![Throughput vs. concurrency, stream]({plots}/throughput-stream.svg)\n")
-    a(f"![Gateway RSS and open streams during the hold test]({plots}/hold.svg)\n")
+    for up in UPSTREAMS:
+        if up in res.holds:
+            a(f"![Gateway RSS and open streams during the hold test, {upstream_label(up)}]({plots}/hold-{up}.svg)")
+    if res.holds:
+        a("")
+        a("Hold-test plots: one per protocol between the gateway and the simulator, on the same scales.\n")
     a("Latency plots: p50 solid, p99 dashed, log scales. Drawn by `bench/plot.py` from the same results.\n")
     for mode, title in (("non-stream", "Non-streaming chat completions"), ("stream", "Streaming chat completions")):
         a(f"## {title}\n")
@@ -854,12 +1004,6 @@ def render(res):
         a(ratio_table(res, mode))
         a("")
     a("## Hold test: slow streams held at once\n")
-    h = res.hold
-    if h:
-        a(f"{h['streams']:,} streaming requests through the gateway at once, each answered at one word a second")
-        a(f"for {h['tokens']} words, so every stream is still open when the load generator stops starting new ones")
-        a(f"({h['seconds']} s). The script samples the gateway's `VmRSS`, its `switchyard_requests_in_flight` and its")
-        a("open files every second while they are open.\n")
     p.extend(hold_section(res))
     a("")
     a("## Memory\n")
@@ -944,14 +1088,19 @@ def summary(res):
         out += [f"== {mode}: gateway against the baselines (same run)",
                 text_table(["", "RPS÷nginx", "RPS÷direct", "+p50 vs direct", "+p99 vs direct", "+p50 vs nginx",
                             "+p99 vs nginx", "+TTFT p99 vs direct", "CPU÷nginx"], rows), ""]
-    m, h, peak = res.memory, res.hold, res.hold_peak()
+    m = res.memory
     if m:
+        by = m.get("hold_hwm_kib_by_upstream") or {}
+        holds = (", ".join(f"hold test {UPSTREAM_PROTO[u]} {mib(by[u])} MiB" for u in UPSTREAMS if u in by)
+                 or f"hold test {mib(m['hold_hwm_kib'])} MiB")
         out += [f"== memory: gateway idle RSS {mib(m['idle_rss_kib'])} MiB; peak over the suite (VmHWM) {mib(m['suite_hwm_kib'])} MiB"
-                f" (cells {mib(m['cells_hwm_kib'])} MiB, hold test {mib(m['hold_hwm_kib'])} MiB)"
+                f" (cells {mib(m['cells_hwm_kib'])} MiB, {holds})"
                 + (f"; nginx worker peak {mib(m['nginx_hwm_kib'])} MiB" if res.has_nginx else "")]
-    if h and peak:
-        out += [f"== hold: {h['streams']:,} streams started (asked {h['requested']:,}), {peak['in_flight']:,} open at the peak, "
-                f"{h['report']['errors']:,} errors; RSS highest sample {mib(peak['rss_max_kib'])} MiB, VmHWM {mib(h['hwm_kib'])} MiB; "
+    for up, h, peak in hold_runs(res):
+        out += [f"== hold, {upstream_label(up)}: {h['streams']:,} streams started (asked {h['requested']:,}), "
+                f"{peak['in_flight']:,} open at the peak, {h['report']['errors']:,} errors; "
+                f"{res.per_stream_kib(h)['gateway']:.1f} KiB per stream over idle; RSS highest sample "
+                f"{mib(peak['rss_max_kib'])} MiB, VmHWM {mib(h['hwm_kib'])} MiB; gateway open files at the peak {peak['fds']:,}; "
                 f"accept-queue overflows {h['listen_overflows']:,}, SYN retransmits {h['syn_retrans']:,}"]
     out += ["", "== targets"]
     out.append(text_table(["target", "measured", "baseline", "target", "result", "miss by"],

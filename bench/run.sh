@@ -3,7 +3,7 @@
 # on this machine, and docs/benchmarks.md (+ plots in docs/benchmarks/) from it.
 #
 # usage: bench/run.sh [--quick] [--no-build] [--out FILE]
-#   --quick      2 s runs, 1 s warm-up, a 1,000-stream hold test;
+#   --quick      2 s runs, 1 s warm-up, 1,000-stream hold tests;
 #                writes bench/out/benchmarks.md unless --out
 #   --no-build   use the existing target/release/switchyard
 #   --out FILE   where to write the report (default docs/benchmarks.md); the
@@ -12,8 +12,8 @@
 #      BENCH_WARMUP         warm-up seconds per run (default 2; 1 with --quick)
 #      BENCH_BIN            switchyard binary to use (implies --no-build)
 #      BENCH_CONCURRENCIES  default "1 64 512"
-#      BENCH_HOLD_STREAMS   streams of the hold test (default 10000; 1000 with --quick)
-#      BENCH_HOLD_SECONDS   how long the hold test keeps them open (default 20; 5 with --quick)
+#      BENCH_HOLD_STREAMS   streams of each hold test (default 10000; 1000 with --quick)
+#      BENCH_HOLD_SECONDS   how long a hold test keeps them open (default 20; 5 with --quick)
 #      BENCH_NO_NGINX=1     skip the nginx baseline
 #
 # Three targets per cell: `direct` (load generator -> simulator), `nginx` (a
@@ -22,8 +22,10 @@
 # policy chain: key auth, usage records in SQLite, metrics). Cells:
 # {non-stream, stream} x {concurrency 1, 64, 512}; each run is a warm-up pass,
 # then a measured pass (bench --warmup 0), with the proxy's CPU time and RSS
-# read from /proc around the measured pass. Then the hold test: thousands of
-# slow streams through the gateway at once, its RSS sampled every second.
+# read from /proc around the measured pass. Then the hold test, twice:
+# thousands of slow streams through the gateway at once, its RSS sampled every
+# second, with the gateway's upstream over HTTP/2 (one shared connection,
+# bench/gateway-h2.yaml.in) and then over HTTP/1.1 (a connection per stream).
 #
 # Layout: the gateway and nginx on CPU 0 (one at a time under load), the
 # simulator and the load generator on CPU 1. Loopback only; every process is
@@ -64,11 +66,13 @@ RESULTS=$WORK/results.jsonl
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- limits -------------------------------------------------------------------------
-# The gateway holds two sockets per open stream (client and upstream); the
-# simulator and the load generator one each. Processes inherit the limit.
+# The gateway holds two sockets per open stream with its upstream over
+# HTTP/1.1 (client and upstream), one over HTTP/2 (the upstream connection is
+# shared); the load generator one each, the simulator one per upstream
+# connection. Processes inherit the limit (each has its own; see hold_test).
 raise_nofile
 [[ $NOFILE_HARD -ge 4096 ]] ||
-    die "the hard open-files limit (ulimit -Hn) is $NOFILE_HARD; concurrency 512 alone needs ~1,100 in the gateway and the hold test 2 per stream: raise it (e.g. in /etc/security/limits.conf) and run again"
+    die "the hard open-files limit (ulimit -Hn) is $NOFILE_HARD; concurrency 512 alone needs ~1,100 in the gateway and the HTTP/1.1 hold test 2 per stream: raise it (e.g. in /etc/security/limits.conf) and run again"
 SOMAXCONN=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo unknown)
 SYN_BACKLOG=$(cat /proc/sys/net/ipv4/tcp_max_syn_backlog 2>/dev/null || echo unknown)
 
