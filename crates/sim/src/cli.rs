@@ -71,13 +71,10 @@ fn parse(path: &Path, text: &str) -> Result<SimConfig, String> {
     parsed.map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Binds, prints `switchyard-sim: listening on http://ADDR`, and serves
-/// until ctrl-c or SIGTERM.
-pub async fn run(args: SimArgs) -> Result<(), String> {
+/// Prints `switchyard-sim: listening on http://ADDR` and serves on
+/// `listener` (bound by the caller to `args.listen`) until ctrl-c or SIGTERM.
+pub async fn run(args: SimArgs, listener: tokio::net::TcpListener) -> Result<(), String> {
     let config = args.config()?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     println!("switchyard-sim: listening on http://{addr}");
     serve(listener, Sim::new(config), stop_signal()).await.map_err(|e| format!("serving on {addr}: {e}"))

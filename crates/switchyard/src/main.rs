@@ -2,6 +2,7 @@
 //! the start-up order of `serve` is in [`serve`], reload in [`reload`].
 
 mod keys;
+mod listen;
 mod reload;
 mod serve;
 
@@ -81,7 +82,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config } => serve::run(config).await,
             Command::Config { command: ConfigCommand::Validate { file } } => validate(&file),
-            Command::Sim(args) => switchyard_sim::cli::run(args).await,
+            Command::Sim(args) => match listen::bind(&args.listen).await {
+                Ok(listener) => switchyard_sim::cli::run(args, listener).await,
+                Err(e) => Err(e),
+            },
             Command::Bench(args) => switchyard_bench::cli::run(args).await.map(|_| ()),
             Command::Keys { command } => keys::run(command).await,
         }

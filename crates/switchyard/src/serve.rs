@@ -50,9 +50,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     let gateway = Arc::new(Gateway::new(runtime, store, usage.clone(), metrics, sim_addr));
     let keys = gateway.load_keys().await.map_err(|e| e.to_string())?;
 
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let listener = crate::listen::bind(&config.server.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, keys, routes = config.routes.len(), "switchyard is serving");
     println!("switchyard: listening on http://{addr}");
@@ -131,9 +129,7 @@ pub fn check_simulator(config: &Config) -> Result<Option<switchyard_sim::SimConf
 async fn start_simulator(config: &Config, mut stop: watch::Receiver<bool>) -> Result<Option<SocketAddr>, String> {
     let Some(sim_config) = check_simulator(config)? else { return Ok(None) };
     let listen = config.simulator.as_ref().and_then(|s| s.listen.clone()).unwrap_or_else(|| "127.0.0.1:0".into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| format!("simulator: cannot listen on {listen}: {e}"))?;
+    let listener = crate::listen::bind(&listen).await.map_err(|e| format!("simulator: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let sim = switchyard_sim::Sim::new(sim_config);
     tokio::spawn(async move {

@@ -114,3 +114,23 @@ async fn keys_and_records_survive_a_restart() {
     assert_eq!(r.status(), 200, "the key was loaded from the store into memory");
     assert_eq!(h.wait_usage(2).await.len(), 2);
 }
+
+/// The gateway and its simulator listen with a deep accept queue (4096,
+/// or the kernel's cap if lower), not the default 128 that a burst of new
+/// connections overflowed. Read from the kernel with `ss`.
+#[tokio::test]
+async fn listeners_have_a_deep_accept_queue() {
+    let h = start();
+    let cap: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    for url in [Some(&h.url), h.sim_url.as_ref()].into_iter().flatten() {
+        let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+        let out = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .unwrap_or_else(|e| panic!("this test reads the backlog with `ss` (Debian package iproute2): {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        // State Recv-Q Send-Q Local Peer: for a listener, Send-Q is the backlog.
+        let backlog: u32 = text.split_whitespace().nth(2).unwrap_or_else(|| panic!("ss: {text:?}")).parse().unwrap();
+        assert_eq!(backlog, 4096.min(cap), "{url}: {text}");
+    }
+}
