@@ -15,7 +15,7 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 fixtures="${FIXTURES:-$(dirname "$repo")/shared/fixtures/wire}"
-all_targets=(sse_framer openai_stream anthropic_stream gemini_stream request_decoders)
+all_targets=(sse_framer openai_stream anthropic_stream gemini_stream request_decoders wire_scanners)
 
 usage() {
     echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2
@@ -64,6 +64,7 @@ if [ -d "$fixtures" ]; then
     seed sse_framer '*/*.sse'
     seed openai_stream 'openai/*.sse' 'openai_compatible/*.sse'
     seed anthropic_stream 'anthropic/*.sse'
+    seed wire_scanners 'openai/chat_response*.json' 'openai_compatible/*response*.json' 'openai/*.sse'
     seed gemini_stream 'gemini/*.sse'
     seed request_decoders 'openai/*request*.json' 'anthropic/*request*.json' 'anthropic/tool_choice_variants.json' \
         'openai_compatible/*request*.json' 'openai/chat_response*.json' 'anthropic/messages_response*.json' \

@@ -92,3 +92,19 @@ pub fn encode_all(events: &[StreamEvent]) {
     o.error("overloaded_error", "fuzz", &mut bytes);
     a.error("overloaded_error", "fuzz", &mut bytes);
 }
+
+/// The wire scanners over arbitrary bytes: no panic, and `read_usage`
+/// agrees with the derived parse wherever that parse succeeds.
+pub fn check_wire_scanners(data: &[u8]) {
+    use switchyard_providers::openai_compat::wire;
+    let mut text = String::new();
+    wire::chunk_text(data, &mut text);
+    let _ = wire::carries_usage(data);
+    let _ = wire::response_usage(data);
+    let scanned = wire::read_usage(data);
+    let mut de = serde_json::Deserializer::from_slice(data);
+    if let Ok(derived) = serde::Deserialize::deserialize(&mut de) {
+        let derived: switchyard_types::openai::WireUsage = derived;
+        assert_eq!(scanned, Some(derived), "{}", String::from_utf8_lossy(data));
+    }
+}

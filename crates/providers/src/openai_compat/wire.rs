@@ -129,8 +129,69 @@ pub fn response_usage(body: &[u8]) -> Option<WireUsage> {
         let value = body[i + 7..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
         value.starts_with(b"{").then_some(value)
     });
-    let mut de = serde_json::Deserializer::from_slice(value.last()?);
-    serde::Deserialize::deserialize(&mut de).ok()
+    read_usage(value.last()?)
+}
+
+/// The `usage` object that starts `value` (at its `{`): its three counts
+/// read in one pass over the bytes, the rest skipped. The derived parse
+/// cost ~4,000 instructions on OpenAI's usage with its two detail objects;
+/// this ~10× less. Anything unexpected (a count that is not a plain
+/// non-negative integer, broken JSON) goes to the derived parse.
+pub fn read_usage(value: &[u8]) -> Option<WireUsage> {
+    scan_usage(value).or_else(|| {
+        let mut de = serde_json::Deserializer::from_slice(value);
+        serde::Deserialize::deserialize(&mut de).ok()
+    })
+}
+
+fn scan_usage(value: &[u8]) -> Option<WireUsage> {
+    if value.first() != Some(&b'{') {
+        return None; // (serde also reads a struct from an array)
+    }
+    let mut usage = WireUsage::default();
+    let (mut at, mut depth) = (0, 0usize);
+    loop {
+        let b = *value.get(at)?;
+        match b {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(usage);
+                }
+            }
+            b'"' => {
+                let end = string_end(value, at)?;
+                let key = &value[at + 1..end];
+                at = end + 1;
+                let after = value[at..].trim_ascii_start();
+                let is_key = depth == 1 && after.first() == Some(&b':');
+                if is_key && key.contains(&b'\\') {
+                    return None; // an escaped key may spell one of ours
+                }
+                let slot = match key {
+                    b"prompt_tokens" => &mut usage.prompt_tokens,
+                    b"completion_tokens" => &mut usage.completion_tokens,
+                    b"total_tokens" => &mut usage.total_tokens,
+                    _ => continue,
+                };
+                if is_key {
+                    let number = after[1..].trim_ascii_start();
+                    let digits = number.iter().take_while(|c| c.is_ascii_digit()).count();
+                    match number.get(digits) {
+                        _ if number.starts_with(b"null") => *slot = None,
+                        Some(b',' | b'}' | b' ' | b'\n' | b'\r' | b'\t') if digits > 0 => {
+                            *slot = Some(std::str::from_utf8(&number[..digits]).ok()?.parse().ok()?);
+                        }
+                        _ => return None, // not a plain count: the derived parse decides
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
 }
 
 /// What the gateway reads from one `chat.completion.chunk`.
@@ -369,6 +430,34 @@ mod tests {
         }
         assert_eq!(response_usage(br#"{"choices":[{"message":{"content":"\"usage\":{}"}}]}"#), None);
         assert_eq!(response_usage(br#"{"usage":null}"#), None);
+    }
+
+    #[test]
+    fn usage_is_read_without_the_derived_parse_and_agrees_with_it() {
+        let cases: [&[u8]; 9] = [
+            br#"{"prompt_tokens":2,"completion_tokens":16,"total_tokens":18,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#,
+            br#"{ "prompt_tokens" : 7 , "total_tokens": 9, "completion_tokens":2 }"#,
+            br#"{"prompt_tokens":null,"completion_tokens":3}"#,
+            // A nested key of the same name is not the count.
+            br#"{"details":{"prompt_tokens":99},"prompt_tokens":1,"completion_tokens":2}"#,
+            br#"{"note":"a } and \" inside","prompt_tokens":4,"completion_tokens":5,"x":[1,{"y":2}]}"#,
+            br#"{}"#,
+            // Not plain counts: left to the derived parse, which refuses them.
+            br#"{"prompt_tokens":-1,"completion_tokens":2}"#,
+            br#"{"prompt_tokens":1.5,"completion_tokens":2}"#,
+            br#"{"prompt_tokens":"3"}"#,
+        ];
+        for case in cases {
+            let derived: Option<WireUsage> = serde_json::from_slice(case).ok();
+            assert_eq!(read_usage(case), derived, "{}", String::from_utf8_lossy(case));
+        }
+        assert_eq!(read_usage(br#"{"prompt_tokens":1"#), None, "cut");
+        assert_eq!(read_usage(b""), None);
+        assert_eq!(read_usage(b"}{"), None);
+        // Found by fuzz/wire_scanners: serde reads a struct from an array too.
+        assert_eq!(read_usage(b"[0,1]").unwrap().completion_tokens, Some(1));
+        assert_eq!(read_usage(br#"{"prompt\u005ftokens":3}"#).unwrap().prompt_tokens, Some(3));
+        assert_eq!(read_usage(br#"{"prompt_tokens":1}"#).unwrap().prompt_tokens, Some(1));
     }
 
     #[test]
