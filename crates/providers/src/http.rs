@@ -36,6 +36,10 @@ pub struct ClientSettings {
     pub http2_only: bool,
 }
 
+/// `x-request-id`, as a name built once (a name given as text is validated
+/// on every use); the server's edge layer uses it too.
+pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 const H2C_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 const H2C_STREAM_WINDOW: u32 = 256 * 1024;
 
@@ -175,7 +179,7 @@ pub async fn post_json(
         h.insert(http::header::HOST, host);
     }
     if let Ok(id) = HeaderValue::from_str(&request.request_id) {
-        h.insert("x-request-id", id);
+        h.insert(X_REQUEST_ID, id);
     }
     if request.stream {
         h.insert(http::header::ACCEPT, HeaderValue::from_static("text/event-stream"));

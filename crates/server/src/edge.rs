@@ -11,6 +11,7 @@ use futures_util::FutureExt;
 use http::HeaderValue;
 use std::panic::AssertUnwindSafe;
 use switchyard_core::{ErrorKind, GatewayError};
+use switchyard_providers::http::X_REQUEST_ID;
 
 /// The request id, available to handlers as an extension.
 #[derive(Clone, Debug)]
@@ -19,7 +20,7 @@ pub struct RequestId(pub String);
 pub async fn edge(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
-        .get("x-request-id")
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map(str::to_string)
@@ -33,7 +34,7 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
         }
     };
     if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v);
+        response.headers_mut().insert(X_REQUEST_ID, v);
     }
     response
 }

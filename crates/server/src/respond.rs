@@ -19,7 +19,7 @@ pub fn reply_response(reply: Reply) -> Response {
     if content_type == "text/event-stream" {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         // Tell buffering proxies (nginx) to pass events through at once.
-        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     }
     for (name, value) in reply.headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -28,6 +28,8 @@ pub fn reply_response(reply: Reply) -> Response {
     }
     response
 }
+
+const X_ACCEL_BUFFERING: http::HeaderName = http::HeaderName::from_static("x-accel-buffering");
 
 /// The name as a `HeaderName`, without re-validating the ones every reply
 /// carries (validating a name per insert cost ~1,000 instructions a reply).
