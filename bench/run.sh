@@ -381,7 +381,8 @@ printf '{"kind":"memory","idle_rss_kib":%s,"idle_hwm_kib":%s,"cells_hwm_kib":%s,
 mkdir -p "$(dirname "$OUT")"
 PLOTS=${OUT%.md}
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "none (no commit yet)")
-if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ]]; then
+# (this report's own files, left changed by the previous run, do not count)
+if [[ -n "$(git -C "$ROOT" status --porcelain -- . ':!docs/benchmarks.md' ':!docs/benchmarks' 2>/dev/null | head -n 1)" ]]; then
     COMMIT="$COMMIT, with uncommitted changes"
 fi
 export BENCH_META_NPROC=$NPROC \
