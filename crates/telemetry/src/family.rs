@@ -174,6 +174,23 @@ fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A value made once per label set and then looked up by it, with the
+/// same lock-free-read map as the families: for handles to several series
+/// that are always written together (one lookup instead of one each).
+pub struct Memo<T> {
+    series: Series<T>,
+}
+
+impl<T> Memo<T> {
+    pub fn new(names: &'static [&'static str]) -> Self {
+        Memo { series: Series::new(names) }
+    }
+
+    pub fn get_or(&self, values: &[&str], make: impl FnOnce() -> T) -> Arc<T> {
+        self.series.get_or(values, make)
+    }
+}
+
 pub struct CounterFamily {
     name: &'static str,
     help: &'static str,

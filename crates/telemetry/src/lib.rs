@@ -13,4 +13,4 @@ mod gateway;
 pub mod logging;
 
 pub use family::{CounterFamily, GaugeFamily, HistogramFamily, LATENCY_BUCKETS, TOKEN_BUCKETS};
-pub use gateway::Metrics;
+pub use gateway::{Finished, Metrics, RequestSeries};

@@ -95,17 +95,14 @@ impl Account {
         let deployment = r.deployment.as_deref().unwrap_or("-");
         let status = status_label(r.status);
         m.requests.inc(&[op, route, deployment, status]);
-        m.duration.observe(&[op, route, deployment], latency.as_secs_f64());
-        m.overhead.observe(&[op], overhead.as_secs_f64());
-        if let Some(t) = ttft {
-            m.ttft.observe(&[route, deployment], t.as_secs_f64());
-        }
-        if let Some(n) = r.input_tokens {
-            m.tokens.observe(&[op, route, "input"], n as f64);
-        }
-        if let Some(n) = r.output_tokens {
-            m.tokens.observe(&[op, route, "output"], n as f64);
-        }
+        let finished = switchyard_telemetry::Finished {
+            latency: latency.as_secs_f64(),
+            overhead: overhead.as_secs_f64(),
+            ttft: ttft.map(|t| t.as_secs_f64()),
+            input_tokens: r.input_tokens.map(|n| n as f64),
+            output_tokens: r.output_tokens.map(|n| n as f64),
+        };
+        m.request_series(op, route, deployment).observe(m, &finished);
     }
 }
 
