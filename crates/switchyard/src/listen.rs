@@ -12,16 +12,16 @@ const BACKLOG: u32 = 4096;
 
 /// Binds `addr` (`HOST:PORT`; a name is resolved, its first address used).
 pub async fn bind(addr: &str) -> Result<TcpListener, String> {
+    let fail = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
     let resolved = tokio::net::lookup_host(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+        .map_err(fail)?
         .next()
         .ok_or_else(|| format!("cannot listen on {addr}: the name has no address"))?;
-    let socket = if resolved.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let socket = if resolved.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(fail)?;
     // As std and tokio do: a restarted gateway can bind while old
     // connections sit in TIME_WAIT.
-    socket.set_reuseaddr(true).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    socket.bind(resolved).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    socket.listen(BACKLOG).map_err(|e| format!("cannot listen on {addr}: {e}"))
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(resolved).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)
 }

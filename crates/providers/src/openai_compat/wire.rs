@@ -54,21 +54,18 @@ fn stream_options_with_usage(obj: &RawObject<'_>) -> String {
 /// only the one with usage needs a parse. A `"usage":` inside a string value
 /// cannot match: JSON escapes its quotes (`\"usage\":`).
 pub fn carries_usage(data: &[u8]) -> bool {
+    usage_objects(data).next().is_some()
+}
+
+/// Every `"usage": {…}` in `data`, each as the bytes from its `{` on, found
+/// with a forward (SIMD) search; `"usage": null` and the like are skipped.
+fn usage_objects(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
-    let finder = &*FINDER;
-    let mut at = 0;
-    while let Some(i) = finder.find(&data[at..]) {
-        let rest = &data[at + i + 7..];
-        let rest = rest.trim_ascii_start();
-        if let Some(value) = rest.strip_prefix(b":") {
-            if value.trim_ascii_start().starts_with(b"{") {
-                return true;
-            }
-        }
-        at += i + 7;
-    }
-    false
+    FINDER.find_iter(data).filter_map(move |i| {
+        let value = data[i + 7..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+        value.starts_with(b"{").then_some(value)
+    })
 }
 
 /// Appends the generated text of one `chat.completion.chunk` (the string
@@ -121,15 +118,9 @@ fn string_end(data: &[u8], start: usize) -> Option<usize> {
 /// last `"usage":{` in the body (it follows `choices`), then just that
 /// object. `None` when there is none or it does not parse.
 pub fn response_usage(body: &[u8]) -> Option<WireUsage> {
-    // A forward search (SIMD) over the whole body beats a reverse one
-    // (byte by byte) from the end: ~1,000 fewer instructions a response.
-    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage\""));
-    let value = FINDER.find_iter(body).filter_map(|i| {
-        let value = body[i + 7..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
-        value.starts_with(b"{").then_some(value)
-    });
-    read_usage(value.last()?)
+    // Searching the whole body forward (SIMD) beats searching back from the
+    // end (byte by byte): ~1,000 fewer instructions a response.
+    read_usage(usage_objects(body).last()?)
 }
 
 /// The `usage` object that starts `value` (at its `{`): its three counts
