@@ -135,8 +135,19 @@ fn position(path: &str, order: &[String]) -> (usize, usize) {
     (rank, index)
 }
 
-const SECTIONS: &[&str] =
-    &["server", "storage", "admin", "usage", "reload", "timeouts", "simulator", "providers", "deployments", "routes"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "storage",
+    "admin",
+    "rate_limits",
+    "usage",
+    "reload",
+    "timeouts",
+    "simulator",
+    "providers",
+    "deployments",
+    "routes",
+];
 
 struct Sections<'a> {
     errors: Vec<ConfigError>,
@@ -167,6 +178,7 @@ impl Sections<'_> {
                 "server" => self.one(name, value, &mut config.server),
                 "storage" => self.one(name, value, &mut config.storage),
                 "admin" => self.one(name, value, &mut config.admin),
+                "rate_limits" => self.one(name, value, &mut config.rate_limits),
                 "usage" => self.one(name, value, &mut config.usage),
                 "reload" => self.one(name, value, &mut config.reload),
                 "timeouts" => self.one(name, value, &mut config.timeouts),

@@ -14,6 +14,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub admin: AdminConfig,
+    pub rate_limits: RateLimitsConfig,
     pub usage: UsageConfig,
     pub reload: ReloadConfig,
     pub timeouts: Timeouts,
@@ -62,13 +63,56 @@ impl Default for StorageConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Token accepted on `/api/v1/*` as `Authorization: Bearer`. Empty
-    /// disables the admin API. Never echoed by any API or log.
+    /// Token accepted on `/api/v1/*` as `Authorization: Bearer`: the
+    /// platform admin. Empty: only admin-role keys reach the admin API.
+    /// Never echoed by any API or log.
     #[serde(skip_serializing)]
     pub bootstrap_token: String,
+    /// How often this replica checks the store for directory changes made
+    /// elsewhere (keys, tenants, limits); a change made through this
+    /// replica applies at once.
+    pub refresh_interval: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { bootstrap_token: String::new(), refresh_interval: Duration::from_millis(250) }
+    }
+}
+
+/// Limits of one scope; absent = no limit on that dimension.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute (estimated at admission, corrected by the real usage).
+    pub tpm: Option<u64>,
+    /// Requests in flight at once.
+    pub max_concurrent: Option<u64>,
+}
+
+/// Per-endpoint limits, counted per tenant (keys, teams, tenants and plans
+/// carry their own limits in the directory; routes under `routes[].limits`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// `POST /v1/chat/completions` and `POST /v1/messages`.
+    pub chat: Option<LimitsConfig>,
+    /// `POST /v1/embeddings`.
+    pub embeddings: Option<LimitsConfig>,
+    /// Output tokens reserved at admission for a request without
+    /// `max_tokens` (the real count replaces it when the answer ends).
+    pub default_max_tokens: u64,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        RateLimitsConfig { chat: None, embeddings: None, default_max_tokens: 256 }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -254,6 +298,9 @@ pub struct RouteConfig {
     /// fails before any byte reached the client (connect error, timeout,
     /// 429 or 5xx).
     pub targets: Vec<String>,
+    /// Limits per tenant on this route.
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     ModelNotFound,
     /// No such endpoint (404).
     NotFound,
+    /// The object is in use or in a state that forbids the change (409).
+    Conflict,
     /// Body over `server.max_body_bytes` (413).
     PayloadTooLarge,
     /// The upstream said 429 on the last deployment tried (429).
@@ -42,6 +44,7 @@ const TABLE: &[(ErrorKind, u16, &str, Option<&str>)] = &[
     (ErrorKind::PermissionDenied, 403, "permission_error", Some("permission_denied")),
     (ErrorKind::ModelNotFound, 404, "invalid_request_error", Some("model_not_found")),
     (ErrorKind::NotFound, 404, "invalid_request_error", Some("not_found")),
+    (ErrorKind::Conflict, 409, "invalid_request_error", Some("conflict")),
     (ErrorKind::PayloadTooLarge, 413, "invalid_request_error", Some("request_too_large")),
     (ErrorKind::RateLimited, 429, "rate_limit_error", Some("rate_limit_exceeded")),
     (ErrorKind::UpstreamRejected, 400, "invalid_request_error", None),
@@ -65,6 +68,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::ModelNotFound => "model_not_found",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::UpstreamRejected => "upstream_rejected",
@@ -208,6 +212,7 @@ mod tests {
             ErrorKind::PermissionDenied,
             ErrorKind::ModelNotFound,
             ErrorKind::NotFound,
+            ErrorKind::Conflict,
             ErrorKind::PayloadTooLarge,
             ErrorKind::RateLimited,
             ErrorKind::UpstreamRejected,

@@ -1,14 +1,16 @@
-//! The gateway's shared state and its control operations (reload, keys).
-//! The request path itself is in [`crate::pipeline`].
+//! The gateway's shared state and its control operations (reload, who is
+//! calling). The request path itself is in [`crate::pipeline`]; the admin
+//! operations in [`crate::access::admin`].
 
+use crate::access::audit::{Actor, AuditRecord, AuditSink, Origin};
+use crate::access::{Caller, DirectoryHandle, Principal};
 use crate::error::{ErrorKind, GatewayError};
-use crate::ids::time_ordered;
-use crate::keys::{generate_secret, hash_secret, KeyCache, KeyRecord, KeyStatus};
+use crate::keys::digest;
+use crate::limits::LocalLimiter;
 use crate::runtime::{BuildContext, Runtime};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::usage::UsageSink;
 use arc_swap::ArcSwap;
-use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use switchyard_config::Config;
@@ -16,45 +18,37 @@ use switchyard_telemetry::Metrics;
 
 pub struct Gateway {
     runtime: ArcSwap<Runtime>,
-    pub keys: KeyCache,
+    /// Keys, tenants, teams, users and plans, in memory.
+    pub directory: DirectoryHandle,
+    pub limiter: LocalLimiter,
     pub store: Arc<dyn Store>,
     pub usage: UsageSink,
+    pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     sim_addr: Option<SocketAddr>,
 }
 
-/// Body of `POST /api/v1/keys`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewKey {
-    pub name: String,
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-    #[serde(default)]
-    pub team_id: Option<String>,
-    #[serde(default)]
-    pub user_id: Option<String>,
-    #[serde(default)]
-    pub roles: Option<Vec<String>>,
-    /// Route names; absent means every route.
-    #[serde(default)]
-    pub allowed_routes: Option<Vec<String>>,
-    /// Unix milliseconds.
-    #[serde(default)]
-    pub expires_at: Option<i64>,
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
+/// What the gateway is built from besides its first snapshot.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub usage: UsageSink,
+    pub audit: AuditSink,
+    pub metrics: Arc<Metrics>,
+    pub sim_addr: Option<SocketAddr>,
 }
 
 impl Gateway {
-    pub fn new(
-        runtime: Runtime,
-        store: Arc<dyn Store>,
-        usage: UsageSink,
-        metrics: Arc<Metrics>,
-        sim_addr: Option<SocketAddr>,
-    ) -> Self {
-        Gateway { runtime: ArcSwap::from_pointee(runtime), keys: KeyCache::default(), store, usage, metrics, sim_addr }
+    pub fn new(runtime: Runtime, parts: Parts) -> Self {
+        Gateway {
+            runtime: ArcSwap::from_pointee(runtime),
+            directory: DirectoryHandle::default(),
+            limiter: LocalLimiter::new(),
+            store: parts.store,
+            usage: parts.usage,
+            audit: parts.audit,
+            metrics: parts.metrics,
+            sim_addr: parts.sim_addr,
+        }
     }
 
     /// The current snapshot; hold it for the whole request.
@@ -74,78 +68,58 @@ impl Gateway {
         Ok(())
     }
 
-    /// Fills the key cache from the store.
-    pub async fn load_keys(&self) -> Result<usize, StoreError> {
-        let keys = self.store.load_keys().await?;
-        let n = keys.len();
-        self.keys.replace_all(keys);
-        Ok(n)
-    }
-
-    /// Checks the admin bearer token in constant time.
-    pub fn check_admin(&self, presented: Option<&str>) -> Result<(), GatewayError> {
-        let rt = self.runtime();
-        let expected = rt.config.admin.bootstrap_token.as_str();
-        if expected.is_empty() {
-            return Err(GatewayError::new(
-                ErrorKind::PermissionDenied,
-                "the admin API is disabled: set admin.bootstrap_token",
-            ));
-        }
-        let Some(presented) = presented else {
-            return Err(GatewayError::new(
-                ErrorKind::Unauthenticated,
-                "missing admin token: send Authorization: Bearer <admin token>",
+    /// Who is calling the admin API: the bootstrap token (compared in
+    /// constant time) or a valid key of a tenant in good standing. Refusals
+    /// are 401 and audited (`auth.denied`).
+    pub async fn admin_principal(&self, credential: Option<&str>, origin: &Origin) -> Result<Principal, GatewayError> {
+        let Some(presented) = credential.filter(|c| !c.is_empty()) else {
+            return Err(self.auth_denied(
+                "admin",
+                origin,
+                None,
+                "missing credential",
+                "Missing admin credential: send Authorization: Bearer <token>.",
             ));
         };
-        // Compare hashes so timing does not leak the token's length or prefix.
-        let (a, b) = (hash_secret(presented), hash_secret(expected));
-        let diff = a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-        if diff != 0 {
-            return Err(GatewayError::new(ErrorKind::Unauthenticated, "invalid admin token"));
-        }
-        Ok(())
-    }
-
-    /// Creates a key; the secret is returned here and never again.
-    pub async fn create_key(&self, req: NewKey) -> Result<(KeyRecord, String), GatewayError> {
-        let bad = |m: String, p: &str| GatewayError::new(ErrorKind::InvalidRequest, m).with_param(p);
-        let name = req.name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(bad("name must be 1 to 200 characters".into(), "name"));
-        }
-        if let Some(routes) = &req.allowed_routes {
-            let rt = self.runtime();
-            if let Some(unknown) = routes.iter().find(|r| !rt.routes.contains_key(*r)) {
-                return Err(bad(format!("allowed_routes: no route named {unknown:?}"), "allowed_routes"));
+        let rt = self.runtime();
+        let bootstrap = rt.config.admin.bootstrap_token.as_str();
+        // Compare digests so timing does not leak the token's length or prefix.
+        if !bootstrap.is_empty() {
+            let diff = digest(presented).iter().zip(digest(bootstrap)).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+            if diff == 0 {
+                return Ok(Principal::Bootstrap);
             }
         }
-        let now = crate::now_unix_ms();
-        if req.expires_at.is_some_and(|t| t <= now) {
-            return Err(bad("expires_at is in the past".into(), "expires_at"));
+        let caller = self.directory.load().caller(presented);
+        match caller {
+            None => Err(self.auth_denied("admin", origin, None, "unknown credential", "Invalid admin credential.")),
+            Some(c) => match c.refusal(crate::now_unix_ms()) {
+                Some(why) => Err(self.auth_denied("admin", origin, Some(&c), why, why)),
+                None => Ok(Principal::Key(c)),
+            },
         }
-        let secret = generate_secret().map_err(|e| GatewayError::new(ErrorKind::Internal, e))?;
-        let record = KeyRecord {
-            id: time_ordered("key"),
-            name: name.to_string(),
-            hash: hash_secret(&secret),
-            prefix: secret.chars().take(10).collect(),
-            tenant_id: req.tenant_id.unwrap_or_else(|| "default".into()),
-            team_id: req.team_id,
-            user_id: req.user_id,
-            roles: req.roles.unwrap_or_else(|| vec!["developer".into()]),
-            allowed_routes: req.allowed_routes,
-            status: KeyStatus::Active,
-            expires_at: req.expires_at,
-            metadata: req.metadata.unwrap_or(serde_json::Value::Object(Default::default())),
-            created_at: now,
+    }
+
+    /// A 401, counted and audited: `auth.denied` for an unknown credential,
+    /// `request.refused` for a known key refused by policy.
+    pub fn auth_denied(
+        &self,
+        surface: &'static str,
+        origin: &Origin,
+        caller: Option<&Caller>,
+        reason: &str,
+        message: &str,
+    ) -> GatewayError {
+        let (action, actor, metric) = match caller {
+            None => ("auth.denied", Actor::anonymous(), "unauthenticated"),
+            Some(c) => ("request.refused", Actor::of_key(&c.key), "policy"),
         };
-        self.store
-            .insert_key(&record)
-            .await
-            .map_err(|e| GatewayError::new(ErrorKind::Overloaded, format!("could not save the key: {e}")))?;
-        self.keys.upsert(record.clone());
-        tracing::info!(key_id = %record.id, tenant_id = %record.tenant_id, "key created");
-        Ok((record, secret))
+        self.metrics.access_denied.inc(&[surface, metric]);
+        let mut record = AuditRecord::new(actor, action, origin).reason(reason);
+        if let Some(c) = caller {
+            record = record.tenant(Some(c.tenant_id())).target("key", &c.key.id);
+        }
+        self.audit.send_detached(record);
+        GatewayError::new(ErrorKind::Unauthenticated, message)
     }
 }

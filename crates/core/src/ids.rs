@@ -1,5 +1,6 @@
 //! Identifiers the gateway makes up: unique, not secret, and sorted by
-//! time (like UUIDv7: milliseconds first, then randomness) so rows keyed by
+//! time (like UUIDv7: milliseconds first, then a per-process counter and
+//! randomness) so rows keyed by
 //! them append to the end of an index instead of landing on random pages.
 
 /// `prefix_<12 hex ms><20 hex random>`, e.g. `req_018c1f…`. Written by
@@ -11,9 +12,18 @@ pub fn time_ordered(prefix: &str) -> String {
     out.push_str(prefix);
     out.push('_');
     push_hex(&mut out, ms, 12);
-    push_hex(&mut out, fastrand::u64(..), 16);
+    push_hex(&mut out, next_in_process(), 16);
     push_hex(&mut out, u64::from(fastrand::u16(..)), 4);
     out
+}
+
+/// A counter that starts at a random point per process: ids made in the
+/// same millisecond by one process sort in the order they were made (audit
+/// entries list newest first), and two processes still do not collide.
+fn next_in_process() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: std::sync::LazyLock<AtomicU64> = std::sync::LazyLock::new(|| AtomicU64::new(fastrand::u64(..) >> 1));
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The low `digits` hex digits of `value`, zero-padded.

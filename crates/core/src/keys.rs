@@ -5,11 +5,10 @@
 //! random base62 characters (~238 bits): nothing to brute-force, and the
 //! lookup stays a hash-map probe on the hot path (see docs/adr/0003).
 
-use arc_swap::ArcSwap;
+use crate::access::Role;
+use crate::limits::Limits;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Every generated secret starts with this, so leaked keys are easy to
 /// recognise by scanners.
@@ -44,34 +43,52 @@ impl KeyStatus {
     }
 }
 
-/// A key as stored. Designed to grow: tenants, teams, users, roles, limits
-/// and budgets hang off it (their own issues).
+/// A key as stored: a JSON document (see [`crate::store`]) whose hash
+/// lives beside it, never inside it, so no view of a key can show it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct KeyRecord {
     pub id: String,
     pub name: String,
     /// Hex SHA-256 of the secret.
-    #[serde(skip_serializing)]
+    #[serde(default, skip_serializing)]
     pub hash: String,
     /// The first characters of the secret, to recognise it in listings.
     pub prefix: String,
     pub tenant_id: String,
+    #[serde(default)]
     pub team_id: Option<String>,
+    #[serde(default)]
     pub user_id: Option<String>,
-    pub roles: Vec<String>,
-    /// Routes this key may use; `None` means all.
+    #[serde(default = "developer")]
+    pub roles: Vec<Role>,
+    /// Routes this key may use; `None` means all (that its tenant may use).
+    #[serde(default)]
     pub allowed_routes: Option<Vec<String>>,
+    #[serde(default = "active")]
     pub status: KeyStatus,
     /// Unix ms after which the key no longer works.
+    #[serde(default)]
     pub expires_at: Option<i64>,
-    pub metadata: serde_json::Value,
+    /// Overrides its plan's `key_limits`, field by field.
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The key made by rotating this one.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
     pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
 }
 
-impl KeyRecord {
-    pub fn may_use(&self, route: &str) -> bool {
-        self.allowed_routes.as_ref().is_none_or(|r| r.iter().any(|x| x == route))
-    }
+fn developer() -> Vec<Role> {
+    vec![Role::Developer]
+}
+
+fn active() -> KeyStatus {
+    KeyStatus::Active
 }
 
 /// The stored form: hex of [`digest`].
@@ -91,7 +108,7 @@ pub fn digest(secret: &str) -> [u8; 32] {
 }
 
 /// Parses a stored hex hash back into a digest.
-fn parse_hex(hash: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hex(hash: &str) -> Option<[u8; 32]> {
     let bytes = hash.as_bytes();
     if bytes.len() != 64 {
         return None;
@@ -120,42 +137,6 @@ pub fn generate_secret() -> Result<String, String> {
     Ok(out)
 }
 
-/// Keys by hash, read on every request without a lock; replaced whole on
-/// change (changes are rare: admin actions).
-#[derive(Default)]
-pub struct KeyCache {
-    by_hash: ArcSwap<HashMap<[u8; 32], Arc<KeyRecord>>>,
-}
-
-impl KeyCache {
-    pub fn replace_all(&self, keys: Vec<KeyRecord>) {
-        let map = keys.into_iter().filter_map(|k| Some((parse_hex(&k.hash)?, Arc::new(k)))).collect();
-        self.by_hash.store(Arc::new(map));
-    }
-
-    pub fn upsert(&self, key: KeyRecord) {
-        let Some(digest) = parse_hex(&key.hash) else { return };
-        let key = Arc::new(key);
-        self.by_hash.rcu(|old| {
-            let mut map = HashMap::clone(old);
-            map.insert(digest, key.clone());
-            map
-        });
-    }
-
-    pub fn find(&self, secret: &str) -> Option<Arc<KeyRecord>> {
-        self.by_hash.load().get(&digest(secret)).cloned()
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_hash.load().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -176,30 +157,5 @@ mod tests {
         assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(parse_hex(&hash_secret("abc")), Some(digest("abc")));
         assert_eq!(parse_hex("zz"), None);
-    }
-
-    #[test]
-    fn cache_finds_by_secret_only() {
-        let cache = KeyCache::default();
-        let secret = generate_secret().unwrap();
-        cache.upsert(KeyRecord {
-            id: "k1".into(),
-            name: "n".into(),
-            hash: hash_secret(&secret),
-            prefix: secret[..10].into(),
-            tenant_id: "default".into(),
-            team_id: None,
-            user_id: None,
-            roles: vec![],
-            allowed_routes: Some(vec!["chat".into()]),
-            status: KeyStatus::Active,
-            expires_at: None,
-            metadata: serde_json::Value::Null,
-            created_at: 0,
-        });
-        let k = cache.find(&secret).unwrap();
-        assert!(k.may_use("chat"));
-        assert!(!k.may_use("other"));
-        assert!(cache.find("sk-sy-wrong").is_none());
     }
 }

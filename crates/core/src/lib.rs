@@ -9,20 +9,27 @@
 //!   metrics).
 //! - [`runtime`] — the live snapshot (config, routes, deployments with
 //!   their provider clients), swapped whole on reload.
-//! - [`keys`] — API keys: hashing, generation, the in-memory cache.
-//! - [`usage`] — usage records and the bounded, batched writer.
+//! - [`access`] — tenants, teams, users, keys, plans and roles; the
+//!   in-memory directory; the admin operations; the audit log.
+//! - [`keys`] — API keys: hashing, generation.
+//! - [`limits`] — rate limits (rpm, tpm, concurrency) per scope, GCRA.
+//! - [`usage`] — usage records; [`writer`] — the bounded, batched writer
+//!   (usage and audit) with its spill file.
 //! - [`error`] — the error kinds and the one table mapping them to HTTP.
 
+pub mod access;
 pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod pipeline;
 pub mod reply;
 pub mod runtime;
 pub mod store;
 pub mod tokenize;
 pub mod usage;
+pub mod writer;
 
 pub use error::{ErrorKind, GatewayError};
 pub use gateway::Gateway;

@@ -38,6 +38,8 @@ pub struct Route {
     /// Why some configured targets are missing (e.g. "openai: no api_key").
     pub disabled: Vec<String>,
     pub embeddings: bool,
+    /// Limits per tenant on this route (`routes[].limits`).
+    pub limits: crate::limits::Limits,
 }
 
 pub struct Runtime {
@@ -139,7 +141,16 @@ impl Runtime {
                 .and_then(|t| deployments.get(t.as_str()))
                 .is_some_and(|(d, _)| d.capabilities.contains(&Capability::Embeddings));
             route_order.push(r.name.clone());
-            routes.insert(r.name.clone(), Arc::new(Route { name: r.name.clone(), targets, disabled, embeddings }));
+            routes.insert(
+                r.name.clone(),
+                Arc::new(Route {
+                    name: r.name.clone(),
+                    targets,
+                    disabled,
+                    embeddings,
+                    limits: r.limits.map(crate::limits::Limits::from).unwrap_or_default(),
+                }),
+            );
         }
         Ok(Runtime { config: Arc::new(config), routes, route_order, built_at: crate::now_unix_ms() / 1000, clients })
     }
@@ -182,6 +193,13 @@ fn sim_root(kind: ProviderKind) -> &'static str {
         ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic => "/v1",
         ProviderKind::AzureOpenai => "/openai",
         ProviderKind::Gemini => "/v1beta",
+    }
+}
+
+/// Config limits are the limiter's limits.
+impl From<switchyard_config::LimitsConfig> for crate::limits::Limits {
+    fn from(c: switchyard_config::LimitsConfig) -> Self {
+        crate::limits::Limits { rpm: c.rpm, tpm: c.tpm, max_concurrent: c.max_concurrent }
     }
 }
 

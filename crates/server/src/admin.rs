@@ -1,51 +1,176 @@
-//! `/api/v1/*`: the control plane. For now: keys. Authenticated with the
-//! bootstrap admin token (roles arrive with the tenants issue).
+//! `/api/v1/*`: the control plane (docs/admin-api.md). Each handler reads
+//! who is calling, where from, the path and the body, and hands them to
+//! the core's admin operations; answers and errors are JSON in one shape.
+//!
+//! | path | methods |
+//! | --- | --- |
+//! | `/api/v1/whoami` | GET |
+//! | `/api/v1/{plans,tenants,teams,users,keys}` | GET (list), POST (create) |
+//! | `/api/v1/{kind}/{id}` | GET, PATCH, DELETE |
+//! | `/api/v1/keys/{id}/{disable,enable,revoke,rotate}` | POST |
+//! | `/api/v1/audit` | GET |
 
+use crate::edge::RequestId;
 use crate::respond::error_response;
 use crate::v1::{credential, read_body};
 use crate::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
-use switchyard_core::gateway::NewKey;
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::Value;
+use std::net::SocketAddr;
+use switchyard_core::access::admin::KeyAction;
+use switchyard_core::access::audit::Origin;
+use switchyard_core::access::{Kind, Principal};
 use switchyard_core::{ErrorKind, GatewayError};
 
 /// Admin bodies are small.
 const MAX_ADMIN_BODY: usize = 64 * 1024;
 
-/// `POST /api/v1/keys` → 201 with the key record and its secret (shown
-/// this once).
-pub async fn create_key(State(state): State<AppState>, req: Request) -> Response {
-    if let Err(e) = state.gateway.check_admin(credential(req.headers()).as_deref()) {
-        return error_response(&e);
-    }
-    let body = match read_body(req.into_body(), MAX_ADMIN_BODY).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let new: NewKey = match serde_json::from_slice(&body) {
-        Ok(n) => n,
+/// What every admin handler starts from.
+struct Call {
+    who: Principal,
+    origin: Origin,
+    query: Vec<(String, String)>,
+    body: Bytes,
+}
+
+/// Reads the caller (401 when not valid), the query and the body.
+async fn call(state: &AppState, req: Request) -> Result<Call, Response> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let origin = Origin { ip: peer, request_id };
+    let who = state
+        .gateway
+        .admin_principal(credential(req.headers()).as_deref(), &origin)
+        .await
+        .map_err(|e| error_response(&e))?;
+    let query = match Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
+        Ok(Query(q)) => q,
         Err(e) => {
-            return error_response(&GatewayError::new(ErrorKind::InvalidRequest, format!("Invalid key request: {e}")))
+            return Err(error_response(&GatewayError::new(ErrorKind::InvalidRequest, format!("Bad query string: {e}"))))
         }
     };
-    match state.gateway.create_key(new).await {
-        Ok((record, secret)) => {
-            let mut body = serde_json::to_value(&record).unwrap_or_default();
-            body["key"] = serde_json::Value::String(secret);
-            (StatusCode::CREATED, axum::Json(body)).into_response()
+    let body = read_body(req.into_body(), MAX_ADMIN_BODY).await.map_err(|e| error_response(&e))?;
+    Ok(Call { who, origin, query, body })
+}
+
+fn kind_of(collection: &str) -> Result<Kind, Response> {
+    let kind = match collection {
+        "plans" => Kind::Plan,
+        "tenants" => Kind::Tenant,
+        "teams" => Kind::Team,
+        "users" => Kind::User,
+        "keys" => Kind::Key,
+        other => {
+            return Err(error_response(&GatewayError::new(
+                ErrorKind::NotFound,
+                format!("Unknown admin collection '{other}': plans, tenants, teams, users, keys, audit."),
+            )))
         }
+    };
+    Ok(kind)
+}
+
+fn answer(status: StatusCode, result: Result<Value, GatewayError>) -> Response {
+    match result {
+        Ok(v) => (status, axum::Json(v)).into_response(),
         Err(e) => error_response(&e),
     }
 }
 
-/// `GET /api/v1/keys` → every key, without secrets or hashes.
-pub async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = state.gateway.check_admin(credential(&headers).as_deref()) {
-        return error_response(&e);
+macro_rules! try_or_respond {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// `GET /api/v1/whoami`.
+pub async fn whoami(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    let body = match &c.who {
+        Principal::Bootstrap => serde_json::json!({"kind": "bootstrap"}),
+        Principal::Key(k) => serde_json::json!({
+            "kind": "key", "key_id": k.key.id, "tenant_id": k.key.tenant_id,
+            "roles": k.key.roles, "permissions": k.permissions.names(),
+        }),
+    };
+    answer(StatusCode::OK, Ok(body))
+}
+
+/// `GET /api/v1/{kind}`.
+pub async fn list(State(state): State<AppState>, Path(collection): Path<String>, req: Request) -> Response {
+    let kind = try_or_respond!(kind_of(&collection));
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.admin_list(&c.who, kind, &c.query, &c.origin).await)
+}
+
+/// `POST /api/v1/{kind}` → 201.
+pub async fn create(State(state): State<AppState>, Path(collection): Path<String>, req: Request) -> Response {
+    let kind = try_or_respond!(kind_of(&collection));
+    let c = try_or_respond!(call(&state, req).await);
+    let created = state.gateway.admin_create(&c.who, kind, &c.body, &c.origin).await;
+    answer(StatusCode::CREATED, created.map(|c| c.view))
+}
+
+/// `GET /api/v1/{kind}/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let kind = try_or_respond!(kind_of(&collection));
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.admin_get(&c.who, kind, &id, &c.origin).await)
+}
+
+/// `PATCH /api/v1/{kind}/{id}` (JSON merge patch).
+pub async fn update(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let kind = try_or_respond!(kind_of(&collection));
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.admin_update(&c.who, kind, &id, &c.body, &c.origin).await)
+}
+
+/// `DELETE /api/v1/{kind}/{id}` → 204.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((collection, id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let kind = try_or_respond!(kind_of(&collection));
+    let c = try_or_respond!(call(&state, req).await);
+    match state.gateway.admin_delete(&c.who, kind, &id, &c.origin).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(&e),
     }
-    match state.gateway.store.load_keys().await {
-        Ok(keys) => axum::Json(serde_json::json!({"object": "list", "data": keys})).into_response(),
-        Err(e) => error_response(&GatewayError::new(ErrorKind::Overloaded, e.to_string())),
-    }
+}
+
+/// `POST /api/v1/keys/{id}/{action}`: 200, or 201 with the new secret for
+/// `rotate`.
+pub async fn key_action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    let action = match KeyAction::parse(&action, &c.body) {
+        Ok(a) => a,
+        Err(e) => return error_response(&e),
+    };
+    let status = if matches!(action, KeyAction::Rotate { .. }) { StatusCode::CREATED } else { StatusCode::OK };
+    answer(status, state.gateway.key_action(&c.who, &id, action, &c.origin).await.map(|c| c.view))
+}
+
+/// `GET /api/v1/audit`.
+pub async fn audit(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.audit_list(&c.who, &c.query, &c.origin).await)
 }

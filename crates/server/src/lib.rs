@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models[/{id}]` | [`v1`] |
 //! | `POST /v1/messages`, `POST /v1/messages/count_tokens` (Anthropic format) | [`v1`] |
-//! | `POST /api/v1/keys`, `GET /api/v1/keys` | [`admin`] |
+//! | `/api/v1/{plans,tenants,teams,users,keys}[/{id}[/{action}]]`, `/api/v1/audit`, `/api/v1/whoami` | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
@@ -37,7 +37,11 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/messages/count_tokens", post(v1::count_tokens))
         .route("/v1/models", get(v1::models))
         .route("/v1/models/{id}", get(v1::model))
-        .route("/api/v1/keys", post(admin::create_key).get(admin::list_keys))
+        .route("/api/v1/whoami", get(admin::whoami))
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/{collection}", get(admin::list).post(admin::create))
+        .route("/api/v1/{collection}/{id}", get(admin::get).patch(admin::update).delete(admin::delete))
+        .route("/api/v1/keys/{id}/{action}", post(admin::key_action))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

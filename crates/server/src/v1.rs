@@ -7,12 +7,14 @@ use crate::edge::RequestId;
 use crate::respond::{error_response, error_response_as, reply_response};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::{header, HeaderMap};
 use http_body_util::BodyExt;
+use std::net::SocketAddr;
 use std::time::Instant;
+use switchyard_core::access::audit::Origin;
 use switchyard_core::pipeline::Inbound;
 use switchyard_core::{ErrorKind, GatewayError};
 use switchyard_providers::Operation;
@@ -34,12 +36,14 @@ pub async fn messages(state: State<AppState>, req: Request) -> Response {
 /// gateway (an estimate with the o200k tokenizer; no upstream call).
 pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Response {
     let credential = credential(req.headers());
+    let origin = origin(&req);
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let result = match read_body(req.into_body(), limit).await {
         // Blocking: the first count may wait for the tokenizer to load.
         Ok(body) => {
             let gateway = state.gateway.clone();
-            let counted = tokio::task::spawn_blocking(move || gateway.count_tokens(credential.as_deref(), &body));
+            let counted =
+                tokio::task::spawn_blocking(move || gateway.count_tokens(credential.as_deref(), origin, &body));
             counted.await.unwrap_or_else(|e| Err(GatewayError::new(ErrorKind::Internal, e.to_string())))
         }
         Err(e) => Err(e),
@@ -50,15 +54,15 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
     }
 }
 
-pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.gateway.models(credential(&headers).as_deref(), None) {
+pub async fn models(State(state): State<AppState>, req: Request) -> Response {
+    match state.gateway.models(credential(req.headers()).as_deref(), origin(&req), None) {
         Ok(body) => json(body),
         Err(e) => error_response(&e),
     }
 }
 
-pub async fn model(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    match state.gateway.models(credential(&headers).as_deref(), Some(&id)) {
+pub async fn model(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    match state.gateway.models(credential(req.headers()).as_deref(), origin(&req), Some(&id)) {
         Ok(body) => json(body),
         Err(e) => error_response(&e),
     }
@@ -68,6 +72,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
     let received = Instant::now();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let credential = credential(req.headers());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
@@ -76,10 +81,18 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
             return error_response_as(&e, dialect);
         }
     };
-    let inbound = Inbound { request_id, credential, body, dialect, received };
+    let inbound = Inbound { request_id, credential, body, dialect, received, peer };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),
         Err(e) => error_response_as(&e, dialect),
+    }
+}
+
+/// The client's address and the request id, for the audit log.
+pub fn origin(req: &Request) -> Origin {
+    Origin {
+        ip: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
     }
 }
 

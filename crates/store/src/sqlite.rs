@@ -7,8 +7,9 @@ use sqlx::{Arguments, Row, SqlitePool};
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
-use switchyard_core::keys::{KeyRecord, KeyStatus};
-use switchyard_core::store::{Store, StoreError, StoreFuture};
+use switchyard_core::access::audit::{AuditQuery, AuditRecord};
+use switchyard_core::access::Kind;
+use switchyard_core::store::{Change, DirEntry, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
@@ -63,15 +64,58 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
     Ok(())
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql")),
+    (2, "directory and audit", include_str!("../migrations/0002_directory_and_audit.sql")),
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A uniqueness rule refusing a write is a conflict, not an outage.
+fn write_err(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        _ => err(e),
+    }
+}
+
+fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DirEntry, StoreError> {
+    let kind: String = row.try_get("kind").map_err(err)?;
+    Ok(DirEntry {
+        kind: Kind::parse(&kind).ok_or_else(|| err(format!("unknown directory kind {kind:?}")))?,
+        id: row.try_get("id").map_err(err)?,
+        tenant_id: row.try_get("tenant_id").map_err(err)?,
+        name: row.try_get("name").map_err(err)?,
+        secret_hash: row.try_get("secret_hash").map_err(err)?,
+        doc: row.try_get("doc").map_err(err)?,
+        seq: row.try_get("seq").map_err(err)?,
+        deleted: row.try_get::<i64, _>("deleted").map_err(err)? != 0,
+    })
+}
+
+async fn insert_audit(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &AuditRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO audit_log (id, at, tenant_id, actor_id, action, target_kind, target_id, doc)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(r.at)
+    .bind(&r.tenant_id)
+    .bind(&r.actor.id)
+    .bind(&r.action)
+    .bind(r.target.as_ref().map(|t| t.kind.as_str()))
+    .bind(r.target.as_ref().map(|t| t.id.as_str()))
+    .bind(serde_json::to_string(r).map_err(err)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(err)?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -84,7 +128,7 @@ impl SqliteStore {
             let path = path.split('?').next().unwrap_or(path);
             if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+                    .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
         let options = SqliteConnectOptions::from_str(url)
@@ -111,7 +155,7 @@ impl SqliteStore {
             .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
             .collect();
         let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
-        migrator.run(&pool).await.map_err(|e| StoreError(format!("migrations failed: {e}")))?;
+        migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")))?;
         Ok(SqliteStore { pool })
     }
 
@@ -154,63 +198,109 @@ fn usage_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UsageRecord, StoreErr
     })
 }
 
-fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
-    let json = |col: &str| -> Result<Option<serde_json::Value>, StoreError> {
-        let text: Option<String> = row.try_get(col).map_err(err)?;
-        text.map(|t| serde_json::from_str(&t).map_err(err)).transpose()
-    };
-    let strings =
-        |v: Option<serde_json::Value>| -> Option<Vec<String>> { v.and_then(|v| serde_json::from_value(v).ok()) };
-    let status: String = row.try_get("status").map_err(err)?;
-    Ok(KeyRecord {
-        id: row.try_get("id").map_err(err)?,
-        name: row.try_get("name").map_err(err)?,
-        hash: row.try_get("key_hash").map_err(err)?,
-        prefix: row.try_get("prefix").map_err(err)?,
-        tenant_id: row.try_get("tenant_id").map_err(err)?,
-        team_id: row.try_get("team_id").map_err(err)?,
-        user_id: row.try_get("user_id").map_err(err)?,
-        roles: strings(json("roles")?).unwrap_or_default(),
-        allowed_routes: strings(json("allowed_routes")?),
-        status: KeyStatus::parse(&status).ok_or_else(|| StoreError(format!("unknown key status {status:?}")))?,
-        expires_at: row.try_get("expires_at").map_err(err)?,
-        metadata: json("metadata")?.unwrap_or(serde_json::Value::Null),
-        created_at: row.try_get("created_at").map_err(err)?,
-    })
-}
-
 impl Store for SqliteStore {
-    fn insert_key(&self, k: &KeyRecord) -> StoreFuture<'_, ()> {
-        let k = k.clone();
+    fn directory_since(&self, after: i64) -> StoreFuture<'_, Vec<DirEntry>> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO api_keys (id, name, key_hash, prefix, tenant_id, team_id, user_id, roles, allowed_routes, status, expires_at, metadata, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            let rows = sqlx::query(
+                "SELECT kind, id, tenant_id, name, secret_hash, doc, seq, deleted FROM directory WHERE seq > ? ORDER BY seq",
             )
-            .bind(&k.id)
-            .bind(&k.name)
-            .bind(&k.hash)
-            .bind(&k.prefix)
-            .bind(&k.tenant_id)
-            .bind(&k.team_id)
-            .bind(&k.user_id)
-            .bind(serde_json::to_string(&k.roles).map_err(err)?)
-            .bind(k.allowed_routes.as_ref().map(serde_json::to_string).transpose().map_err(err)?)
-            .bind(k.status.as_str())
-            .bind(k.expires_at)
-            .bind(k.metadata.to_string())
-            .bind(k.created_at)
-            .execute(&self.pool)
+            .bind(after)
+            .fetch_all(&self.pool)
             .await
             .map_err(err)?;
-            Ok(())
+            rows.iter().map(entry_from_row).collect()
         })
     }
 
-    fn load_keys(&self) -> StoreFuture<'_, Vec<KeyRecord>> {
+    fn directory_seq(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT * FROM api_keys").fetch_all(&self.pool).await.map_err(err)?;
-            rows.iter().map(key_from_row).collect()
+            sqlx::query_scalar("SELECT seq FROM directory_sequence WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)
+        })
+    }
+
+    fn apply<'a>(&'a self, changes: &'a [Change], audit: &'a AuditRecord) -> StoreFuture<'a, i64> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(err)?;
+            // Writing first takes SQLite's write lock at once: changes are
+            // serialised, so seq order is commit order.
+            let last: i64 =
+                sqlx::query_scalar("UPDATE directory_sequence SET seq = seq + ? WHERE id = 1 RETURNING seq")
+                    .bind(changes.len() as i64)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(err)?;
+            let first = last - changes.len() as i64 + 1;
+            for (i, c) in changes.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO directory (kind, id, tenant_id, name, secret_hash, doc, seq, deleted)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (kind, id) DO UPDATE SET tenant_id = excluded.tenant_id, name = excluded.name,
+                       secret_hash = excluded.secret_hash, doc = excluded.doc, seq = excluded.seq, deleted = excluded.deleted",
+                )
+                .bind(c.kind.as_str())
+                .bind(&c.id)
+                .bind(&c.tenant_id)
+                .bind(&c.name)
+                .bind(c.doc.as_ref().and(c.secret_hash.as_deref()))
+                .bind(c.doc.as_deref().unwrap_or(""))
+                .bind(first + i as i64)
+                .bind(i64::from(c.doc.is_none()))
+                .execute(&mut *tx)
+                .await
+                .map_err(write_err)?;
+            }
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(write_err)?;
+            Ok(last)
+        })
+    }
+
+    fn write_audit<'a>(&'a self, batch: &'a [AuditRecord]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(err)?;
+            for r in batch {
+                insert_audit(&mut tx, r).await?;
+            }
+            tx.commit().await.map_err(err)
+        })
+    }
+
+    fn audit_page<'a>(&'a self, q: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
+        Box::pin(async move {
+            let mut sql = String::from("SELECT doc FROM audit_log WHERE 1 = 1");
+            let mut args = SqliteArguments::default();
+            let text = [
+                ("tenant_id", &q.tenant_id),
+                ("actor_id", &q.actor_id),
+                ("action", &q.action),
+                ("target_kind", &q.target_kind),
+                ("target_id", &q.target_id),
+            ];
+            for (column, value) in text {
+                if let Some(v) = value {
+                    sql.push_str(&format!(" AND {column} = ?"));
+                    args.add(v.as_str()).map_err(err)?;
+                }
+            }
+            if let Some(s) = q.since {
+                sql.push_str(" AND at >= ?");
+                args.add(s).map_err(err)?;
+            }
+            if let Some(u) = q.until {
+                sql.push_str(" AND at < ?");
+                args.add(u).map_err(err)?;
+            }
+            if let Some(b) = &q.before {
+                sql.push_str(" AND id < ?");
+                args.add(b.as_str()).map_err(err)?;
+            }
+            sql.push_str(" ORDER BY id DESC LIMIT ?");
+            args.add(q.limit as i64).map_err(err)?;
+            let docs: Vec<String> = sqlx::query_scalar_with(&sql, args).fetch_all(&self.pool).await.map_err(err)?;
+            docs.iter().map(|d| serde_json::from_str(d).map_err(err)).collect()
         })
     }
 
@@ -251,38 +341,124 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn key(id: &str, hash: &str) -> KeyRecord {
-        KeyRecord {
+    fn change(kind: Kind, id: &str, name: &str, doc: Option<&str>) -> Change {
+        Change {
+            kind,
             id: id.into(),
-            name: "n".into(),
-            hash: hash.into(),
-            prefix: "sk-sy-abcd".into(),
             tenant_id: "t".into(),
-            team_id: None,
-            user_id: Some("u".into()),
-            roles: vec!["developer".into()],
-            allowed_routes: Some(vec!["chat".into()]),
-            status: KeyStatus::Active,
-            expires_at: Some(5),
-            metadata: serde_json::json!({"a": 1}),
-            created_at: 1,
+            name: name.into(),
+            secret_hash: (kind == Kind::Key).then(|| format!("hash-{id}")),
+            doc: doc.map(str::to_string),
         }
     }
 
+    fn audit(action: &str) -> AuditRecord {
+        AuditRecord::new(switchyard_core::access::audit::Actor::system(), action, &Default::default())
+    }
+
     #[tokio::test]
-    async fn keys_round_trip_and_hashes_are_unique() {
+    async fn directory_changes_carry_sequence_numbers_and_tombstones() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/sub/k.db", dir.path().display());
         let store = SqliteStore::open(&url).await.unwrap();
-        store.insert_key(&key("k1", "h1")).await.unwrap();
-        assert!(store.insert_key(&key("k2", "h1")).await.is_err(), "same hash twice");
-        let keys = store.load_keys().await.unwrap();
-        assert_eq!(keys, vec![key("k1", "h1")]);
-        // Reopening applies no migration twice and keeps the data.
+        assert_eq!(store.directory_seq().await.unwrap(), 0);
+        let two = [change(Kind::Team, "a", "A", Some("{}")), change(Kind::Key, "k", "K", Some("{}"))];
+        assert_eq!(store.apply(&two, &audit("x.create")).await.unwrap(), 2);
+        // A live name is unique per kind and tenant: refused as a conflict, nothing written.
+        let dup = store.apply(&[change(Kind::Team, "b", "A", Some("{}"))], &audit("x.create")).await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+        assert_eq!(store.directory_seq().await.unwrap(), 2);
+        store.apply(&[change(Kind::Team, "a", "A", None)], &audit("x.delete")).await.unwrap();
+        let since = store.directory_since(1).await.unwrap();
+        assert_eq!(
+            since.iter().map(|e| (e.id.as_str(), e.seq, e.deleted)).collect::<Vec<_>>(),
+            [("k", 2, false), ("a", 3, true)]
+        );
+        assert_eq!(since[0].secret_hash.as_deref(), Some("hash-k"));
+        // The name of a deleted object is free again; reopening keeps everything.
+        store.apply(&[change(Kind::Team, "c", "A", Some("{}"))], &audit("x.create")).await.unwrap();
         drop(store);
         let store = SqliteStore::open(&url).await.unwrap();
-        assert_eq!(store.load_keys().await.unwrap().len(), 1);
+        assert_eq!(store.directory_seq().await.unwrap(), 4);
+        assert_eq!(store.directory_since(0).await.unwrap().len(), 3);
         store.ping().await.unwrap();
+        // Every change wrote its audit entry.
+        let q = AuditQuery { limit: 10, ..AuditQuery::default() };
+        let actions: Vec<String> = store.audit_page(&q).await.unwrap().into_iter().map(|r| r.action).collect();
+        assert_eq!(actions, ["x.create", "x.delete", "x.create"]);
+    }
+
+    #[tokio::test]
+    async fn audit_pages_filter_and_go_backwards() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let mut batch = Vec::new();
+        for i in 0..5 {
+            let mut r = audit(if i % 2 == 0 { "auth.denied" } else { "key.create" });
+            r.id = format!("aud_{i}");
+            r.at = i;
+            r.tenant_id = Some(if i < 3 { "a" } else { "b" }.into());
+            batch.push(r);
+        }
+        store.write_audit(&batch).await.unwrap();
+        store.write_audit(&batch[..1]).await.unwrap(); // replayed: ignored
+        let page = |q: AuditQuery| {
+            let store = &store;
+            async move { store.audit_page(&q).await.unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>() }
+        };
+        assert_eq!(page(AuditQuery { limit: 2, ..Default::default() }).await, ["aud_4", "aud_3"]);
+        assert_eq!(
+            page(AuditQuery { limit: 9, before: Some("aud_3".into()), ..Default::default() }).await,
+            ["aud_2", "aud_1", "aud_0"]
+        );
+        assert_eq!(
+            page(AuditQuery {
+                limit: 9,
+                tenant_id: Some("a".into()),
+                action: Some("auth.denied".into()),
+                ..Default::default()
+            })
+            .await,
+            ["aud_2", "aud_0"]
+        );
+        assert_eq!(
+            page(AuditQuery { limit: 9, since: Some(1), until: Some(3), ..Default::default() }).await,
+            ["aud_2", "aud_1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_of_the_first_schema_move_into_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/old.db", dir.path().display());
+        let pool = SqlitePool::connect(&format!("{url}?mode=rwc")).await.unwrap();
+        // A database at schema 1, holding two keys of the same name.
+        let m1 = Migrator {
+            migrations: Cow::Owned(vec![Migration::new(
+                1,
+                Cow::Borrowed("keys and usage"),
+                MigrationType::Simple,
+                Cow::Borrowed(MIGRATIONS[0].2),
+                false,
+            )]),
+            ..Migrator::DEFAULT
+        };
+        m1.run(&pool).await.unwrap();
+        for (id, name, meta) in [("key_1", "ci", "null"), ("key_2", "ci", "{\"a\":1}")] {
+            sqlx::query("INSERT INTO api_keys VALUES (?, ?, ?, 'sk-sy-abcd', 'default', NULL, NULL, '[]', '[\"chat\"]', 'active', NULL, ?, 5)")
+                .bind(id).bind(name).bind(format!("hash{id}")).bind(meta).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = SqliteStore::open(&url).await.unwrap();
+        let entries = store.directory_since(0).await.unwrap();
+        assert_eq!(entries.len(), 2);
+        let keys: Vec<switchyard_core::keys::KeyRecord> =
+            entries.iter().map(|e| serde_json::from_str(&e.doc).unwrap()).collect();
+        assert_ne!(keys[0].name, keys[1].name, "duplicate names were made unique");
+        assert_eq!(keys[0].roles, [switchyard_core::access::Role::Developer]);
+        assert_eq!(keys[1].metadata["a"], 1);
+        assert_eq!(keys[0].allowed_routes.as_deref(), Some(&["chat".to_string()][..]));
+        assert_eq!(entries[1].secret_hash.as_deref(), Some("hashkey_2"));
+        assert_eq!(store.directory_seq().await.unwrap(), 2);
     }
 
     #[tokio::test]

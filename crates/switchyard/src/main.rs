@@ -1,7 +1,7 @@
 //! `switchyard`: the one binary. Parses the command line and hands off;
 //! the start-up order of `serve` is in [`serve`], reload in [`reload`].
 
-mod keys;
+mod admin;
 mod listen;
 mod reload;
 mod serve;
@@ -54,11 +54,10 @@ enum Command {
     Sim(switchyard_sim::cli::SimArgs),
     /// Load-test an OpenAI- or Anthropic-compatible endpoint, closed or open loop, with a capacity plan.
     Bench(switchyard_bench::cli::BenchArgs),
-    /// Manage API keys through the admin API.
-    Keys {
-        #[command(subcommand)]
-        command: keys::KeysCommand,
-    },
+    // The admin API's commands (tenants, plans, teams, users, keys,
+    // audit, whoami) sit at the top level: see `admin`.
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Subcommand)]
@@ -87,7 +86,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Bench(args) => switchyard_bench::cli::run(args).await.map(|_| ()),
-            Command::Keys { command } => keys::run(command).await,
+            Command::Admin(command) => admin::run(command).await,
         }
     });
     match result {

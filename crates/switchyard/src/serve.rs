@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchyard_config::Config;
+use switchyard_core::gateway::Parts;
 use switchyard_core::runtime::{BuildContext, Runtime};
 use switchyard_core::usage::{start_writer, WriterSettings};
 use switchyard_core::Gateway;
@@ -42,13 +43,22 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         spill_path: spill_path(&config.storage.url),
     };
     let (usage, writer_task) = start_writer(store.clone(), writer, metrics.clone());
+    let audit_writer = WriterSettings {
+        capacity: config.usage.queue_capacity,
+        batch_size: config.usage.batch_size,
+        flush_interval: config.usage.flush_interval.get(),
+        spill_path: spill_path(&config.storage.url).map(|p| p.with_file_name("audit-spill.jsonl")),
+    };
+    let (audit, audit_task) = start_writer(store.clone(), audit_writer, metrics.clone());
 
     let runtime = Runtime::build(config.clone(), BuildContext { sim_addr, previous: None })?;
     for note in runtime.notes() {
         tracing::warn!("{note}");
     }
-    let gateway = Arc::new(Gateway::new(runtime, store, usage.clone(), metrics, sim_addr));
-    let keys = gateway.load_keys().await.map_err(|e| e.to_string())?;
+    let parts = Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr };
+    let gateway = Arc::new(Gateway::new(runtime, parts));
+    let keys = gateway.load_directory().await.map_err(|e| format!("cannot load the directory: {e}"))?;
+    tokio::spawn(poll_directory(gateway.clone(), stop_rx.clone()));
 
     let listener = crate::listen::bind(&config.server.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -58,11 +68,16 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     tokio::spawn(reload::watch(path, gateway.clone(), stop_rx.clone()));
 
     let app = switchyard_server::app(gateway.clone());
-    let listener = axum_listener(listener);
+    // Nagle off on accepted connections: SSE events must leave at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let mut graceful_rx = stop_rx.clone();
-    // `into_make_service`: each connection gets a clone of the router. Serving
-    // the Router itself rebuilds its route table per connection (~5 KiB).
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+    // A make-service: each connection gets a clone of the router (serving
+    // the Router itself rebuilds its route table per connection, ~5 KiB),
+    // with the peer address for the audit log.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = graceful_rx.wait_for(|s| *s).await;
     });
     let mut server = std::pin::pin!(server.into_future());
@@ -81,19 +96,48 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     // Everything queued so far (including records of requests cut by the
     // grace deadline, queued as they dropped) is written before exit.
     usage.flush().await;
+    audit.flush().await;
     drop(usage);
+    drop(audit);
     drop(gateway);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer_task).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), audit_task).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Disables Nagle on accepted connections: SSE events must leave at once.
-fn axum_listener(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    })
+/// Brings the directory up to date with changes made through other
+/// replicas, every `admin.refresh_interval`. A failed poll is retried at
+/// the next tick; the last good snapshot keeps serving meanwhile.
+async fn poll_directory(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    let mut failing = false;
+    loop {
+        let interval = gateway.runtime().config.admin.refresh_interval.get();
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match gateway.directory.poll(&*gateway.store).await {
+            Ok(n) => {
+                if n > 0 {
+                    gateway.metrics.directory_refreshes.inc(&["ok"]);
+                    tracing::debug!(entries = n, "directory refreshed");
+                }
+                if failing {
+                    tracing::info!("directory refresh works again");
+                    failing = false;
+                }
+            }
+            Err(e) => {
+                gateway.metrics.directory_refreshes.inc(&["error"]);
+                if !failing {
+                    tracing::warn!(error = %e, "directory refresh failed; serving the last snapshot");
+                    failing = true;
+                }
+            }
+        }
+        gateway.metrics.directory_seq.set(&[], gateway.directory.load().seq);
+    }
 }
 
 async fn shutdown_signal() {

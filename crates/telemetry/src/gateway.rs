@@ -39,6 +39,12 @@ pub struct Metrics {
     pub usage_records: CounterFamily,
     pub usage_queue_depth: GaugeFamily,
     pub config_reloads: CounterFamily,
+    pub audit_records: CounterFamily,
+    pub audit_queue_depth: GaugeFamily,
+    pub rate_limited: CounterFamily,
+    pub access_denied: CounterFamily,
+    pub directory_refreshes: CounterFamily,
+    pub directory_seq: GaugeFamily,
     /// Handles to the series every finished request writes, per
     /// (operation, route, deployment): see [`Metrics::request_series`].
     request_series: Memo<RequestSeries>,
@@ -148,6 +154,36 @@ impl Metrics {
                 "Config reload attempts.",
                 &["result"],
             ),
+            audit_records: CounterFamily::new(
+                "switchyard_audit_records_total",
+                "Audit entries of security decisions handled by the batched writer.",
+                &["result"],
+            ),
+            audit_queue_depth: GaugeFamily::new(
+                "switchyard_audit_queue_depth",
+                "Audit entries waiting to be written.",
+                &[],
+            ),
+            rate_limited: CounterFamily::new(
+                "switchyard_rate_limited_total",
+                "Requests refused by the gateway's own rate limits, by scope kind and dimension.",
+                &["scope", "dimension"],
+            ),
+            access_denied: CounterFamily::new(
+                "switchyard_access_denied_total",
+                "Requests refused for who sent them (reason: unauthenticated, forbidden, policy).",
+                &["surface", "reason"],
+            ),
+            directory_refreshes: CounterFamily::new(
+                "switchyard_directory_refreshes_total",
+                "Reloads of keys, tenants and limits from the store.",
+                &["result"],
+            ),
+            directory_seq: GaugeFamily::new(
+                "switchyard_directory_seq",
+                "The directory change sequence number this replica has applied.",
+                &[],
+            ),
             request_series: Memo::new(&["operation", "route", "deployment"]),
         }
     }
@@ -179,6 +215,12 @@ impl Metrics {
         self.usage_records.render(&mut out);
         self.usage_queue_depth.render(&mut out);
         self.config_reloads.render(&mut out);
+        self.audit_records.render(&mut out);
+        self.audit_queue_depth.render(&mut out);
+        self.rate_limited.render(&mut out);
+        self.access_denied.render(&mut out);
+        self.directory_refreshes.render(&mut out);
+        self.directory_seq.render(&mut out);
         out
     }
 }

@@ -2,6 +2,7 @@
 //! request, whatever happens — success, error, or a client that went away
 //! (then `Drop` writes the record, with status 499).
 
+use crate::limits::Admission;
 use crate::usage::{UsageRecord, UsageSink};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ pub struct Account {
     /// Overhead fixed when the reply was committed (headers sent).
     overhead: Option<Duration>,
     finished: bool,
+    /// The request's place under the rate limits: its concurrency slots
+    /// are held until the record is written, and its token reservation is
+    /// corrected to the real usage then.
+    pub admission: Option<Admission>,
 }
 
 impl Account {
@@ -37,6 +42,7 @@ impl Account {
             record: UsageRecord::new(request_id, op.as_str()),
             overhead: None,
             finished: false,
+            admission: None,
         }
     }
 
@@ -82,6 +88,10 @@ impl Account {
         r.latency_ms = latency.as_secs_f64() * 1e3;
         r.ttft_ms = ttft.map(|t| t.as_secs_f64() * 1e3);
         r.overhead_ms = overhead.as_secs_f64() * 1e3;
+        if let Some(mut admission) = self.admission.take() {
+            let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+            admission.reconcile(used, Instant::now());
+        }
         let record = std::mem::take(&mut self.record);
         self.observe(&record, latency, overhead, ttft);
         self.metrics.in_flight.add(&[self.op.as_str()], -1);

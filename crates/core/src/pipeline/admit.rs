@@ -2,37 +2,63 @@
 //! fields policy needs are read; the rest of the body is the client's and
 //! the provider's business.
 
+use crate::access::audit::{Actor, AuditRecord, Origin};
+use crate::access::{Caller, Permission};
 use crate::error::{ErrorKind, GatewayError};
-use crate::keys::{KeyCache, KeyRecord, KeyStatus};
+use crate::Gateway;
 use std::sync::Arc;
 use switchyard_providers::Operation;
 use switchyard_translate::Format;
 use switchyard_types::RawObject;
 
-pub fn authenticate(keys: &KeyCache, credential: Option<&str>, now_ms: i64) -> Result<Arc<KeyRecord>, GatewayError> {
-    let Some(secret) = credential.filter(|c| !c.is_empty()) else {
-        let e = GatewayError::new(
-            ErrorKind::Unauthenticated,
-            "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.",
-        );
-        return Err(e);
-    };
-    let Some(key) = keys.find(secret) else {
-        return Err(GatewayError::new(
-            ErrorKind::Unauthenticated,
-            format!("Incorrect API key provided: {}.", redact(secret)),
-        ));
-    };
-    match key.status {
-        KeyStatus::Active => {}
-        other => {
-            return Err(GatewayError::new(ErrorKind::Unauthenticated, format!("This API key is {}.", other.as_str())));
+impl Gateway {
+    /// Who is calling `/v1`: a valid key, of a tenant in good standing,
+    /// whose roles allow inference. One hash-map probe on the directory
+    /// snapshot; refusals (401 / 403) are counted and audited.
+    pub fn authenticate(
+        &self,
+        credential: Option<&str>,
+        origin: impl FnOnce() -> Origin,
+    ) -> Result<Arc<Caller>, GatewayError> {
+        let Some(secret) = credential.filter(|c| !c.is_empty()) else {
+            return Err(self.auth_denied(
+                "v1",
+                &origin(),
+                None,
+                "missing credential",
+                "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key: <key>`.",
+            ));
+        };
+        let Some(caller) = self.directory.load().caller(secret) else {
+            let message = format!("Incorrect API key provided: {}.", redact(secret));
+            return Err(self.auth_denied("v1", &origin(), None, "unknown key", &message));
+        };
+        if let Some(why) = caller.refusal(crate::now_unix_ms()) {
+            return Err(self.auth_denied("v1", &origin(), Some(&caller), why, why));
         }
+        if !caller.permissions.allows(Permission::Inference) {
+            self.metrics.access_denied.inc(&["v1", "forbidden"]);
+            let record = AuditRecord::new(Actor::of_key(&caller.key), "access.denied", &origin())
+                .tenant(Some(caller.tenant_id()))
+                .reason("missing permission inference");
+            self.audit.send_detached(record);
+            return Err(GatewayError::new(
+                ErrorKind::PermissionDenied,
+                "This API key's roles do not allow model calls (it needs the admin or developer role).",
+            ));
+        }
+        Ok(caller)
     }
-    if key.expires_at.is_some_and(|t| t <= now_ms) {
-        return Err(GatewayError::new(ErrorKind::Unauthenticated, "This API key has expired."));
+
+    /// Records that a valid key named a route it may not use (it is told
+    /// the route does not exist, as OpenAI does).
+    pub fn route_refused(&self, caller: &Caller, route: &str, origin: Origin) {
+        self.metrics.access_denied.inc(&["v1", "policy"]);
+        let record = AuditRecord::new(Actor::of_key(&caller.key), "request.refused", &origin)
+            .tenant(Some(caller.tenant_id()))
+            .reason(format!("route '{route}' not allowed"));
+        self.audit.send_detached(record);
     }
-    Ok(key)
 }
 
 /// Shows enough of a presented secret to recognise it, never all of it.

@@ -12,10 +12,12 @@
 pub mod account;
 pub mod admit;
 pub mod attempt;
+pub mod limit;
 pub mod resolve;
 pub mod stream;
 pub mod translate;
 
+use crate::access::audit::Origin;
 use crate::error::GatewayError;
 use crate::reply::{Reply, ReplyBody};
 use crate::tokenize;
@@ -40,6 +42,14 @@ pub struct Inbound {
     pub dialect: Format,
     /// When the server saw the request (overhead is measured from here).
     pub received: Instant,
+    /// The client's address (for the audit log).
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+impl Inbound {
+    fn origin(&self) -> Origin {
+        Origin { ip: self.peer.map(|p| p.ip().to_string()), request_id: Some(self.request_id.clone()) }
+    }
 }
 
 impl Gateway {
@@ -49,12 +59,12 @@ impl Gateway {
         let mut account =
             Account::start(self.usage.clone(), self.metrics.clone(), op, &inbound.request_id, inbound.received);
 
-        let key = match admit::authenticate(&self.keys, inbound.credential.as_deref(), crate::now_unix_ms()) {
+        let key = match self.authenticate(inbound.credential.as_deref(), || inbound.origin()) {
             Ok(k) => k,
             Err(e) => return Err(fail(account, e).await),
         };
-        account.record.key_id = Some(key.id.clone());
-        account.record.tenant_id = Some(key.tenant_id.clone());
+        account.record.key_id = Some(key.key.id.clone());
+        account.record.tenant_id = Some(key.key.tenant_id.clone());
 
         let head = match admit::parse(op, inbound.dialect, &inbound.body) {
             Ok(h) => h,
@@ -64,9 +74,20 @@ impl Gateway {
 
         let plan = match resolve::resolve(&rt, &key, &head.model, op) {
             Ok(p) => p,
-            Err(e) => return Err(fail(account, e).await),
+            Err(e) => {
+                if rt.routes.contains_key(&head.model) && !key.may_use(&head.model) {
+                    self.route_refused(&key, &head.model, inbound.origin());
+                }
+                return Err(fail(account, e).await);
+            }
         };
         account.record.route = Some(plan.route.name.clone());
+
+        match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()) {
+            Ok(admission) => account.admission = admission,
+            Err(e) => return Err(fail(account, e).await),
+        }
+        let quota = account.admission.as_ref().map(|a| crate::limits::headers::headers(a.quota()));
 
         let cx = Context {
             op,
@@ -79,7 +100,13 @@ impl Gateway {
         };
         let attempted = match attempt::run(&plan.attempts, cx, &mut account).await {
             Ok(a) => a,
-            Err(e) => return Err(fail(account, e).await),
+            Err(mut e) => {
+                if let Some(q) = quota {
+                    // The gateway's own figures replace the provider's.
+                    e.rate_limits = q;
+                }
+                return Err(fail(account, e).await);
+            }
         };
 
         let overhead = account.commit();
@@ -88,7 +115,10 @@ impl Gateway {
             ("x-switchyard-attempts", account.record.attempts.to_string()),
             ("x-switchyard-overhead-ms", millis_text(overhead)),
         ];
-        headers.extend(attempted.rate_limits);
+        match quota {
+            Some(q) => headers.extend(q),
+            None => headers.extend(attempted.rate_limits),
+        }
         match attempted.answer {
             Answer::Full(body, usage) => {
                 let usage = usage.unwrap_or_else(|| response_usage(&inbound.body, &body));
@@ -116,9 +146,9 @@ impl Gateway {
         e: GatewayError,
     ) -> GatewayError {
         let mut account = Account::start(self.usage.clone(), self.metrics.clone(), op, request_id, received);
-        if let Ok(key) = admit::authenticate(&self.keys, credential, crate::now_unix_ms()) {
-            account.record.key_id = Some(key.id.clone());
-            account.record.tenant_id = Some(key.tenant_id.clone());
+        if let Some(caller) = credential.and_then(|c| self.directory.load().caller(c)) {
+            account.record.key_id = Some(caller.key.id.clone());
+            account.record.tenant_id = Some(caller.key.tenant_id.clone());
         }
         fail(account, e).await
     }
@@ -154,8 +184,8 @@ impl Gateway {
     /// the key may use. An estimate: no upstream is called. Blocking (the
     /// first call waits for the tokenizer to load): run it off the async
     /// workers.
-    pub fn count_tokens(&self, credential: Option<&str>, body: &[u8]) -> Result<Bytes, GatewayError> {
-        let key = admit::authenticate(&self.keys, credential, crate::now_unix_ms())?;
+    pub fn count_tokens(&self, credential: Option<&str>, origin: Origin, body: &[u8]) -> Result<Bytes, GatewayError> {
+        let key = self.authenticate(credential, || origin)?;
         let translate::Canonical::Chat(request) = translate::decode(Operation::Chat, Format::Anthropic, body)? else {
             return Err(GatewayError::new(crate::ErrorKind::Internal, "count_tokens decoded a non-chat body"));
         };
@@ -171,8 +201,8 @@ impl Gateway {
     /// fields (`object`, `created`, `owned_by`) and Anthropic's (`type`,
     /// `display_name`, `created_at`, and `has_more` / `first_id` /
     /// `last_id` on the list); each ignores the other's.
-    pub fn models(&self, credential: Option<&str>, only: Option<&str>) -> Result<Bytes, GatewayError> {
-        let key = admit::authenticate(&self.keys, credential, crate::now_unix_ms())?;
+    pub fn models(&self, credential: Option<&str>, origin: Origin, only: Option<&str>) -> Result<Bytes, GatewayError> {
+        let key = self.authenticate(credential, || origin)?;
         let rt = self.runtime();
         let created_at = rfc3339(rt.built_at);
         let entry = |name: &str| {

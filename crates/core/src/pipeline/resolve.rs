@@ -4,8 +4,8 @@
 //! route's enabled deployments in configured order; strategies, tiers and
 //! rollouts will reorder and filter here without touching the attempt loop.
 
+use crate::access::Caller;
 use crate::error::{ErrorKind, GatewayError};
-use crate::keys::KeyRecord;
 use crate::runtime::{Deployment, Route, Runtime};
 use std::sync::Arc;
 use switchyard_providers::Operation;
@@ -16,7 +16,7 @@ pub struct Plan {
     pub attempts: Vec<Arc<Deployment>>,
 }
 
-pub fn resolve(rt: &Runtime, key: &KeyRecord, model: &str, op: Operation) -> Result<Plan, GatewayError> {
+pub fn resolve(rt: &Runtime, key: &Caller, model: &str, op: Operation) -> Result<Plan, GatewayError> {
     let route = rt.routes.get(model).filter(|_| key.may_use(model)).ok_or_else(|| {
         GatewayError::new(
             ErrorKind::ModelNotFound,
