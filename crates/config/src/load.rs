@@ -179,6 +179,7 @@ impl Sections<'_> {
                 "storage" => self.one(name, value, &mut config.storage),
                 "admin" => self.one(name, value, &mut config.admin),
                 "rate_limits" => self.one(name, value, &mut config.rate_limits),
+                "redis" => self.one(name, value, &mut config.redis),
                 "usage" => self.one(name, value, &mut config.usage),
                 "reload" => self.one(name, value, &mut config.reload),
                 "timeouts" => self.one(name, value, &mut config.timeouts),

@@ -15,6 +15,9 @@ pub struct Config {
     pub storage: StorageConfig,
     pub admin: AdminConfig,
     pub rate_limits: RateLimitsConfig,
+    /// Shared state for replicas (rate-limit counters, directory change
+    /// notifications); absent: this process counts alone.
+    pub redis: Option<RedisConfig>,
     pub usage: UsageConfig,
     pub reload: ReloadConfig,
     pub timeouts: Timeouts,
@@ -81,6 +84,47 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig { bootstrap_token: String::new(), refresh_interval: Duration::from_millis(250) }
     }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// Longest wait for one Redis call on the request path; past it the
+    /// call counts as failed and `on_failure` decides.
+    #[serde(default = "redis_timeout")]
+    pub timeout: Duration,
+    /// When Redis does not answer: `local` admits under this replica's own
+    /// counters (fail open, still limited); `closed` refuses with 503.
+    #[serde(default)]
+    pub on_failure: RedisFailure,
+    /// Prefix of every key this gateway writes.
+    #[serde(default = "redis_prefix")]
+    pub key_prefix: String,
+    /// How long a concurrency slot lives if its replica dies holding it.
+    #[serde(default = "redis_lease")]
+    pub lease: Duration,
+}
+
+fn redis_timeout() -> Duration {
+    Duration::from_millis(100)
+}
+
+fn redis_prefix() -> String {
+    "switchyard".into()
+}
+
+fn redis_lease() -> Duration {
+    Duration::from_secs(900)
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisFailure {
+    #[default]
+    Local,
+    Closed,
 }
 
 /// Limits of one scope; absent = no limit on that dimension.

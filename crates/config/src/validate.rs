@@ -70,6 +70,17 @@ impl Config {
             err("usage.batch_size".into(), "expected a positive number".into());
         }
         positive("usage.flush_interval", self.usage.flush_interval, &mut err);
+        positive("admin.refresh_interval", self.admin.refresh_interval, &mut err);
+        if let Some(redis) = &self.redis {
+            if !redis.url.starts_with("redis://") {
+                err("redis.url".into(), format!("expected a URL like \"redis://127.0.0.1:6379\", found {:?}", redis.url));
+            }
+            positive("redis.timeout", redis.timeout, &mut err);
+            positive("redis.lease", redis.lease, &mut err);
+            if redis.key_prefix.is_empty() || redis.key_prefix.contains(char::is_whitespace) {
+                err("redis.key_prefix".into(), "expected a non-empty prefix without spaces".into());
+            }
+        }
         if self.reload.watch {
             positive("reload.poll_interval", self.reload.poll_interval, &mut err);
         }

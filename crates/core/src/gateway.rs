@@ -3,10 +3,10 @@
 //! operations in [`crate::access::admin`].
 
 use crate::access::audit::{Actor, AuditRecord, AuditSink, Origin};
-use crate::access::{Caller, DirectoryHandle, Principal};
+use crate::access::{Caller, ChangeFeed, DirectoryHandle, Principal};
 use crate::error::{ErrorKind, GatewayError};
 use crate::keys::digest;
-use crate::limits::LocalLimiter;
+use crate::limits::Limiter;
 use crate::runtime::{BuildContext, Runtime};
 use crate::store::Store;
 use crate::usage::UsageSink;
@@ -20,7 +20,8 @@ pub struct Gateway {
     runtime: ArcSwap<Runtime>,
     /// Keys, tenants, teams, users and plans, in memory.
     pub directory: DirectoryHandle,
-    pub limiter: LocalLimiter,
+    pub limiter: Limiter,
+    pub changes: Option<Arc<dyn ChangeFeed>>,
     pub store: Arc<dyn Store>,
     pub usage: UsageSink,
     pub audit: AuditSink,
@@ -35,6 +36,10 @@ pub struct Parts {
     pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     pub sim_addr: Option<SocketAddr>,
+    /// In-process, or shared through Redis.
+    pub limiter: Limiter,
+    /// Tells other replicas about directory changes (Redis), if configured.
+    pub changes: Option<Arc<dyn ChangeFeed>>,
 }
 
 impl Gateway {
@@ -42,7 +47,8 @@ impl Gateway {
         Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             directory: DirectoryHandle::default(),
-            limiter: LocalLimiter::new(),
+            limiter: parts.limiter,
+            changes: parts.changes,
             store: parts.store,
             usage: parts.usage,
             audit: parts.audit,

@@ -55,7 +55,8 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     for note in runtime.notes() {
         tracing::warn!("{note}");
     }
-    let parts = Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr };
+    let limiter = switchyard_core::limits::Limiter::local();
+    let parts = Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes: None };
     let gateway = Arc::new(Gateway::new(runtime, parts));
     let keys = gateway.load_directory().await.map_err(|e| format!("cannot load the directory: {e}"))?;
     tokio::spawn(poll_directory(gateway.clone(), stop_rx.clone()));

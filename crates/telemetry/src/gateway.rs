@@ -42,6 +42,7 @@ pub struct Metrics {
     pub audit_records: CounterFamily,
     pub audit_queue_depth: GaugeFamily,
     pub rate_limited: CounterFamily,
+    pub rate_limit_backend_failures: CounterFamily,
     pub access_denied: CounterFamily,
     pub directory_refreshes: CounterFamily,
     pub directory_seq: GaugeFamily,
@@ -169,6 +170,11 @@ impl Metrics {
                 "Requests refused by the gateway's own rate limits, by scope kind and dimension.",
                 &["scope", "dimension"],
             ),
+            rate_limit_backend_failures: CounterFamily::new(
+                "switchyard_rate_limit_backend_failures_total",
+                "Admissions where the shared rate-limit store (Redis) did not answer in time.",
+                &[],
+            ),
             access_denied: CounterFamily::new(
                 "switchyard_access_denied_total",
                 "Requests refused for who sent them (reason: unauthenticated, forbidden, policy).",
@@ -218,6 +224,7 @@ impl Metrics {
         self.audit_records.render(&mut out);
         self.audit_queue_depth.render(&mut out);
         self.rate_limited.render(&mut out);
+        self.rate_limit_backend_failures.render(&mut out);
         self.access_denied.render(&mut out);
         self.directory_refreshes.render(&mut out);
         self.directory_seq.render(&mut out);

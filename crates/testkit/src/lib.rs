@@ -261,3 +261,37 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+impl Harness {
+    /// One `/api/v1` call as `token` (`""`: no credential) with a JSON body
+    /// (`Value::Null`: none). Answers the status and the JSON answer
+    /// (`Value::Null` when the body is empty or not JSON).
+    pub async fn admin(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let raw = if body.is_null() { None } else { Some(body.to_string()) };
+        self.admin_raw(method, path, token, raw.as_deref()).await
+    }
+
+    /// The same with the body as bytes (bad JSON, a non-object, …).
+    pub async fn admin_raw(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The store's directory change sequence, read from the database file.
+    pub async fn directory_seq(&self) -> i64 {
+        use switchyard_core::store::Store;
+        let url = format!("sqlite://{}/sy.db", self.dir.path().display());
+        let store = switchyard_store::SqliteStore::open(&url).await.unwrap();
+        store.directory_seq().await.unwrap()
+    }
+}

@@ -310,7 +310,10 @@ impl Gateway {
     /// Writes `changes` with their audit entry, then brings this replica's
     /// directory up to date so the caller reads its own write.
     async fn commit(&self, changes: &[Change], audit: AuditRecord) -> Result<(), GatewayError> {
-        self.store.apply(changes, &audit).await.map_err(store_error)?;
+        let seq = self.store.apply(changes, &audit).await.map_err(store_error)?;
+        if let Some(feed) = &self.changes {
+            feed.announce(seq);
+        }
         if let Err(e) = self.directory.refresh(&*self.store).await {
             tracing::warn!(error = %e, "directory refresh after a change failed; the poller will retry");
         }

@@ -197,6 +197,14 @@ fn put_key(dir: &mut Directory, e: &DirEntry) -> Result<(), String> {
     Ok(())
 }
 
+/// Tells other replicas that the directory changed, so they refresh at
+/// once instead of at their next poll (Redis pub/sub, in the store crate).
+pub trait ChangeFeed: Send + Sync + 'static {
+    /// Announces that the store's directory reached `seq`. Fire and
+    /// forget: a lost announcement is covered by polling.
+    fn announce(&self, seq: i64);
+}
+
 /// The live directory, and how it catches up with the store.
 #[derive(Default)]
 pub struct DirectoryHandle {

@@ -16,7 +16,7 @@ pub mod directory;
 pub mod model;
 pub mod roles;
 
-pub use directory::{Caller, Directory, DirectoryHandle};
+pub use directory::{Caller, ChangeFeed, Directory, DirectoryHandle};
 pub use model::{Kind, Plan, Team, Tenant, TenantStatus, User};
 pub use roles::{Permission, Permissions, Role};
 

@@ -105,7 +105,7 @@ impl LocalLimiter {
     /// `tokens` tokens in each scope with rpm/tpm, and one concurrency slot
     /// in each scope with max_concurrent. Refused: nothing is consumed, and
     /// the refusal is the one with the longest wait (never, first).
-    pub fn admit(&self, checks: &[Check], tokens: u64, now: Instant) -> Result<Admission, Refusal> {
+    pub fn admit(&self, checks: &[Check], tokens: u64, now: Instant) -> Result<LocalAdmission, Refusal> {
         let shared = &self.shared;
         let now_us = shared.micros(now);
         let checks: Vec<&Check> = checks.iter().filter(|c| !c.limits.is_empty()).collect();
@@ -155,7 +155,7 @@ impl LocalLimiter {
             shared.sweep(now_us);
         }
         let Tally { quota, slots, token_scopes, .. } = tally;
-        Ok(Admission { shared: shared.clone(), slots, token_scopes, reserved: tokens, quota })
+        Ok(LocalAdmission { shared: shared.clone(), slots, token_scopes, reserved: tokens, quota })
     }
 
     /// Number of scopes held in memory.
@@ -241,7 +241,7 @@ fn peek(checks: &[&Check], now: i64, state_of: impl Fn(&Arc<str>) -> State) -> Q
 /// An admitted request: holds its concurrency slots (released on drop) and
 /// remembers its token reservation. `Send + 'static`, so it can live in a
 /// response stream.
-pub struct Admission {
+pub struct LocalAdmission {
     shared: Arc<Shared>,
     /// Scopes where this request holds a slot (a scope listed twice, twice).
     slots: Vec<Arc<str>>,
@@ -252,9 +252,9 @@ pub struct Admission {
     quota: Quota,
 }
 
-impl std::fmt::Debug for Admission {
+impl std::fmt::Debug for LocalAdmission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admission")
+        f.debug_struct("LocalAdmission")
             .field("slots", &self.slots)
             .field("token_scopes", &self.token_scopes)
             .field("reserved", &self.reserved)
@@ -263,7 +263,7 @@ impl std::fmt::Debug for Admission {
     }
 }
 
-impl Admission {
+impl LocalAdmission {
     /// The figures at admission (after this request's charge).
     pub fn quota(&self) -> &Quota {
         &self.quota
@@ -288,7 +288,7 @@ impl Admission {
     }
 }
 
-impl Drop for Admission {
+impl Drop for LocalAdmission {
     fn drop(&mut self) {
         for scope in &self.slots {
             let mut map = self.shared.lock(Shared::shard_of(scope));
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn admissions_live_across_awaits() {
         fn send_static<T: Send + 'static>() {}
-        send_static::<Admission>();
+        send_static::<LocalAdmission>();
         send_static::<Refusal>();
     }
 

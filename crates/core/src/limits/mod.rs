@@ -17,7 +17,10 @@ pub mod gcra;
 pub mod headers;
 mod local;
 
-pub use local::{Admission, LocalLimiter};
+mod limiter;
+
+pub use limiter::{Admission, BackendDown, BoxFuture, FailureMode, Grant, Limiter, NotAdmitted, SharedBackend};
+pub use local::{LocalAdmission, LocalLimiter};
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

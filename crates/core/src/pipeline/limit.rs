@@ -7,11 +7,10 @@
 use super::admit::Head;
 use crate::access::Caller;
 use crate::error::{ErrorKind, GatewayError};
-use crate::limits::{headers, Admission, Check, Limits};
+use crate::limits::{headers, Admission, Check, Limits, NotAdmitted};
 use crate::runtime::{Route, Runtime};
 use crate::Gateway;
 use std::sync::Arc;
-use std::time::Instant;
 use switchyard_providers::Operation;
 
 /// Bytes per token of the admission estimate (a prompt's JSON is rarely
@@ -22,7 +21,7 @@ impl Gateway {
     /// Admits the request under every limit that applies, or refuses it
     /// with a 429 that says which limit and when to retry. `None`: no limit
     /// applies (nothing is counted).
-    pub(crate) fn admit_limits(
+    pub(crate) async fn admit_limits(
         &self,
         rt: &Runtime,
         caller: &Caller,
@@ -53,9 +52,21 @@ impl Gateway {
         } else {
             0
         };
-        match self.limiter.admit(&checks, tokens, Instant::now()) {
+        let fell_back = |down: &crate::limits::BackendDown| {
+            self.metrics.rate_limit_backend_failures.inc(&[]);
+            tracing::warn!(error = %down.0, "rate-limit store unavailable; applying the configured failure mode");
+        };
+        match self.limiter.admit(&checks, tokens, fell_back).await {
             Ok(admission) => Ok(Some(admission)),
-            Err(refusal) => {
+            Err(NotAdmitted::Unavailable(down)) => {
+                let mut e = GatewayError::new(
+                    ErrorKind::Overloaded,
+                    format!("Rate limits cannot be checked right now ({}); try again shortly.", down.0),
+                );
+                e.retry_after = Some(std::time::Duration::from_secs(1));
+                Err(e)
+            }
+            Err(NotAdmitted::Refused(refusal)) => {
                 let scope_kind = refusal.scope.split(':').next().unwrap_or("-");
                 let dimension = match refusal.dimension {
                     crate::limits::Dimension::Requests => "requests",

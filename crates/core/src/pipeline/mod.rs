@@ -83,7 +83,7 @@ impl Gateway {
         };
         account.record.route = Some(plan.route.name.clone());
 
-        match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()) {
+        match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()).await {
             Ok(admission) => account.admission = admission,
             Err(e) => return Err(fail(account, e).await),
         }
