@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace (unit + integration, via nextest when
 # available) and the conformance suite with the official openai Python SDK.
-# Installs what it needs (a venv under .venv); safe to run on a fresh clone.
+# Installs what it needs (PostgreSQL and Redis from Debian's packages, run
+# privately on loopback by tests/services.sh; a venv under .venv); safe to
+# run on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 echo "== cargo build"
 cargo build --workspace --all-targets --locked
+
+echo "== services (PostgreSQL and Redis on loopback, stopped when this script exits)"
+# shellcheck source=tests/services.sh
+source tests/services.sh
 
 echo "== rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

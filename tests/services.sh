@@ -21,6 +21,7 @@ _sy_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _sy_state="$_sy_root/target/services"
 _sy_pg_pid=""
 _sy_pg_dir=""
+_sy_pg_sock=""
 _sy_redis_pid=""
 _sy_redis_dir=""
 
@@ -53,10 +54,12 @@ _sy_install() {
   command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need+=(redis-server)
   [ ${#need[@]} -gt 0 ] || return 0
   _sy_log "installing ${need[*]}"
-  local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -q "${need[@]}")
+  # Waits for another apt-get holding the lock instead of failing at once.
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+  local install=("${apt[@]}" install -y --no-install-recommends "${need[@]}")
   if ! _sy_as_root "${install[@]}" >"$_sy_state/apt.log" 2>&1; then
     # A fresh machine may have no package lists yet.
-    _sy_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$_sy_state/apt.log" 2>&1 &&
+    _sy_as_root "${apt[@]}" update >>"$_sy_state/apt.log" 2>&1 &&
       _sy_as_root "${install[@]}" >>"$_sy_state/apt.log" 2>&1 ||
       { cat "$_sy_state/apt.log" >&2; _sy_log "apt-get install ${need[*]} failed"; return 1; }
   fi
@@ -103,6 +106,13 @@ _sy_start_postgres() {
       chown postgres: "$_sy_pg_dir"
     fi
   fi
+  # A Unix socket path is limited to 107 bytes: a deep checkout puts the
+  # socket in a short directory of its own instead.
+  _sy_pg_sock="$_sy_pg_dir"
+  if [ ${#_sy_pg_sock} -gt 80 ]; then
+    _sy_pg_sock="$(mktemp -d /tmp/sy-pg-sock.XXXXXX)"
+    [ -z "$_sy_pg_user" ] || chown "$_sy_pg_user": "$_sy_pg_sock"
+  fi
   _sy_as_pg "$bin/initdb" -D "$_sy_pg_dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
     >"$_sy_pg_dir/initdb.log" 2>&1 || { cat "$_sy_pg_dir/initdb.log" >&2; return 1; }
   for attempt in 1 2 3; do
@@ -111,7 +121,7 @@ _sy_start_postgres() {
     # and commit much cheaper. Each store test makes its own database with a
     # pool of up to 8, several at once.
     if _sy_as_pg "$bin/pg_ctl" -D "$_sy_pg_dir/data" -l "$_sy_pg_dir/postgres.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$_sy_pg_dir \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$_sy_pg_sock \
           -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
       start >"$_sy_pg_dir/pg_ctl.log" 2>&1; then
       _sy_pg_pid="$(head -n 1 "$_sy_pg_dir/data/postmaster.pid")"
@@ -135,7 +145,7 @@ _sy_start_postgres() {
     sleep 0.2
   done
   export SWITCHYARD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  _sy_log "postgres $("$bin/postgres" --version | awk '{print $NF}') on 127.0.0.1:$port (pid $_sy_pg_pid)"
+  _sy_log "postgres $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (pid $_sy_pg_pid)"
 }
 
 _sy_start_redis() {
@@ -173,11 +183,20 @@ _sy_start_redis() {
   return 1
 }
 
+# Whether a PID still runs. Both servers are daemons whose parent is init,
+# which may take its time to reap them: a zombie has stopped.
+_sy_alive() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state="$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null || true)"
+  [ "$state" != Z ]
+}
+
 # Waits (bounded) for a PID to exit, then kills it hard.
 _sy_reap() {
   local pid="$1" i
   for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    _sy_alive "$pid" || return 0
     sleep 0.1
   done
   _sy_log "pid $pid did not stop within 10 s; killing it"
@@ -185,7 +204,7 @@ _sy_reap() {
 }
 
 _sy_stop_postgres_process() {
-  if [ -n "$_sy_pg_pid" ] && kill -0 "$_sy_pg_pid" 2>/dev/null; then
+  if [ -n "$_sy_pg_pid" ] && _sy_alive "$_sy_pg_pid"; then
     # SIGINT: PostgreSQL's fast shutdown (ends sessions, no waiting for clients).
     kill -INT "$_sy_pg_pid" 2>/dev/null || true
     _sy_reap "$_sy_pg_pid"
@@ -194,7 +213,7 @@ _sy_stop_postgres_process() {
 }
 
 _sy_stop_redis() {
-  if [ -n "$_sy_redis_pid" ] && kill -0 "$_sy_redis_pid" 2>/dev/null; then
+  if [ -n "$_sy_redis_pid" ] && _sy_alive "$_sy_redis_pid"; then
     kill -TERM "$_sy_redis_pid" 2>/dev/null || true
     _sy_reap "$_sy_redis_pid"
   fi
@@ -205,8 +224,10 @@ _sy_stop_services() {
   _sy_stop_postgres_process
   _sy_stop_redis
   [ -z "$_sy_pg_dir" ] || rm -rf "$_sy_pg_dir"
+  [ -z "$_sy_pg_sock" ] || rm -rf "$_sy_pg_sock"
   [ -z "$_sy_redis_dir" ] || rm -rf "$_sy_redis_dir"
   _sy_pg_dir=""
+  _sy_pg_sock=""
   _sy_redis_dir=""
 }
 

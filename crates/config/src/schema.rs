@@ -56,7 +56,11 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
+    /// The state database, chosen by the scheme: `sqlite://path/to/file.db`
+    /// (created if missing), `sqlite::memory:`, or
+    /// `postgres://user:password@host:port/database` (also `postgresql://`;
+    /// the database must exist; a pool of up to 8 connections per replica,
+    /// no TLS in this build).
     pub url: String,
 }
 

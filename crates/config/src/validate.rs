@@ -73,7 +73,10 @@ impl Config {
         positive("admin.refresh_interval", self.admin.refresh_interval, &mut err);
         if let Some(redis) = &self.redis {
             if !redis.url.starts_with("redis://") {
-                err("redis.url".into(), format!("expected a URL like \"redis://127.0.0.1:6379\", found {:?}", redis.url));
+                err(
+                    "redis.url".into(),
+                    format!("expected a URL like \"redis://127.0.0.1:6379\", found {:?}", redis.url),
+                );
             }
             positive("redis.timeout", redis.timeout, &mut err);
             positive("redis.lease", redis.lease, &mut err);
@@ -242,9 +245,12 @@ fn check_overrides(at: &str, o: &TimeoutOverrides, err: &mut impl FnMut(String, 
 }
 
 fn check_storage_url(url: &str, err: &mut impl FnMut(String, String)) {
-    let expected = "expected \"sqlite://path/to/file.db\" or \"sqlite::memory:\"";
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        err("storage.url".into(), format!("PostgreSQL is not supported by this build yet: {expected}"));
+    let expected =
+        "expected \"sqlite://path/to/file.db\", \"sqlite::memory:\" or \"postgres://user:password@host:5432/database\"";
+    if let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) {
+        if rest.is_empty() || rest.starts_with('/') {
+            err("storage.url".into(), format!("{expected}: the PostgreSQL URL names no host, found {url:?}"));
+        }
     } else if !url.starts_with("sqlite:") || url.trim_end() == "sqlite:" || url == "sqlite://" {
         err("storage.url".into(), format!("{expected}, found {url:?}"));
     }
@@ -380,11 +386,13 @@ mod tests {
     }
 
     #[test]
-    fn storage_is_sqlite() {
+    fn storage_is_sqlite_or_postgres() {
         assert!(problems("storage: { url: \"sqlite::memory:\" }").is_empty());
         assert!(problems("storage: { url: \"sqlite:///var/lib/s.db\" }").is_empty());
-        let m = messages_at("storage: { url: \"postgres://db/s\" }", "storage.url");
-        assert!(m[0].starts_with("PostgreSQL is not supported by this build yet"), "{m:?}");
+        assert!(problems("storage: { url: \"postgres://db/s\" }").is_empty());
+        assert!(problems("storage: { url: \"postgresql://u:p@db:5432/s\" }").is_empty());
+        let m = messages_at("storage: { url: \"postgres:///s\" }", "storage.url");
+        assert!(m[0].contains("names no host"), "{m:?}");
         assert_eq!(messages_at("storage: { url: \"data.db\" }", "storage.url").len(), 1);
         assert_eq!(messages_at("storage: { url: \"sqlite://\" }", "storage.url").len(), 1);
     }

@@ -20,7 +20,6 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
 use std::net::SocketAddr;
-use switchyard_core::access::admin::KeyAction;
 use switchyard_core::access::audit::Origin;
 use switchyard_core::access::{Kind, Principal};
 use switchyard_core::{ErrorKind, GatewayError};
@@ -161,12 +160,8 @@ pub async fn key_action(
     req: Request,
 ) -> Response {
     let c = try_or_respond!(call(&state, req).await);
-    let action = match KeyAction::parse(&action, &c.body) {
-        Ok(a) => a,
-        Err(e) => return error_response(&e),
-    };
-    let status = if matches!(action, KeyAction::Rotate { .. }) { StatusCode::CREATED } else { StatusCode::OK };
-    answer(status, state.gateway.key_action(&c.who, &id, action, &c.origin).await.map(|c| c.view))
+    let status = if action == "rotate" { StatusCode::CREATED } else { StatusCode::OK };
+    answer(status, state.gateway.key_action(&c.who, &id, &action, &c.body, &c.origin).await.map(|c| c.view))
 }
 
 /// `GET /api/v1/audit`.

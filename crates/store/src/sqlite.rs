@@ -1,10 +1,8 @@
 //! SQLite implementation. WAL mode so the usage writer and readers do not
 //! block each other; a small pool because SQLite has one writer anyway.
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Arguments, Row, SqlitePool};
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 use switchyard_core::access::audit::{AuditQuery, AuditRecord};
@@ -13,8 +11,10 @@ use switchyard_core::store::{Change, DirEntry, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
-/// Embedded migrations, in order. Add a file and a line; never edit an
-/// applied one (the checksum would refuse to start).
+use crate::sql::{
+    audit_page, err, migrator, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS, USAGE_COLUMN_COUNT,
+};
+
 /// Rows per multi-row INSERT, largest first; 18 columns × 256 rows stays
 /// under SQLite's 32 766 bound parameters.
 const CHUNK_SIZES: &[usize] = &[256, 64, 16, 4, 1];
@@ -23,23 +23,20 @@ const CHUNK_SIZES: &[usize] = &[256, 64, 16, 4, 1];
 /// it per batch (a placeholder formatted per value) cost ~2,700 instructions
 /// per record, more than SQLite's own work on the row.
 fn insert_usage_sql(rows: usize) -> &'static str {
-    const COLUMNS: &str =
-        "id, request_id, created_at, key_id, tenant_id, operation, route, deployment, stream, status, \
-        error_kind, input_tokens, output_tokens, usage_source, attempts, latency_ms, ttft_ms, overhead_ms";
     static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
         CHUNK_SIZES
             .iter()
             .map(|&n| {
-                let row = format!("({})", vec!["?"; USAGE_COLUMNS].join(", "));
-                format!("INSERT OR IGNORE INTO usage_records ({COLUMNS}) VALUES {}", vec![row; n].join(", "))
+                format!(
+                    "INSERT OR IGNORE INTO usage_records ({USAGE_COLUMNS}) VALUES {}",
+                    usage_values(n, Placeholders::Anonymous)
+                )
             })
             .collect()
     });
     let i = CHUNK_SIZES.iter().position(|&n| n == rows).unwrap_or(CHUNK_SIZES.len() - 1);
     &SQL[i]
 }
-
-const USAGE_COLUMNS: usize = 18;
 
 /// One usage record's values, in the order of `insert_usage_sql`'s columns.
 fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<(), sqlx::error::BoxDynError> {
@@ -64,6 +61,8 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
     Ok(())
 }
 
+/// Embedded migrations, in order. Add a file and a line; never edit an
+/// applied one (the checksum would refuse to start).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql")),
     (2, "directory and audit", include_str!("../migrations/0002_directory_and_audit.sql")),
@@ -71,18 +70,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// A uniqueness rule refusing a write is a conflict, not an outage.
-fn write_err(e: sqlx::Error) -> StoreError {
-    match e.as_database_error() {
-        Some(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-        _ => err(e),
-    }
 }
 
 fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DirEntry, StoreError> {
@@ -150,11 +137,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(err)?;
-        let migrations: Vec<Migration> = MIGRATIONS
-            .iter()
-            .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
-            .collect();
-        let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
+        let migrator = migrator(MIGRATIONS);
         migrator.run(&pool).await.map_err(|e| StoreError::Unavailable(format!("migrations failed: {e}")))?;
         Ok(SqliteStore { pool })
     }
@@ -270,35 +253,15 @@ impl Store for SqliteStore {
 
     fn audit_page<'a>(&'a self, q: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(async move {
-            let mut sql = String::from("SELECT doc FROM audit_log WHERE 1 = 1");
+            let (sql, values) = audit_page(q, Placeholders::Anonymous);
             let mut args = SqliteArguments::default();
-            let text = [
-                ("tenant_id", &q.tenant_id),
-                ("actor_id", &q.actor_id),
-                ("action", &q.action),
-                ("target_kind", &q.target_kind),
-                ("target_id", &q.target_id),
-            ];
-            for (column, value) in text {
-                if let Some(v) = value {
-                    sql.push_str(&format!(" AND {column} = ?"));
-                    args.add(v.as_str()).map_err(err)?;
+            for v in values {
+                match v {
+                    AuditArg::Text(t) => args.add(t),
+                    AuditArg::Int(i) => args.add(i),
                 }
+                .map_err(err)?;
             }
-            if let Some(s) = q.since {
-                sql.push_str(" AND at >= ?");
-                args.add(s).map_err(err)?;
-            }
-            if let Some(u) = q.until {
-                sql.push_str(" AND at < ?");
-                args.add(u).map_err(err)?;
-            }
-            if let Some(b) = &q.before {
-                sql.push_str(" AND id < ?");
-                args.add(b.as_str()).map_err(err)?;
-            }
-            sql.push_str(" ORDER BY id DESC LIMIT ?");
-            args.add(q.limit as i64).map_err(err)?;
             let docs: Vec<String> = sqlx::query_scalar_with(&sql, args).fetch_all(&self.pool).await.map_err(err)?;
             docs.iter().map(|d| serde_json::from_str(d).map_err(err)).collect()
         })
@@ -318,7 +281,7 @@ impl Store for SqliteStore {
                 let (chunk, tail) = rest.split_at(size);
                 rest = tail;
                 let mut args = SqliteArguments::default();
-                args.reserve(size * USAGE_COLUMNS, 0);
+                args.reserve(size * USAGE_COLUMN_COUNT, 0);
                 for r in chunk {
                     bind_usage(&mut args, r).map_err(err)?;
                 }
@@ -338,93 +301,12 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    // Behaviour shared with PostgreSQL is tested for both in `crate::tests`;
+    // what is here is SQLite's own history.
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn change(kind: Kind, id: &str, name: &str, doc: Option<&str>) -> Change {
-        Change {
-            kind,
-            id: id.into(),
-            tenant_id: "t".into(),
-            name: name.into(),
-            secret_hash: (kind == Kind::Key).then(|| format!("hash-{id}")),
-            doc: doc.map(str::to_string),
-        }
-    }
-
-    fn audit(action: &str) -> AuditRecord {
-        AuditRecord::new(switchyard_core::access::audit::Actor::system(), action, &Default::default())
-    }
-
-    #[tokio::test]
-    async fn directory_changes_carry_sequence_numbers_and_tombstones() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/sub/k.db", dir.path().display());
-        let store = SqliteStore::open(&url).await.unwrap();
-        assert_eq!(store.directory_seq().await.unwrap(), 0);
-        let two = [change(Kind::Team, "a", "A", Some("{}")), change(Kind::Key, "k", "K", Some("{}"))];
-        assert_eq!(store.apply(&two, &audit("x.create")).await.unwrap(), 2);
-        // A live name is unique per kind and tenant: refused as a conflict, nothing written.
-        let dup = store.apply(&[change(Kind::Team, "b", "A", Some("{}"))], &audit("x.create")).await;
-        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-        assert_eq!(store.directory_seq().await.unwrap(), 2);
-        store.apply(&[change(Kind::Team, "a", "A", None)], &audit("x.delete")).await.unwrap();
-        let since = store.directory_since(1).await.unwrap();
-        assert_eq!(
-            since.iter().map(|e| (e.id.as_str(), e.seq, e.deleted)).collect::<Vec<_>>(),
-            [("k", 2, false), ("a", 3, true)]
-        );
-        assert_eq!(since[0].secret_hash.as_deref(), Some("hash-k"));
-        // The name of a deleted object is free again; reopening keeps everything.
-        store.apply(&[change(Kind::Team, "c", "A", Some("{}"))], &audit("x.create")).await.unwrap();
-        drop(store);
-        let store = SqliteStore::open(&url).await.unwrap();
-        assert_eq!(store.directory_seq().await.unwrap(), 4);
-        assert_eq!(store.directory_since(0).await.unwrap().len(), 3);
-        store.ping().await.unwrap();
-        // Every change wrote its audit entry.
-        let q = AuditQuery { limit: 10, ..AuditQuery::default() };
-        let actions: Vec<String> = store.audit_page(&q).await.unwrap().into_iter().map(|r| r.action).collect();
-        assert_eq!(actions, ["x.create", "x.delete", "x.create"]);
-    }
-
-    #[tokio::test]
-    async fn audit_pages_filter_and_go_backwards() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let mut batch = Vec::new();
-        for i in 0..5 {
-            let mut r = audit(if i % 2 == 0 { "auth.denied" } else { "key.create" });
-            r.id = format!("aud_{i}");
-            r.at = i;
-            r.tenant_id = Some(if i < 3 { "a" } else { "b" }.into());
-            batch.push(r);
-        }
-        store.write_audit(&batch).await.unwrap();
-        store.write_audit(&batch[..1]).await.unwrap(); // replayed: ignored
-        let page = |q: AuditQuery| {
-            let store = &store;
-            async move { store.audit_page(&q).await.unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>() }
-        };
-        assert_eq!(page(AuditQuery { limit: 2, ..Default::default() }).await, ["aud_4", "aud_3"]);
-        assert_eq!(
-            page(AuditQuery { limit: 9, before: Some("aud_3".into()), ..Default::default() }).await,
-            ["aud_2", "aud_1", "aud_0"]
-        );
-        assert_eq!(
-            page(AuditQuery {
-                limit: 9,
-                tenant_id: Some("a".into()),
-                action: Some("auth.denied".into()),
-                ..Default::default()
-            })
-            .await,
-            ["aud_2", "aud_0"]
-        );
-        assert_eq!(
-            page(AuditQuery { limit: 9, since: Some(1), until: Some(3), ..Default::default() }).await,
-            ["aud_2", "aud_1"]
-        );
-    }
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use std::borrow::Cow;
 
     #[tokio::test]
     async fn keys_of_the_first_schema_move_into_the_directory() {
@@ -459,23 +341,5 @@ mod tests {
         assert_eq!(keys[0].allowed_routes.as_deref(), Some(&["chat".to_string()][..]));
         assert_eq!(entries[1].secret_hash.as_deref(), Some("hashkey_2"));
         assert_eq!(store.directory_seq().await.unwrap(), 2);
-    }
-
-    #[tokio::test]
-    async fn usage_batches_are_idempotent() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        let mut r = UsageRecord::new("req1", "chat");
-        r.status = 200;
-        r.input_tokens = Some(3);
-        r.usage_source = UsageSource::Estimated;
-        store.write_usage(std::slice::from_ref(&r)).await.unwrap();
-        store.write_usage(std::slice::from_ref(&r)).await.unwrap();
-        let rows = store.usage_records().await.unwrap();
-        assert_eq!(rows.len(), 1, "a replayed record is not counted twice");
-        assert_eq!(rows[0], r);
-        // Another request that reuses the client's request id is its own row.
-        let again = UsageRecord::new("req1", "chat");
-        store.write_usage(&[again]).await.unwrap();
-        assert_eq!(store.usage_records().await.unwrap().len(), 2);
     }
 }

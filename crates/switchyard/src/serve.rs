@@ -14,11 +14,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use switchyard_config::Config;
+use switchyard_config::RedisFailure;
+use switchyard_core::access::ChangeFeed;
 use switchyard_core::gateway::Parts;
+use switchyard_core::limits::{FailureMode, Limiter};
 use switchyard_core::runtime::{BuildContext, Runtime};
 use switchyard_core::usage::{start_writer, WriterSettings};
 use switchyard_core::Gateway;
-use switchyard_store::SqliteStore;
+use switchyard_store::{RedisFeed, RedisLimiter};
 use switchyard_telemetry::Metrics;
 use tokio::sync::watch;
 
@@ -34,7 +37,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         None => None,
     };
 
-    let store = Arc::new(SqliteStore::open(&config.storage.url).await.map_err(|e| e.to_string())?);
+    let store = switchyard_store::open(&config.storage.url).await.map_err(|e| e.to_string())?;
     let metrics = Arc::new(Metrics::new());
     let writer = WriterSettings {
         capacity: config.usage.queue_capacity,
@@ -55,11 +58,21 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     for note in runtime.notes() {
         tracing::warn!("{note}");
     }
-    let limiter = switchyard_core::limits::Limiter::local();
-    let parts = Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes: None };
+    let (limiter, changes) = match connect_redis(&config).await? {
+        Some((limiter, feed)) => (limiter, Some(feed)),
+        None => (Limiter::local(), None),
+    };
+    let parts = Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes };
     let gateway = Arc::new(Gateway::new(runtime, parts));
     let keys = gateway.load_directory().await.map_err(|e| format!("cannot load the directory: {e}"))?;
-    tokio::spawn(poll_directory(gateway.clone(), stop_rx.clone()));
+    // Other replicas' changes: announced through Redis (at once), and
+    // polled for (the backstop).
+    let changed = Arc::new(tokio::sync::Notify::new());
+    if let Some(redis) = &config.redis {
+        let notify = changed.clone();
+        RedisFeed::subscribe(redis, move |_| notify.notify_one(), stop_rx.clone())?;
+    }
+    tokio::spawn(poll_directory(gateway.clone(), changed, stop_rx.clone()));
 
     let listener = crate::listen::bind(&config.server.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -107,15 +120,32 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     Ok(())
 }
 
+/// The shared limiter and change feed when `redis` is configured (read at
+/// start; changing `redis` needs a restart). Redis being down at start is
+/// not fatal: calls fail fast and `redis.on_failure` applies until it is up.
+async fn connect_redis(config: &Config) -> Result<Option<(Limiter, Arc<dyn ChangeFeed>)>, String> {
+    let Some(redis) = &config.redis else { return Ok(None) };
+    let backend = RedisLimiter::connect(redis).await.map_err(|e| format!("redis: {e}"))?;
+    let mode = match redis.on_failure {
+        RedisFailure::Local => FailureMode::Local,
+        RedisFailure::Closed => FailureMode::Closed,
+    };
+    let feed = RedisFeed::connect(redis).await.map_err(|e| format!("redis: {e}"))?;
+    tracing::info!(on_failure = ?redis.on_failure, "rate limits and directory changes shared through redis");
+    Ok(Some((Limiter::shared(Arc::new(backend), mode), Arc::new(feed))))
+}
+
 /// Brings the directory up to date with changes made through other
-/// replicas, every `admin.refresh_interval`. A failed poll is retried at
-/// the next tick; the last good snapshot keeps serving meanwhile.
-async fn poll_directory(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+/// replicas: when one announces a change (`changed`, from Redis), and every
+/// `admin.refresh_interval` regardless. A failed poll is retried at the
+/// next tick; the last good snapshot keeps serving meanwhile.
+async fn poll_directory(gateway: Arc<Gateway>, changed: Arc<tokio::sync::Notify>, mut stop: watch::Receiver<bool>) {
     let mut failing = false;
     loop {
         let interval = gateway.runtime().config.admin.refresh_interval.get();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = changed.notified() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         match gateway.directory.poll(&*gateway.store).await {
@@ -188,10 +218,14 @@ async fn start_simulator(config: &Config, mut stop: watch::Receiver<bool>) -> Re
     Ok(Some(addr))
 }
 
-/// Spilled usage records live beside the database file.
+/// Spilled usage records live beside the database file; with a database
+/// server, in `./data/` on this replica's own disk.
 fn spill_path(url: &str) -> Option<PathBuf> {
     if url.contains(":memory:") {
         return None;
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Some(PathBuf::from("data/usage-spill.jsonl"));
     }
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = std::path::Path::new(path.split('?').next().unwrap_or(path));

@@ -326,11 +326,27 @@ impl Gateway {
         move |r: &str| rt.routes.contains_key(r)
     }
 
-    /// Finds an object `who` may see, or 404.
-    fn visible<T: Rules>(&self, dir: &Directory, who: &Principal, id: &str) -> Result<std::sync::Arc<T>, GatewayError> {
+    /// Finds an object `who` may see, or 404. Another tenant's object is
+    /// answered as if it did not exist, and the attempt is audited.
+    fn visible<T: Rules>(
+        &self,
+        dir: &Directory,
+        who: &Principal,
+        id: &str,
+        origin: &Origin,
+    ) -> Result<std::sync::Arc<T>, GatewayError> {
         match T::all(dir).get(id) {
             Some(o) if who.sees(o.tenant_id()) => Ok(o.clone()),
-            _ => Err(not_found(T::KIND, id)),
+            Some(_) => {
+                self.metrics.access_denied.inc(&["admin", "forbidden"]);
+                let record = AuditRecord::new(who.actor(), "access.denied", origin)
+                    .tenant(who.tenant_scope())
+                    .target(T::KIND.as_str(), id)
+                    .reason("object of another tenant");
+                self.audit.send_detached(record);
+                Err(not_found(T::KIND, id))
+            }
+            None => Err(not_found(T::KIND, id)),
         }
     }
 
@@ -425,7 +441,7 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<Value, GatewayError> {
         self.require(who, T::READ, origin).await?;
-        Ok(view(&*self.visible::<T>(dir, who, id)?))
+        Ok(view(&*self.visible::<T>(dir, who, id, origin)?))
     }
 
     /// A page of objects, filtered by `query` (`limit`, `after` and the
@@ -506,11 +522,20 @@ impl Gateway {
     ) -> Result<Value, GatewayError> {
         self.require(who, T::WRITE, origin).await?;
         let dir = self.directory.snapshot();
-        let before = self.visible::<T>(&dir, who, id)?;
+        let before = self.visible::<T>(&dir, who, id, origin)?;
         let patch = object_body(body, false)?;
         check_body(&patch, T::PATCH_FIELDS)?;
         let mut merged = view(&*before);
         merge(&mut merged, &Value::Object(patch));
+        // The merged object must fit the same bounds as a new one.
+        if let Value::Object(m) = &merged {
+            let fields: Map<String, Value> = m
+                .iter()
+                .filter(|(k, _)| T::PATCH_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            check_body(&fields, T::PATCH_FIELDS)?;
+        }
         merged["updated_at"] = crate::now_unix_ms().into();
         let mut object: T = decode(merged)?;
         object.carry(&before);
@@ -559,7 +584,7 @@ impl Gateway {
     async fn delete<T: Rules>(&self, who: &Principal, id: &str, origin: &Origin) -> Result<(), GatewayError> {
         self.require(who, T::WRITE, origin).await?;
         let dir = self.directory.snapshot();
-        let before = self.visible::<T>(&dir, who, id)?;
+        let before = self.visible::<T>(&dir, who, id, origin)?;
         let users = before.used_by(&dir);
         if users > 0 {
             return Err(GatewayError::new(
@@ -581,12 +606,14 @@ impl Gateway {
         &self,
         who: &Principal,
         id: &str,
-        action: KeyAction,
+        verb: &str,
+        body: &[u8],
         origin: &Origin,
     ) -> Result<Created, GatewayError> {
         self.require(who, Permission::KeysWrite, origin).await?;
         let dir = self.directory.snapshot();
-        let before = self.visible::<KeyRecord>(&dir, who, id)?;
+        let before = self.visible::<KeyRecord>(&dir, who, id, origin)?;
+        let action = KeyAction::parse(verb, body)?;
         let conflict = |m: &str| GatewayError::new(ErrorKind::Conflict, m.to_string());
         let now = crate::now_unix_ms();
         let mut key = KeyRecord::clone(&before);

@@ -308,13 +308,20 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, GatewayError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
-        let param = match (path.as_str(), unknown_field(&message)) {
+        let named = unknown_field(&message).or_else(|| missing_field(&message));
+        let param = match (path.as_str(), named) {
             (".", field) => field.unwrap_or_default(),
             (p, Some(field)) if !p.ends_with(&field) => format!("{p}.{field}"),
             _ => path,
         };
         invalid(&param, format!("Invalid value for '{param}': {message}."))
     })
+}
+
+/// serde names a missing field in its message: "missing field `x`".
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest[..rest.find('`')?].to_string())
 }
 
 /// serde names an unknown field in its message: "unknown field `x`, expected …".

@@ -37,7 +37,11 @@ pub struct Grant {
 /// A rate-limit store shared by replicas, with the in-process limiter's
 /// semantics (all-or-nothing; same GCRA, see [`super::gcra`]).
 pub trait SharedBackend: Send + Sync + 'static {
-    fn admit<'a>(&'a self, checks: &'a [Check], tokens: u64) -> BoxFuture<'a, Result<Result<Grant, Refusal>, BackendDown>>;
+    fn admit<'a>(
+        &'a self,
+        checks: &'a [Check],
+        tokens: u64,
+    ) -> BoxFuture<'a, Result<Result<Grant, Refusal>, BackendDown>>;
     /// Frees the grant's concurrency slots. Fire and forget: a slot that
     /// cannot be freed expires with its lease.
     fn release(&self, grant: &Grant);
@@ -194,12 +198,17 @@ mod tests {
     }
 
     impl SharedBackend for Fake {
-        fn admit<'a>(&'a self, checks: &'a [Check], _: u64) -> BoxFuture<'a, Result<Result<Grant, Refusal>, BackendDown>> {
+        fn admit<'a>(
+            &'a self,
+            checks: &'a [Check],
+            _: u64,
+        ) -> BoxFuture<'a, Result<Result<Grant, Refusal>, BackendDown>> {
             Box::pin(async move {
                 if self.down {
                     return Err(BackendDown("connection refused".into()));
                 }
-                let slots = checks.iter().filter(|c| c.limits.max_concurrent.is_some()).map(|c| c.scope.clone()).collect();
+                let slots =
+                    checks.iter().filter(|c| c.limits.max_concurrent.is_some()).map(|c| c.scope.clone()).collect();
                 let token_scopes = checks.iter().filter_map(|c| Some((c.scope.clone(), c.limits.tpm?))).collect();
                 Ok(Ok(Grant { slots, token_scopes, lease: "l1".into(), ..Grant::default() }))
             })

@@ -56,6 +56,7 @@ impl Gateway {
         self.metrics.access_denied.inc(&["v1", "policy"]);
         let record = AuditRecord::new(Actor::of_key(&caller.key), "request.refused", &origin)
             .tenant(Some(caller.tenant_id()))
+            .target("key", &caller.key.id)
             .reason(format!("route '{route}' not allowed"));
         self.audit.send_detached(record);
     }

@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
+mod access;
 mod admin_cli;
 mod chat;
 mod cli;
 mod errors;
 mod lifecycle;
+mod replicas;
 mod streaming;
 mod translate;
 
