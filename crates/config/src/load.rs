@@ -140,6 +140,7 @@ const SECTIONS: &[&str] = &[
     "storage",
     "admin",
     "rate_limits",
+    "redis",
     "usage",
     "reload",
     "timeouts",

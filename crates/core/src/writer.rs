@@ -208,6 +208,9 @@ async fn append_spill<R: Batched>(path: &PathBuf, batch: &[R]) -> std::io::Resul
         text.push_str(&serde_json::to_string(r).map_err(std::io::Error::other)?);
         text.push('\n');
     }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir).await?;
+    }
     let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
     f.write_all(text.as_bytes()).await?;
     f.sync_data().await
