@@ -184,7 +184,7 @@ impl Drop for Inner {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::limits::Limits;
     use std::sync::Mutex;
