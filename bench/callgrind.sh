@@ -40,7 +40,7 @@ valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$BIN" serv
 GW_PID=$!
 PIDS+=("$GW_PID")
 GW=$(wait_url "$WORK/gw.out")
-KEY=$(curl -s -X POST "$GW/api/v1/keys" -H "Authorization: Bearer bench-admin" -d '{"name":"cg"}' |
+KEY=$(curl -s -X POST "$GW/api/v1/keys" -H "Authorization: Bearer bench-admin" -d @"$ROOT/bench/key.json" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 "$BIN" bench --url "$GW/v1/chat/completions" --api-key "$KEY" --concurrency 64 --requests "$N" \
     --duration 600 --warmup 0 "$@" --json >/dev/null

@@ -307,12 +307,17 @@ start_simulator() {
 
 # start_gateway TEMPLATE: the gateway on CPU 0 with the config TEMPLATE
 # (@WORK@ and @SIM@ filled in) and an API key; sets GW_PID, GW_URL, KEY.
+# The benchmark key (bench/key.json) runs the whole policy chain: its
+# limits (requests and tokens per minute, concurrency) are checked and
+# charged on every request, set high enough never to refuse one.
+BENCH_KEY_BODY=$(cat "$(dirname "${BASH_SOURCE[0]}")/key.json")
+
 start_gateway() {
     sed -e "s#@WORK@#$WORK#" -e "s#@SIM@#$SIM_URL#" "$1" >"$WORK/gateway.yaml"
     start gateway "${PIN_GATEWAY[@]}" "$BIN" serve --config "$WORK/gateway.yaml"
     GW_PID=$STARTED_PID
     GW_URL=$(listen_url gateway switchyard "$GW_PID")
-    KEY=$(http POST "$GW_URL/api/v1/keys" bench-admin '{"name":"bench"}' |
+    KEY=$(http POST "$GW_URL/api/v1/keys" bench-admin "$BENCH_KEY_BODY" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])') || die "could not create an API key"
     log "gateway at $GW_URL (pid $GW_PID)"
 }
