@@ -317,7 +317,8 @@ start_gateway() {
     start gateway "${PIN_GATEWAY[@]}" "$BIN" serve --config "$WORK/gateway.yaml"
     GW_PID=$STARTED_PID
     GW_URL=$(listen_url gateway switchyard "$GW_PID")
-    KEY=$(http POST "$GW_URL/api/v1/keys" bench-admin "$BENCH_KEY_BODY" |
+    # Key names are unique per tenant and the database outlives a restart.
+    KEY=$(http POST "$GW_URL/api/v1/keys" bench-admin "${BENCH_KEY_BODY/\"bench\"/\"bench-$GW_PID\"}" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])') || die "could not create an API key"
     log "gateway at $GW_URL (pid $GW_PID)"
 }
