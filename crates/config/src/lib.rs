@@ -21,6 +21,7 @@
 mod duration;
 pub mod interpolate;
 mod load;
+pub mod prices;
 mod schema;
 mod suggest;
 mod validate;

@@ -311,6 +311,8 @@ impl ProviderConfig {
     }
 }
 
+/// A deployment's prices in USD per million tokens (at most six decimals),
+/// and per request.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
@@ -318,6 +320,28 @@ pub struct Price {
     pub input_per_mtok: f64,
     #[serde(default)]
     pub output_per_mtok: f64,
+    /// Prompt tokens read from the provider's cache; `input_per_mtok` when absent.
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Prompt tokens written to the cache (Anthropic); `input_per_mtok` when absent.
+    #[serde(default)]
+    pub cache_write_per_mtok: Option<f64>,
+    /// USD per request, whatever its tokens.
+    #[serde(default)]
+    pub per_request: f64,
+}
+
+impl Price {
+    /// The exact price sheet, or why the prices cannot be one.
+    pub fn sheet(&self) -> Result<switchyard_types::cost::PriceSheet, String> {
+        switchyard_types::cost::PriceSheet::from_usd(
+            self.input_per_mtok,
+            self.cached_input_per_mtok,
+            self.cache_write_per_mtok,
+            self.output_per_mtok,
+            self.per_request,
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -327,8 +351,10 @@ pub struct DeploymentConfig {
     pub provider: String,
     /// The model name sent upstream.
     pub model: String,
+    /// Absent: priced from the shipped catalog (`config/catalog/prices.yaml`) by
+    /// provider kind and model, or free when the catalog does not know it.
     #[serde(default)]
-    pub price: Price,
+    pub price: Option<Price>,
     #[serde(default = "default_capabilities")]
     pub capabilities: Vec<Capability>,
 }

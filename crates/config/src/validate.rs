@@ -171,14 +171,11 @@ impl Config {
             if d.model.trim().is_empty() {
                 err(format!("{at}.model"), "expected the model name sent upstream".into());
             }
-            for (field, price) in
-                [("input_per_mtok", d.price.input_per_mtok), ("output_per_mtok", d.price.output_per_mtok)]
-            {
-                if !price.is_finite() || price < 0.0 {
-                    err(
-                        format!("{at}.price.{field}"),
-                        format!("expected a non-negative price in USD per million tokens, found {price}"),
-                    );
+            if let Some(price) = &d.price {
+                if let Err(message) = price.sheet() {
+                    // The message starts with the field's name.
+                    let (field, why) = message.split_once(": ").unwrap_or(("", &message));
+                    err(format!("{at}.price.{field}"), why.to_string());
                 }
             }
             let provider_kind = self.providers.iter().find(|p| p.name == d.provider).map(|p| p.kind);

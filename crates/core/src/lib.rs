@@ -11,7 +11,6 @@
 //!   their provider clients), swapped whole on reload.
 //! - [`access`] — tenants, teams, users, keys, plans and roles; the
 //!   in-memory directory; the admin operations; the audit log.
-//! - [`cost`] — prices and what a request costs, in exact integers.
 //! - [`keys`] — API keys: hashing, generation.
 //! - [`limits`] — rate limits (rpm, tpm, concurrency) per scope, GCRA.
 //! - [`usage`] — usage records; [`writer`] — the bounded, batched writer
@@ -19,7 +18,6 @@
 //! - [`error`] — the error kinds and the one table mapping them to HTTP.
 
 pub mod access;
-pub mod cost;
 pub mod error;
 pub mod gateway;
 pub mod ids;

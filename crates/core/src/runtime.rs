@@ -16,6 +16,7 @@ use switchyard_providers::http::{build_client, Client, ClientSettings};
 use switchyard_providers::openai_compat::OpenAiCompat;
 use switchyard_providers::Provider;
 use switchyard_translate::Format;
+use switchyard_types::cost::PriceSheet;
 use switchyard_types::{Capability, ProviderKind};
 
 pub struct Deployment {
@@ -29,6 +30,10 @@ pub struct Deployment {
     pub provider: Arc<dyn Provider>,
     pub timeouts: Timeouts,
     pub capabilities: Vec<Capability>,
+    /// What one token (and one request) costs here, exactly.
+    pub price: PriceSheet,
+    /// Where the price came from: `config`, `catalog <date>`, or `none`.
+    pub priced_by: String,
 }
 
 pub struct Route {
@@ -105,6 +110,7 @@ impl Runtime {
                 .get(d.provider.as_str())
                 .cloned()
                 .ok_or_else(|| format!("deployment {}: unknown provider {}", d.name, d.provider))?;
+            let (price, priced_by) = price_of(d, kind)?;
             let dep = Deployment {
                 name: d.name.clone(),
                 model: Arc::from(d.model.as_str()),
@@ -114,6 +120,8 @@ impl Runtime {
                 provider,
                 timeouts,
                 capabilities: d.capabilities.clone(),
+                price,
+                priced_by,
             };
             deployments.insert(d.name.as_str(), (Arc::new(dep), enabled));
         }
@@ -158,6 +166,21 @@ impl Runtime {
     /// Human-readable notes about the snapshot worth logging at start.
     pub fn notes(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let mut unpriced: Vec<&str> = self
+            .routes
+            .values()
+            .flat_map(|r| r.targets.iter())
+            .filter(|d| d.priced_by == "none" && d.provider_kind != ProviderKind::OpenaiCompatible)
+            .map(|d| d.name.as_str())
+            .collect();
+        unpriced.sort_unstable();
+        unpriced.dedup();
+        if !unpriced.is_empty() {
+            out.push(format!(
+                "no price for deployment(s) {} in the config or the catalog: their usage is recorded at zero cost",
+                unpriced.join(", ")
+            ));
+        }
         for p in &self.config.providers {
             if !p.enabled() {
                 out.push(format!(
@@ -193,6 +216,23 @@ fn sim_root(kind: ProviderKind) -> &'static str {
         ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Anthropic => "/v1",
         ProviderKind::AzureOpenai => "/openai",
         ProviderKind::Gemini => "/v1beta",
+    }
+}
+
+/// A deployment's price: its own `price`, else the shipped catalog's entry
+/// for its provider kind and model, else free.
+fn price_of(d: &switchyard_config::DeploymentConfig, kind: ProviderKind) -> Result<(PriceSheet, String), String> {
+    if let Some(price) = &d.price {
+        let sheet = price.sheet().map_err(|e| format!("deployment {}: price.{e}", d.name))?;
+        return Ok((sheet, "config".into()));
+    }
+    let catalog = switchyard_config::prices::Catalog::builtin();
+    match catalog.find(kind, &d.model) {
+        Some(entry) => {
+            let sheet = entry.price().sheet().map_err(|e| format!("price catalog, {}: {e}", entry.model))?;
+            Ok((sheet, format!("catalog {} ({})", catalog.as_of, entry.model)))
+        }
+        None => Ok((PriceSheet::default(), "none".into())),
     }
 }
 

@@ -55,6 +55,16 @@ pub struct UsageRecord {
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub overhead_ms: f64,
+    /// Of `input_tokens`, read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Of `input_tokens`, written to the provider's prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// What the request cost, in nano-dollars (10⁻⁹ USD), at the answering
+    /// deployment's prices; `None` when nothing was attempted upstream.
+    #[serde(default)]
+    pub cost_nanos: Option<i64>,
 }
 
 impl UsageRecord {
@@ -80,6 +90,9 @@ impl UsageRecord {
             latency_ms: 0.0,
             ttft_ms: None,
             overhead_ms: 0.0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_nanos: None,
         }
     }
 }

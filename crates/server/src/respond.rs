@@ -41,6 +41,7 @@ fn header_name(name: &'static str) -> http::HeaderName {
         "x-switchyard-route" => const { H::from_static("x-switchyard-route") },
         "x-switchyard-attempts" => const { H::from_static("x-switchyard-attempts") },
         "x-switchyard-overhead-ms" => const { H::from_static("x-switchyard-overhead-ms") },
+        "x-switchyard-cost-usd" => const { H::from_static("x-switchyard-cost-usd") },
         "x-ratelimit-limit-requests" => const { H::from_static("x-ratelimit-limit-requests") },
         "x-ratelimit-remaining-requests" => const { H::from_static("x-ratelimit-remaining-requests") },
         "x-ratelimit-reset-requests" => const { H::from_static("x-ratelimit-reset-requests") },

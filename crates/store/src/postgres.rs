@@ -22,7 +22,10 @@ use switchyard_types::UsageSource;
 /// Embedded migrations, in order; a list of its own (the SQLite history
 /// starts from an older schema). Add a file and a line; never edit an
 /// applied one (the checksum would refuse to start).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "schema", include_str!("../migrations/postgres/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "schema", include_str!("../migrations/postgres/0001_schema.sql")),
+    (2, "usage cost", include_str!("../migrations/postgres/0002_usage_cost.sql")),
+];
 
 /// Connections per replica: the usage and audit writers, the directory
 /// poll and admin requests, with room to spare.
@@ -33,7 +36,7 @@ const POOL_SIZE: u32 = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rows per multi-row INSERT, largest first; fixed sizes so each statement
-/// is prepared once per connection and cached. 18 columns × 256 rows is far
+/// is prepared once per connection and cached. 21 columns × 256 rows is far
 /// under PostgreSQL's 65 535 bound parameters; larger chunks were slower
 /// (2,000-record batches on loopback: ~12 µs a record at 1024 rows, ~9 µs
 /// at 256, ~10 µs at 64).
@@ -76,6 +79,9 @@ fn bind_usage(args: &mut PgArguments, r: &UsageRecord) -> Result<(), sqlx::error
     args.add(r.latency_ms)?;
     args.add(r.ttft_ms)?;
     args.add(r.overhead_ms)?;
+    args.add(i64::try_from(r.cache_read_tokens).unwrap_or(i64::MAX))?;
+    args.add(i64::try_from(r.cache_write_tokens).unwrap_or(i64::MAX))?;
+    args.add(r.cost_nanos)?;
     Ok(())
 }
 
@@ -171,6 +177,9 @@ fn usage_from_row(row: &PgRow) -> Result<UsageRecord, StoreError> {
         latency_ms: row.try_get("latency_ms").map_err(err)?,
         ttft_ms: row.try_get("ttft_ms").map_err(err)?,
         overhead_ms: row.try_get("overhead_ms").map_err(err)?,
+        cache_read_tokens: row.try_get::<i64, _>("cache_read_tokens").map_err(err)? as u64,
+        cache_write_tokens: row.try_get::<i64, _>("cache_write_tokens").map_err(err)? as u64,
+        cost_nanos: row.try_get("cost_nanos").map_err(err)?,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::sql::{
     audit_page, err, migrator, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS, USAGE_COLUMN_COUNT,
 };
 
-/// Rows per multi-row INSERT, largest first; 18 columns × 256 rows stays
+/// Rows per multi-row INSERT, largest first; 21 columns × 256 rows stays
 /// under SQLite's 32 766 bound parameters.
 const CHUNK_SIZES: &[usize] = &[256, 64, 16, 4, 1];
 
@@ -58,6 +58,9 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
     args.add(r.latency_ms)?;
     args.add(r.ttft_ms)?;
     args.add(r.overhead_ms)?;
+    args.add(i64::try_from(r.cache_read_tokens).unwrap_or(i64::MAX))?;
+    args.add(i64::try_from(r.cache_write_tokens).unwrap_or(i64::MAX))?;
+    args.add(r.cost_nanos)?;
     Ok(())
 }
 
@@ -66,6 +69,7 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql")),
     (2, "directory and audit", include_str!("../migrations/0002_directory_and_audit.sql")),
+    (3, "usage cost", include_str!("../migrations/0003_usage_cost.sql")),
 ];
 
 pub struct SqliteStore {
@@ -178,6 +182,9 @@ fn usage_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UsageRecord, StoreErr
         latency_ms: row.try_get("latency_ms").map_err(err)?,
         ttft_ms: row.try_get("ttft_ms").map_err(err)?,
         overhead_ms: row.try_get("overhead_ms").map_err(err)?,
+        cache_read_tokens: row.try_get::<i64, _>("cache_read_tokens").map_err(err)? as u64,
+        cache_write_tokens: row.try_get::<i64, _>("cache_write_tokens").map_err(err)? as u64,
+        cost_nanos: row.try_get("cost_nanos").map_err(err)?,
     })
 }
 

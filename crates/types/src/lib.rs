@@ -3,6 +3,7 @@
 //! No I/O lives here. Everything is plain data with serde derives so that
 //! config, providers, core and the server agree on one spelling.
 
+pub mod cost;
 pub mod openai;
 mod raw_object;
 mod usage;

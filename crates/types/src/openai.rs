@@ -18,6 +18,22 @@ pub struct WireUsage {
     pub completion_tokens: Option<u64>,
     #[serde(default)]
     pub total_tokens: Option<u64>,
+    /// `cached_tokens`: the part of `prompt_tokens` served from the cache.
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+impl WireUsage {
+    /// Prompt tokens read from the cache (0 when not said).
+    pub fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
 }
 
 /// The error envelope every OpenAI-compatible client understands:

@@ -110,8 +110,8 @@ fn a_full_document_loads_with_its_values_and_defaults() {
     assert!(local.enabled(), "openai_compatible needs no key");
 
     assert_eq!(c.deployments.len(), 3);
-    assert_eq!(c.deployments[0].price.output_per_mtok, 0.6);
-    assert_eq!(c.deployments[1].price.output_per_mtok, 0.0, "default");
+    assert_eq!(c.deployments[0].price.as_ref().map(|p| p.output_per_mtok), Some(0.6));
+    assert_eq!(c.deployments[1].price.as_ref().map(|p| p.output_per_mtok), Some(0.0), "default");
     assert_eq!(c.deployments[1].capabilities, vec![Capability::Embeddings]);
     assert_eq!(c.deployments[2].capabilities, vec![Capability::Chat], "default");
     assert_eq!(c.routes[0].targets, vec!["mini", "sim-chat"]);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_providers::Operation;
 use switchyard_telemetry::Metrics;
+use switchyard_types::cost::{self, PriceSheet};
 use switchyard_types::Usage;
 
 /// Status recorded when the client disconnected before the answer ended.
@@ -28,6 +29,8 @@ pub struct Account {
     /// are held until the record is written, and its token reservation is
     /// corrected to the real usage then.
     pub admission: Option<Admission>,
+    /// The prices of the deployment that answered (or was tried last).
+    pub price: Option<PriceSheet>,
 }
 
 impl Account {
@@ -43,7 +46,14 @@ impl Account {
             overhead: None,
             finished: false,
             admission: None,
+            price: None,
         }
+    }
+
+    /// What `usage` costs at the prices of the deployment tried last, in
+    /// nano-dollars: `None` when no deployment was tried.
+    pub fn cost(&self, usage: &Usage) -> Option<i64> {
+        cost_of(self.price.as_ref(), usage)
     }
 
     pub fn add_upstream_time(&mut self, d: Duration) {
@@ -88,6 +98,9 @@ impl Account {
         r.latency_ms = latency.as_secs_f64() * 1e3;
         r.ttft_ms = ttft.map(|t| t.as_secs_f64() * 1e3);
         r.overhead_ms = overhead.as_secs_f64() * 1e3;
+        r.cache_read_tokens = usage.cache_read_tokens;
+        r.cache_write_tokens = usage.cache_write_tokens;
+        r.cost_nanos = cost_of(self.price.as_ref(), &usage);
         if let Some(mut admission) = self.admission.take() {
             let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
             admission.reconcile(used, Instant::now());
@@ -124,6 +137,16 @@ impl Drop for Account {
             self.sink.send_detached(record);
         }
     }
+}
+
+/// Tokens at the sheet's prices; an attempt that produced no usage costs 0
+/// (providers do not bill a refused or failed call).
+fn cost_of(price: Option<&PriceSheet>, usage: &Usage) -> Option<i64> {
+    let price = price?;
+    if usage.source == switchyard_types::UsageSource::None {
+        return Some(0);
+    }
+    Some(cost::to_nanos(cost::cost_picos(price, &usage.priced_tokens())))
 }
 
 /// Status codes as static label values (bounded set).

@@ -63,6 +63,7 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
     for deployment in plan {
         account.record.attempts += 1;
         account.record.deployment = Some(deployment.name.clone());
+        account.price = Some(deployment.price);
         // A body the target format cannot express is the client's error,
         // returned at once like an upstream 4xx.
         let prepared = prepare(deployment, &cx, &mut canonical).map_err(|mut e| {

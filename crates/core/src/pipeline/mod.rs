@@ -122,6 +122,9 @@ impl Gateway {
         match attempted.answer {
             Answer::Full(body, usage) => {
                 let usage = usage.unwrap_or_else(|| response_usage(&inbound.body, &body));
+                if let Some(nanos) = account.cost(&usage) {
+                    headers.push(("x-switchyard-cost-usd", switchyard_types::cost::usd_text(nanos)));
+                }
                 account.finish_async(200, None, usage, None).await;
                 Ok(Reply { status: 200, headers, body: ReplyBody::Json(body) })
             }
@@ -165,7 +168,8 @@ async fn fail(mut account: Account, mut e: GatewayError) -> GatewayError {
 /// Usage of a whole response: as reported, or counted when absent.
 fn response_usage(request: &[u8], response: &[u8]) -> Usage {
     if let Some(u) = wire::response_usage(response) {
-        return Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0));
+        return Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0))
+            .with_cache(u.cached_tokens(), 0);
     }
     // Only without reported usage is the whole body parsed.
     match serde_json::from_slice::<ResponsePeek>(response) {

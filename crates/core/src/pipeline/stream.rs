@@ -317,8 +317,10 @@ impl Relay {
         if carries_usage(&data) {
             if let Ok(peek) = serde_json::from_slice::<ChunkPeek>(&data) {
                 let usage_only = peek.is_usage_only();
-                self.usage =
-                    peek.usage.map(|u| Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0)));
+                self.usage = peek.usage.map(|u| {
+                    Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0))
+                        .with_cache(u.cached_tokens(), 0)
+                });
                 if usage_only && !client_wants_usage {
                     return None;
                 }

@@ -145,7 +145,7 @@ pub fn passed_usage(format: Format, head: &Head<'_>, request_body: &[u8], body: 
 }
 
 pub fn reported(u: &TokenUsage) -> Usage {
-    Usage::reported(u.input_tokens, u.output_tokens)
+    Usage::reported(u.input_tokens, u.output_tokens).with_cache(u.cache_read_tokens, u.cache_write_tokens)
 }
 
 /// Every piece of text a prompt holds (system, messages, tool results,

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 use std::borrow::Cow;
-use switchyard_types::openai::WireUsage;
+use switchyard_types::openai::{PromptTokensDetails, WireUsage};
 use switchyard_types::RawObject;
 
 /// The upstream body for a request: `model` replaced by the deployment's
@@ -140,14 +140,27 @@ fn scan_usage(value: &[u8]) -> Option<WireUsage> {
         return None; // (serde also reads a struct from an array)
     }
     let mut usage = WireUsage::default();
-    let (mut at, mut depth) = (0, 0usize);
+    let mut cached: Option<Option<u64>> = None;
+    // The depth inside `prompt_tokens_details`, once its `{` is seen.
+    let (mut at, mut depth, mut details, mut entering) = (0, 0usize, None::<usize>, false);
     loop {
         let b = *value.get(at)?;
         match b {
-            b'{' | b'[' => depth += 1,
+            b'{' | b'[' => {
+                depth += 1;
+                if std::mem::take(&mut entering) && b == b'{' {
+                    details = Some(depth);
+                }
+            }
             b'}' | b']' => {
+                if details == Some(depth) {
+                    details = None;
+                }
                 depth = depth.checked_sub(1)?;
                 if depth == 0 {
+                    if let Some(c) = cached {
+                        usage.prompt_tokens_details = Some(PromptTokensDetails { cached_tokens: c });
+                    }
                     return Some(usage);
                 }
             }
@@ -156,14 +169,24 @@ fn scan_usage(value: &[u8]) -> Option<WireUsage> {
                 let key = &value[at + 1..end];
                 at = end + 1;
                 let after = value[at..].trim_ascii_start();
-                let is_key = depth == 1 && after.first() == Some(&b':');
-                if is_key && key.contains(&b'\\') {
+                let is_key = after.first() == Some(&b':');
+                if is_key && (depth == 1 || details == Some(depth)) && key.contains(&b'\\') {
                     return None; // an escaped key may spell one of ours
                 }
-                let slot = match key {
-                    b"prompt_tokens" => &mut usage.prompt_tokens,
-                    b"completion_tokens" => &mut usage.completion_tokens,
-                    b"total_tokens" => &mut usage.total_tokens,
+                let slot = match (depth, key) {
+                    (1, b"prompt_tokens") => &mut usage.prompt_tokens,
+                    (1, b"completion_tokens") => &mut usage.completion_tokens,
+                    (1, b"total_tokens") => &mut usage.total_tokens,
+                    (1, b"prompt_tokens_details") if is_key => {
+                        let value = after[1..].trim_ascii_start();
+                        if value.starts_with(b"{") {
+                            entering = true;
+                        } else if !value.starts_with(b"null") {
+                            return None;
+                        }
+                        continue;
+                    }
+                    (d, b"cached_tokens") if is_key && details == Some(d) => cached.insert(None),
                     _ => continue,
                 };
                 if is_key {
@@ -420,6 +443,15 @@ mod tests {
             assert_eq!(response_usage(&body), peek.usage, "{f}");
         }
         assert_eq!(response_usage(br#"{"choices":[{"message":{"content":"\"usage\":{}"}}]}"#), None);
+        // Cached prompt tokens are read from the details object, only there.
+        let body = br#"{"usage":{"prompt_tokens":1200,"completion_tokens":5,"total_tokens":1205,
+            "completion_tokens_details":{"cached_tokens":7},"prompt_tokens_details":{"audio_tokens":0,"cached_tokens":1000}}}"#;
+        let u = response_usage(body).unwrap();
+        assert_eq!((u.prompt_tokens, u.cached_tokens()), (Some(1200), 1000));
+        assert_eq!(scan_usage(&body[9..]), serde_json::from_slice(&body[9..body.len() - 1]).ok());
+        let none =
+            response_usage(br#"{"usage":{"prompt_tokens":3,"completion_tokens":1,"prompt_tokens_details":null}}"#);
+        assert_eq!(none.map(|u| u.cached_tokens()), Some(0));
         assert_eq!(response_usage(br#"{"usage":null}"#), None);
     }
 

@@ -8,6 +8,7 @@ mod access;
 mod admin_cli;
 mod chat;
 mod cli;
+mod cost;
 mod errors;
 mod lifecycle;
 mod replicas;

@@ -195,7 +195,10 @@ mod tests {
     /// costs $1.00 at 999,999 tokens so far, $0.90 at 1M, $0.75 at 10M.
     #[test]
     fn volume_discounts_apply_from_their_threshold() {
-        let tiers = [Tier { from_tokens: 1_000_000, basis_points: 1_000 }, Tier { from_tokens: 10_000_000, basis_points: 2_500 }];
+        let tiers = [
+            Tier { from_tokens: 1_000_000, basis_points: 1_000 },
+            Tier { from_tokens: 10_000_000, basis_points: 2_500 },
+        ];
         let dollar = 1_000_000_000_000u128;
         assert_eq!(discounted(dollar, &tiers, 999_999), dollar);
         assert_eq!(discounted(dollar, &tiers, 1_000_000), 900_000_000_000);

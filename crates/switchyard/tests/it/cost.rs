@@ -1,0 +1,94 @@
+//! What requests cost: `x-switchyard-cost-usd` on answers and `cost_nanos`
+//! on usage records, at the deployment's configured prices or the shipped
+//! catalog's, computed exactly.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use switchyard_testkit::{base_config, Harness};
+
+fn bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// Cost in nano-dollars of `usage` at prices given in pico-dollars per
+/// token (and per request), computed here independently of the gateway.
+fn expected_nanos(usage: &Value, input_p: u128, cached_p: u128, output_p: u128, per_request_p: u128) -> i64 {
+    let prompt = usage["prompt_tokens"].as_u64().unwrap() as u128;
+    let cached = usage["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0) as u128;
+    let completion = usage["completion_tokens"].as_u64().unwrap() as u128;
+    let picos = (prompt - cached) * input_p + cached * cached_p + completion * output_p + per_request_p;
+    ((picos + 500) / 1000) as i64
+}
+
+async fn record_of(h: &Harness, request_id: &str) -> switchyard_core::usage::UsageRecord {
+    for _ in 0..100 {
+        if let Some(r) = h.usage_records().await.into_iter().find(|r| r.request_id == request_id) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no usage record for {request_id}");
+}
+
+async fn chat(h: &Harness, key: &str, model: &str) -> (String, Value, String) {
+    let r = h
+        .post("/v1/chat/completions", key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "what does it cost?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cost = r.headers().get("x-switchyard-cost-usd").expect("cost header").to_str().unwrap().to_string();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    (cost, body, id)
+}
+
+#[tokio::test]
+async fn answers_and_records_carry_the_exact_cost() {
+    let config = base_config(
+        r#"  - { name: openai-sim, kind: openai, base_url: "sim://", api_key: "sk-test" }"#,
+        r#"  - { name: priced, provider: sim, model: model-p, price: { input_per_mtok: 0.15, cached_input_per_mtok: 0.075, output_per_mtok: 0.6, per_request: 0.001 } }
+  - { name: catalogued, provider: openai-sim, model: gpt-4o-mini-2024-07-18 }
+  - { name: free, provider: sim, model: model-f }"#,
+        r#"  - { name: priced, targets: [priced] }
+  - { name: catalogued, targets: [catalogued] }
+  - { name: free, targets: [free] }"#,
+    );
+    let h = Harness::start(&bin(), &config);
+    let key = h.key().await;
+
+    // Configured prices: $0.15 / $0.075 cached / $0.60 per Mtok and $0.001 a request.
+    let (header, body, id) = chat(&h, &key, "priced").await;
+    let want = expected_nanos(&body["usage"], 150_000, 75_000, 600_000, 1_000_000_000);
+    assert_eq!(header, switchyard_types::cost::usd_text(want), "{body}");
+    let record = record_of(&h, &id).await;
+    assert_eq!(record.cost_nanos, Some(want));
+    assert!(want > 1_000_000, "the request fee alone is 1,000,000 n$");
+
+    // The catalog's prices for the longest matching model name.
+    let entry = switchyard_config::prices::Catalog::builtin()
+        .find(switchyard_types::ProviderKind::Openai, "gpt-4o-mini-2024-07-18")
+        .expect("the catalog prices gpt-4o-mini");
+    let sheet = entry.price().sheet().unwrap();
+    let (header, body, id) = chat(&h, &key, "catalogued").await;
+    let want = expected_nanos(
+        &body["usage"],
+        sheet.input.into(),
+        sheet.cached_input.into(),
+        sheet.output.into(),
+        sheet.per_request.into(),
+    );
+    assert_eq!(header, switchyard_types::cost::usd_text(want));
+    assert_eq!(record_of(&h, &id).await.cost_nanos, Some(want));
+
+    // An unknown local model is free, and says so.
+    let (header, _, id) = chat(&h, &key, "free").await;
+    assert_eq!(header, "0");
+    assert_eq!(record_of(&h, &id).await.cost_nanos, Some(0));
+
+    // A request refused before any upstream call has no cost at all.
+    let r = h.post("/v1/chat/completions", &key).json(&json!({"model": "priced"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("x-switchyard-cost-usd").is_none());
+}
