@@ -87,6 +87,26 @@ async fn answers_and_records_carry_the_exact_cost() {
     assert_eq!(header, "0");
     assert_eq!(record_of(&h, &id).await.cost_nanos, Some(0));
 
+    // A stream: no header (it leaves before the cost is known), the record has it.
+    let r = h
+        .post("/v1/chat/completions", &key)
+        .json(&json!({"model": "priced", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "and streamed?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-switchyard-cost-usd").is_none());
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    let usage = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|v| v.get("usage").filter(|u| !u.is_null()).cloned())
+        .expect("a usage chunk");
+    let want = expected_nanos(&usage, 150_000, 75_000, 600_000, 1_000_000_000);
+    assert_eq!(record_of(&h, &id).await.cost_nanos, Some(want));
+
     // A request refused before any upstream call has no cost at all.
     let r = h.post("/v1/chat/completions", &key).json(&json!({"model": "priced"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
