@@ -65,6 +65,17 @@ pub struct UsageRecord {
     /// deployment's prices; `None` when nothing was attempted upstream.
     #[serde(default)]
     pub cost_nanos: Option<i64>,
+    /// The key's team and user (from the directory).
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The application's end user (`x-switchyard-user`).
+    #[serde(default)]
+    pub end_user: Option<String>,
+    /// `x-switchyard-tags` as a JSON object text, keys sorted.
+    #[serde(default)]
+    pub tags: Option<String>,
 }
 
 impl UsageRecord {
@@ -93,6 +104,10 @@ impl UsageRecord {
             cache_read_tokens: 0,
             cache_write_tokens: 0,
             cost_nanos: None,
+            team_id: None,
+            user_id: None,
+            end_user: None,
+            tags: None,
         }
     }
 }

@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::time::Instant;
 use switchyard_core::access::audit::Origin;
+use switchyard_core::pipeline::attribution::{TAGS_HEADER, USER_HEADER};
 use switchyard_core::pipeline::Inbound;
 use switchyard_core::{ErrorKind, GatewayError};
 use switchyard_providers::Operation;
@@ -73,6 +74,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let credential = credential(req.headers());
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let (tags, end_user) = (header_text(req.headers(), TAGS_HEADER), header_text(req.headers(), USER_HEADER));
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
@@ -81,11 +83,16 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
             return error_response_as(&e, dialect);
         }
     };
-    let inbound = Inbound { request_id, credential, body, dialect, received, peer };
+    let inbound = Inbound { request_id, credential, body, dialect, received, peer, tags, end_user };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),
         Err(e) => error_response_as(&e, dialect),
     }
+}
+
+/// A header's value as text (attribution headers: checked by the core).
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// The client's address and the request id, for the audit log.

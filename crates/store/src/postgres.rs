@@ -25,6 +25,7 @@ use switchyard_types::UsageSource;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/postgres/0001_schema.sql")),
     (2, "usage cost", include_str!("../migrations/postgres/0002_usage_cost.sql")),
+    (3, "usage attribution", include_str!("../migrations/postgres/0003_usage_attribution.sql")),
 ];
 
 /// Connections per replica: the usage and audit writers, the directory
@@ -36,7 +37,7 @@ const POOL_SIZE: u32 = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rows per multi-row INSERT, largest first; fixed sizes so each statement
-/// is prepared once per connection and cached. 21 columns × 256 rows is far
+/// is prepared once per connection and cached. 25 columns × 256 rows is far
 /// under PostgreSQL's 65 535 bound parameters; larger chunks were slower
 /// (2,000-record batches on loopback: ~12 µs a record at 1024 rows, ~9 µs
 /// at 256, ~10 µs at 64).
@@ -82,6 +83,10 @@ fn bind_usage(args: &mut PgArguments, r: &UsageRecord) -> Result<(), sqlx::error
     args.add(i64::try_from(r.cache_read_tokens).unwrap_or(i64::MAX))?;
     args.add(i64::try_from(r.cache_write_tokens).unwrap_or(i64::MAX))?;
     args.add(r.cost_nanos)?;
+    args.add(r.team_id.as_deref())?;
+    args.add(r.user_id.as_deref())?;
+    args.add(r.end_user.as_deref())?;
+    args.add(r.tags.as_deref())?;
     Ok(())
 }
 
@@ -180,6 +185,10 @@ fn usage_from_row(row: &PgRow) -> Result<UsageRecord, StoreError> {
         cache_read_tokens: row.try_get::<i64, _>("cache_read_tokens").map_err(err)? as u64,
         cache_write_tokens: row.try_get::<i64, _>("cache_write_tokens").map_err(err)? as u64,
         cost_nanos: row.try_get("cost_nanos").map_err(err)?,
+        team_id: row.try_get("team_id").map_err(err)?,
+        user_id: row.try_get("user_id").map_err(err)?,
+        end_user: row.try_get("end_user").map_err(err)?,
+        tags: row.try_get("tags").map_err(err)?,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::sql::{
     audit_page, err, migrator, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS, USAGE_COLUMN_COUNT,
 };
 
-/// Rows per multi-row INSERT, largest first; 21 columns × 256 rows stays
+/// Rows per multi-row INSERT, largest first; 25 columns × 256 rows stays
 /// under SQLite's 32 766 bound parameters.
 const CHUNK_SIZES: &[usize] = &[256, 64, 16, 4, 1];
 
@@ -61,6 +61,10 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
     args.add(i64::try_from(r.cache_read_tokens).unwrap_or(i64::MAX))?;
     args.add(i64::try_from(r.cache_write_tokens).unwrap_or(i64::MAX))?;
     args.add(r.cost_nanos)?;
+    args.add(r.team_id.as_deref())?;
+    args.add(r.user_id.as_deref())?;
+    args.add(r.end_user.as_deref())?;
+    args.add(r.tags.as_deref())?;
     Ok(())
 }
 
@@ -70,6 +74,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "keys and usage", include_str!("../migrations/0001_keys_and_usage.sql")),
     (2, "directory and audit", include_str!("../migrations/0002_directory_and_audit.sql")),
     (3, "usage cost", include_str!("../migrations/0003_usage_cost.sql")),
+    (4, "usage attribution", include_str!("../migrations/0004_usage_attribution.sql")),
 ];
 
 pub struct SqliteStore {
@@ -185,6 +190,10 @@ fn usage_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UsageRecord, StoreErr
         cache_read_tokens: row.try_get::<i64, _>("cache_read_tokens").map_err(err)? as u64,
         cache_write_tokens: row.try_get::<i64, _>("cache_write_tokens").map_err(err)? as u64,
         cost_nanos: row.try_get("cost_nanos").map_err(err)?,
+        team_id: row.try_get("team_id").map_err(err)?,
+        user_id: row.try_get("user_id").map_err(err)?,
+        end_user: row.try_get("end_user").map_err(err)?,
+        tags: row.try_get("tags").map_err(err)?,
     })
 }
 

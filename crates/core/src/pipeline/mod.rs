@@ -12,6 +12,7 @@
 pub mod account;
 pub mod admit;
 pub mod attempt;
+pub mod attribution;
 pub mod limit;
 pub mod resolve;
 pub mod stream;
@@ -44,6 +45,9 @@ pub struct Inbound {
     pub received: Instant,
     /// The client's address (for the audit log).
     pub peer: Option<std::net::SocketAddr>,
+    /// `x-switchyard-tags` and `x-switchyard-user`, as sent.
+    pub tags: Option<String>,
+    pub end_user: Option<String>,
 }
 
 impl Inbound {
@@ -65,6 +69,18 @@ impl Gateway {
         };
         account.record.key_id = Some(key.key.id.clone());
         account.record.tenant_id = Some(key.key.tenant_id.clone());
+        account.record.team_id = key.key.team_id.clone();
+        account.record.user_id = key.key.user_id.clone();
+        let attributed = inbound.tags.as_deref().map(attribution::parse_tags).transpose().and_then(|tags| {
+            Ok((tags.flatten(), inbound.end_user.as_deref().map(attribution::parse_user).transpose()?.flatten()))
+        });
+        match attributed {
+            Ok((tags, end_user)) => {
+                account.record.tags = tags;
+                account.record.end_user = end_user;
+            }
+            Err(e) => return Err(fail(account, e).await),
+        }
 
         let head = match admit::parse(op, inbound.dialect, &inbound.body) {
             Ok(h) => h,

@@ -112,3 +112,59 @@ async fn answers_and_records_carry_the_exact_cost() {
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("x-switchyard-cost-usd").is_none());
 }
+
+#[tokio::test]
+async fn records_name_the_team_user_end_user_and_tags() {
+    let h = Harness::start(&bin(), &base_config("", "", ""));
+    let admin = |path: &str, body: Value| {
+        let (h, path) = (&h, path.to_string());
+        async move {
+            let r = h
+                .http
+                .post(format!("{}{path}", h.url))
+                .bearer_auth(switchyard_testkit::ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let team = admin("/api/v1/teams", json!({"name": "search"})).await;
+    let user = admin("/api/v1/users", json!({"name": "ada", "team_id": team["id"]})).await;
+    let key = admin("/api/v1/keys", json!({"name": "k", "team_id": team["id"], "user_id": user["id"]})).await;
+    let key = key["key"].as_str().unwrap().to_string();
+
+    let r = h
+        .post("/v1/chat/completions", &key)
+        .header("x-switchyard-tags", "endpoint=summarize, env=prod")
+        .header("x-switchyard-user", "customer-42")
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let record = record_of(&h, &id).await;
+    assert_eq!(record.team_id.as_ref(), team["id"].as_str().map(String::from).as_ref());
+    assert_eq!(record.user_id.as_ref(), user["id"].as_str().map(String::from).as_ref());
+    assert_eq!(record.end_user.as_deref(), Some("customer-42"));
+    assert_eq!(record.tags.as_deref(), Some(r#"{"endpoint":"summarize","env":"prod"}"#));
+
+    // Bad tags are the caller's error, named, and recorded as such.
+    let r = h
+        .post("/v1/chat/completions", &key)
+        .header("x-switchyard-tags", "Team=search")
+        .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["param"], "x-switchyard-tags");
+    let record = record_of(&h, &id).await;
+    assert_eq!((record.status, record.tags), (400, None));
+    assert!(h.sim_requests().await.len() == 1, "the refused request never went upstream");
+}
