@@ -15,6 +15,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub admin: AdminConfig,
     pub rate_limits: RateLimitsConfig,
+    pub budgets: BudgetsConfig,
     /// Shared state for replicas (rate-limit counters, directory change
     /// notifications); absent: this process counts alone.
     pub redis: Option<RedisConfig>,
@@ -129,6 +130,21 @@ pub enum RedisFailure {
     #[default]
     Local,
     Closed,
+}
+
+/// How budget periods are counted (the budgets themselves are on tenants,
+/// teams and keys: docs/cost.md#budgets).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// Where days and months begin: `UTC` or a fixed offset like `+08:00`.
+    pub time_zone: String,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        BudgetsConfig { time_zone: "UTC".into() }
+    }
 }
 
 /// Limits of one scope; absent = no limit on that dimension.

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The upstream said 429 on the last deployment tried (429).
     RateLimited,
+    /// A budget of the caller is spent for its period (429, OpenAI's
+    /// `insufficient_quota`).
+    QuotaExceeded,
     /// The upstream refused the request as the caller's error (its 4xx).
     UpstreamRejected,
     /// No deployment could be reached, or none is enabled (503).
@@ -47,6 +50,7 @@ const TABLE: &[(ErrorKind, u16, &str, Option<&str>)] = &[
     (ErrorKind::Conflict, 409, "invalid_request_error", Some("conflict")),
     (ErrorKind::PayloadTooLarge, 413, "invalid_request_error", Some("request_too_large")),
     (ErrorKind::RateLimited, 429, "rate_limit_error", Some("rate_limit_exceeded")),
+    (ErrorKind::QuotaExceeded, 429, "insufficient_quota", Some("insufficient_quota")),
     (ErrorKind::UpstreamRejected, 400, "invalid_request_error", None),
     (ErrorKind::UpstreamUnavailable, 503, "server_error", Some("upstream_unavailable")),
     (ErrorKind::UpstreamFailed, 502, "server_error", Some("upstream_error")),
@@ -71,6 +75,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExceeded => "quota_exceeded",
             ErrorKind::UpstreamRejected => "upstream_rejected",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamFailed => "upstream_failed",
@@ -215,6 +220,7 @@ mod tests {
             ErrorKind::Conflict,
             ErrorKind::PayloadTooLarge,
             ErrorKind::RateLimited,
+            ErrorKind::QuotaExceeded,
             ErrorKind::UpstreamRejected,
             ErrorKind::UpstreamUnavailable,
             ErrorKind::UpstreamFailed,

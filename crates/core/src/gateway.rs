@@ -4,6 +4,7 @@
 
 use crate::access::audit::{Actor, AuditRecord, AuditSink, Origin};
 use crate::access::{Caller, ChangeFeed, DirectoryHandle, Principal};
+use crate::budget::Ledger;
 use crate::error::{ErrorKind, GatewayError};
 use crate::keys::digest;
 use crate::limits::Limiter;
@@ -21,6 +22,8 @@ pub struct Gateway {
     /// Keys, tenants, teams, users and plans, in memory.
     pub directory: DirectoryHandle,
     pub limiter: Limiter,
+    /// Budget spend per scope and period (reservations and commits).
+    pub ledger: Ledger,
     pub changes: Option<Arc<dyn ChangeFeed>>,
     pub store: Arc<dyn Store>,
     pub usage: UsageSink,
@@ -38,6 +41,8 @@ pub struct Parts {
     pub sim_addr: Option<SocketAddr>,
     /// In-process, or shared through Redis.
     pub limiter: Limiter,
+    /// Budget spend per scope and period (reservations and commits).
+    pub ledger: Ledger,
     /// Tells other replicas about directory changes (Redis), if configured.
     pub changes: Option<Arc<dyn ChangeFeed>>,
 }
@@ -48,6 +53,7 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             directory: DirectoryHandle::default(),
             limiter: parts.limiter,
+            ledger: parts.ledger,
             changes: parts.changes,
             store: parts.store,
             usage: parts.usage,

@@ -74,6 +74,12 @@ pub struct KeyRecord {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub budgets: Vec<crate::access::model::Budget>,
+    /// Exempt from every budget (its own, its team's, its tenant's): an
+    /// explicit, audited setting only the platform admin may make.
+    #[serde(default)]
+    pub unlimited: bool,
+    #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The key made by rotating this one.
     #[serde(default)]

@@ -13,11 +13,13 @@
 //!   in-memory directory; the admin operations; the audit log.
 //! - [`keys`] — API keys: hashing, generation.
 //! - [`limits`] — rate limits (rpm, tpm, concurrency) per scope, GCRA.
+//! - [`budget`] — spend caps per day or month (cost, tokens): reserve, commit.
 //! - [`usage`] — usage records; [`writer`] — the bounded, batched writer
 //!   (usage and audit) with its spill file.
 //! - [`error`] — the error kinds and the one table mapping them to HTTP.
 
 pub mod access;
+pub mod budget;
 pub mod error;
 pub mod gateway;
 pub mod ids;

@@ -66,6 +66,17 @@ pub struct Change {
     pub doc: Option<String>,
 }
 
+/// Committed spend of one (tenant, team, key) since some instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpendRow {
+    pub tenant_id: Option<String>,
+    pub team_id: Option<String>,
+    pub key_id: Option<String>,
+    pub nanos: i64,
+    /// Input + output tokens.
+    pub tokens: i64,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Directory entries (tombstones included) with `seq` greater than
     /// `after`, in `seq` order.
@@ -83,6 +94,9 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a batch of usage records in one transaction; idempotent on
     /// the record id so a replayed batch does not double-count.
     fn write_usage<'a>(&'a self, batch: &'a [UsageRecord]) -> StoreFuture<'a, ()>;
+    /// Spend per (tenant, team, key) of the usage records created at or
+    /// after `since_ms`: rebuilds budget counters at start.
+    fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>>;
     /// Cheap reachability check for `/ready`.
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
@@ -195,6 +209,34 @@ pub mod memory {
                 self.check()?;
                 lock(&self.usage_batches).push(batch.to_vec());
                 Ok(())
+            })
+        }
+
+        fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
+            Box::pin(async move {
+                self.check()?;
+                let mut rows: Vec<SpendRow> = Vec::new();
+                for r in lock(&self.usage_batches).iter().flatten().filter(|r| r.created_at >= since_ms) {
+                    let tokens = (r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0)) as i64;
+                    let at = rows
+                        .iter()
+                        .position(|x| x.tenant_id == r.tenant_id && x.team_id == r.team_id && x.key_id == r.key_id);
+                    let row = match at {
+                        Some(i) => &mut rows[i],
+                        None => {
+                            rows.push(SpendRow {
+                                tenant_id: r.tenant_id.clone(),
+                                team_id: r.team_id.clone(),
+                                key_id: r.key_id.clone(),
+                                ..SpendRow::default()
+                            });
+                            rows.last_mut().unwrap_or_else(|| unreachable!())
+                        }
+                    };
+                    row.nanos += r.cost_nanos.unwrap_or(0);
+                    row.tokens += tokens;
+                }
+                Ok(rows)
             })
         }
 

@@ -124,3 +124,14 @@ mod tests {
         assert_eq!(usage_values(1, Placeholders::Anonymous), format!("({})", vec!["?"; 25].join(", ")));
     }
 }
+
+/// Spend per (tenant, team, key) since an instant (the one parameter):
+/// rebuilds budget counters at start. A full scan of the period's records.
+pub(crate) fn spend_since_sql(p: Placeholders) -> String {
+    format!(
+        "SELECT tenant_id, team_id, key_id, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS nanos, \
+         CAST(COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) AS BIGINT) AS tokens \
+         FROM usage_records WHERE created_at >= {} GROUP BY tenant_id, team_id, key_id",
+        p.at(1)
+    )
+}

@@ -7,12 +7,13 @@ use std::str::FromStr;
 use std::time::Duration;
 use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
-use switchyard_core::store::{Change, DirEntry, Store, StoreError, StoreFuture};
+use switchyard_core::store::{Change, DirEntry, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
 use crate::sql::{
-    audit_page, err, migrator, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS, USAGE_COLUMN_COUNT,
+    audit_page, err, migrator, spend_since_sql, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
+    USAGE_COLUMN_COUNT,
 };
 
 /// Rows per multi-row INSERT, largest first; 25 columns × 256 rows stays
@@ -304,6 +305,27 @@ impl Store for SqliteStore {
                 sqlx::query_with(insert_usage_sql(size), args).persistent(true).execute(&mut *tx).await.map_err(err)?;
             }
             tx.commit().await.map_err(err)
+        })
+    }
+
+    fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query(&spend_since_sql(Placeholders::Anonymous))
+                .bind(since_ms)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+            rows.iter()
+                .map(|row| {
+                    Ok(SpendRow {
+                        tenant_id: row.try_get("tenant_id").map_err(err)?,
+                        team_id: row.try_get("team_id").map_err(err)?,
+                        key_id: row.try_get("key_id").map_err(err)?,
+                        nanos: row.try_get("nanos").map_err(err)?,
+                        tokens: row.try_get("tokens").map_err(err)?,
+                    })
+                })
+                .collect()
         })
     }
 

@@ -111,6 +111,10 @@ fn validate(file: &std::path::Path) -> Result<(), String> {
         eprintln!("{}: {e}", file.display());
         String::new()
     })?;
+    serve::budget_offset(&config).map_err(|e| {
+        eprintln!("{}: {e}", file.display());
+        String::new()
+    })?;
     println!(
         "ok: {} ({} providers, {} deployments, {} routes)",
         file.display(),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use switchyard_config::Config;
 use switchyard_config::RedisFailure;
 use switchyard_core::access::ChangeFeed;
+use switchyard_core::budget::{Ledger, Offset};
 use switchyard_core::gateway::Parts;
 use switchyard_core::limits::{FailureMode, Limiter};
 use switchyard_core::runtime::{BuildContext, Runtime};
@@ -62,9 +63,14 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         Some((limiter, feed)) => (limiter, Some(feed)),
         None => (Limiter::local(), None),
     };
-    let parts = Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes };
+    let ledger = Ledger::new(budget_offset(&config)?);
+    let parts =
+        Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes, ledger };
     let gateway = Arc::new(Gateway::new(runtime, parts));
     let keys = gateway.load_directory().await.map_err(|e| format!("cannot load the directory: {e}"))?;
+    // After the spill file was replayed (the usage writer did that first).
+    usage.flush().await;
+    gateway.seed_budgets().await.map_err(|e| format!("cannot read this period's spend: {e}"))?;
     // Other replicas' changes: announced through Redis (at once), and
     // polled for (the backstop).
     let changed = Arc::new(tokio::sync::Notify::new());
@@ -187,6 +193,11 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// Where budget days and months begin (also checked by `config validate`).
+pub fn budget_offset(config: &Config) -> Result<Offset, String> {
+    Offset::parse(&config.budgets.time_zone).map_err(|e| format!("budgets.time_zone: {e}"))
 }
 
 /// The simulator's own schema, checked (also by `config validate`).

@@ -43,6 +43,7 @@ pub struct Metrics {
     pub audit_queue_depth: GaugeFamily,
     pub rate_limited: CounterFamily,
     pub rate_limit_backend_failures: CounterFamily,
+    pub budget_exceeded: CounterFamily,
     pub access_denied: CounterFamily,
     pub directory_refreshes: CounterFamily,
     pub directory_seq: GaugeFamily,
@@ -175,6 +176,11 @@ impl Metrics {
                 "Admissions where the shared rate-limit store (Redis) did not answer in time.",
                 &[],
             ),
+            budget_exceeded: CounterFamily::new(
+                "switchyard_budget_exceeded_total",
+                "Requests refused because a budget of their key, team or tenant was spent, by scope kind and period.",
+                &["scope", "period"],
+            ),
             access_denied: CounterFamily::new(
                 "switchyard_access_denied_total",
                 "Requests refused for who sent them (reason: unauthenticated, forbidden, policy).",
@@ -225,6 +231,7 @@ impl Metrics {
         self.audit_queue_depth.render(&mut out);
         self.rate_limited.render(&mut out);
         self.rate_limit_backend_failures.render(&mut out);
+        self.budget_exceeded.render(&mut out);
         self.access_denied.render(&mut out);
         self.directory_refreshes.render(&mut out);
         self.directory_seq.render(&mut out);

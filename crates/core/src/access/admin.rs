@@ -7,7 +7,9 @@
 
 use super::audit::{AuditQuery, AuditRecord, Origin};
 use super::directory::{Directory, Listed};
-use super::model::{check_body, check_limits, decode, invalid, Entity, Kind, Plan, Team, Tenant, TenantStatus, User};
+use super::model::{
+    check_body, check_budgets, check_limits, decode, invalid, Entity, Kind, Plan, Team, Tenant, TenantStatus, User,
+};
 use super::{Permission, Principal};
 use crate::error::{ErrorKind, GatewayError};
 use crate::keys::{generate_secret, hash_secret, KeyRecord, KeyStatus};
@@ -88,6 +90,7 @@ impl Rules for Tenant {
             return Err(invalid("trial_ends_at", "'trial_ends_at' applies to a tenant in status 'trial' only."));
         }
         check_limits(&self.limits, "limits")?;
+        check_budgets(&self.budgets, "budgets")?;
         routes_exist(&self.allowed_routes, route_exists)
     }
     fn used_by(&self, dir: &Directory) -> usize {
@@ -105,6 +108,7 @@ impl Rules for Team {
     fn check(&self, dir: &Directory, route_exists: &dyn Fn(&str) -> bool) -> Result<(), GatewayError> {
         tenant_exists(dir, &self.tenant_id)?;
         check_limits(&self.limits, "limits")?;
+        check_budgets(&self.budgets, "budgets")?;
         routes_exist(&self.allowed_routes, route_exists)
     }
     fn used_by(&self, dir: &Directory) -> usize {
@@ -171,6 +175,7 @@ impl Rules for KeyRecord {
             return Err(invalid("expires_at", "'expires_at' is in the past."));
         }
         check_limits(&self.limits, "limits")?;
+        check_budgets(&self.budgets, "budgets")?;
         routes_exist(&self.allowed_routes, route_exists)
     }
     fn used_by(&self, _: &Directory) -> usize {
@@ -307,6 +312,29 @@ impl Gateway {
         Err(GatewayError::new(ErrorKind::PermissionDenied, format!("This key's roles do not allow '{}'.", p.as_str())))
     }
 
+    /// `unlimited` (a key exempt from every budget) is the platform admin's
+    /// to give or take: a tenant admin asking is refused (403) and audited.
+    async fn platform_only(
+        &self,
+        who: &Principal,
+        body: &Map<String, Value>,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        if !body.contains_key("unlimited") || matches!(who, Principal::Bootstrap) {
+            return Ok(());
+        }
+        self.metrics.access_denied.inc(&["admin", "forbidden"]);
+        let record = AuditRecord::new(who.actor(), "access.denied", origin)
+            .tenant(who.tenant_scope())
+            .reason("'unlimited' is set by the platform admin only");
+        self.audit.send(record).await;
+        Err(GatewayError::new(
+            ErrorKind::PermissionDenied,
+            "Only the platform admin (the bootstrap token) may make a key unlimited or limited again.",
+        )
+        .with_param("unlimited"))
+    }
+
     /// Writes `changes` with their audit entry, then brings this replica's
     /// directory up to date so the caller reads its own write.
     async fn commit(&self, changes: &[Change], audit: AuditRecord) -> Result<(), GatewayError> {
@@ -370,6 +398,7 @@ impl Gateway {
         self.require(who, T::WRITE, origin).await?;
         let mut map = object_body(body, false)?;
         check_body(&map, T::CREATE_FIELDS)?;
+        self.platform_only(who, &map, origin).await?;
         let now = crate::now_unix_ms();
         if !map.contains_key("id") {
             map.insert("id".into(), Value::String(crate::ids::time_ordered(T::KIND.id_prefix())));
@@ -525,6 +554,7 @@ impl Gateway {
         let before = self.visible::<T>(&dir, who, id, origin)?;
         let patch = object_body(body, false)?;
         check_body(&patch, T::PATCH_FIELDS)?;
+        self.platform_only(who, &patch, origin).await?;
         let mut merged = view(&*before);
         merge(&mut merged, &Value::Object(patch));
         // The merged object must fit the same bounds as a new one.
@@ -786,6 +816,7 @@ pub fn seed(now: i64) -> (Vec<Plan>, Tenant) {
         trial_ends_at: None,
         plan_id: None,
         limits: Limits::default(),
+        budgets: Vec::new(),
         allowed_routes: None,
         metadata: Map::new(),
         created_at: now,

@@ -9,8 +9,9 @@
 //! moved, loads the entries after its own and applies them. An admin
 //! change made through this replica refreshes it at once.
 
-use super::model::{Entity, Kind, Plan, Team, Tenant, User};
+use super::model::{Budget, Entity, Kind, Plan, Team, Tenant, User};
 use super::roles::Permissions;
+use crate::budget::Cap;
 use crate::keys::{digest, parse_hex, KeyRecord, KeyStatus};
 use crate::limits::{Check, Limits};
 use crate::store::{DirEntry, Store, StoreError};
@@ -31,6 +32,8 @@ pub struct Caller {
     /// The key's, team's and tenant's limits, as scopes to check (only
     /// those with a limit).
     pub checks: Vec<Check>,
+    /// The key's, team's and tenant's budgets (empty for an unlimited key).
+    pub caps: Vec<Cap>,
 }
 
 impl Caller {
@@ -172,7 +175,35 @@ impl Directory {
         }
         let tenant_limits = tenant.as_ref().map(|t| t.limits).unwrap_or_default().or(plan_limits);
         scope(format!("tenant:{}", key.tenant_id), tenant_limits);
-        Caller { key: key.clone(), tenant, permissions: Permissions::of(&key.roles), allowed_routes: allowed, checks }
+        let mut caps = Vec::new();
+        if !key.unlimited {
+            let mut add = |scope: String, budgets: &[Budget]| {
+                let scope: Arc<str> = Arc::from(scope);
+                for b in budgets {
+                    caps.push(Cap {
+                        scope: scope.clone(),
+                        period: b.period,
+                        max_nanos: b.max_nanos(),
+                        max_tokens: b.max_tokens,
+                    });
+                }
+            };
+            add(format!("key:{}", key.id), &key.budgets);
+            if let Some(team) = team {
+                add(format!("team:{}", team.id), &team.budgets);
+            }
+            if let Some(t) = &tenant {
+                add(format!("tenant:{}", t.id), &t.budgets);
+            }
+        }
+        Caller {
+            key: key.clone(),
+            tenant,
+            permissions: Permissions::of(&key.roles),
+            allowed_routes: allowed,
+            checks,
+            caps,
+        }
     }
 }
 

@@ -71,6 +71,59 @@ fn active() -> TenantStatus {
     TenantStatus::Active
 }
 
+/// A spending cap for one calendar period (docs/cost.md#budgets). When the
+/// period's spend (committed + reserved by requests in flight) would pass
+/// it, requests are refused with 429 `insufficient_quota` until the period
+/// ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub period: crate::budget::Period,
+    /// Dollars per period (at most nine decimals).
+    #[serde(default)]
+    pub max_usd: Option<f64>,
+    /// Tokens (input + output) per period.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+impl Budget {
+    /// `max_usd` in nano-dollars, exactly.
+    pub fn max_nanos(&self) -> Option<i64> {
+        self.max_usd.map(|usd| (usd * 1e9).round() as i64)
+    }
+}
+
+/// Checks `budgets` (the field is `param`): each caps something, money in
+/// whole nano-dollars, at most one budget per period.
+pub fn check_budgets(budgets: &[Budget], param: &str) -> Result<(), GatewayError> {
+    for (i, b) in budgets.iter().enumerate() {
+        let at = format!("{param}[{i}]");
+        if b.max_usd.is_none() && b.max_tokens.is_none() {
+            return Err(invalid(&at, format!("'{at}' caps nothing: give max_usd, max_tokens or both.")));
+        }
+        if let Some(usd) = b.max_usd {
+            let nanos = usd * 1e9;
+            if !usd.is_finite() || usd < 0.0 || usd > 1e9 || (nanos - nanos.round()).abs() > 1e-3 {
+                return Err(invalid(
+                    &format!("{at}.max_usd"),
+                    format!("'{at}.max_usd' must be 0 to 10^9 dollars with at most nine decimals."),
+                ));
+            }
+        }
+        if b.max_tokens.is_some_and(|t| t > MAX_LIMIT) {
+            return Err(invalid(&format!("{at}.max_tokens"), format!("'{at}.max_tokens' is at most 10^12.")));
+        }
+        if budgets[..i].iter().any(|o| o.period == b.period) {
+            return Err(invalid(&format!("{at}.period"), format!("'{at}': one budget per period.")));
+        }
+    }
+    if budgets.len() > 2 {
+        return Err(invalid(param, format!("'{param}' holds at most one daily and one monthly budget.")));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -105,6 +158,8 @@ pub struct Tenant {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub budgets: Vec<Budget>,
+    #[serde(default)]
     pub allowed_routes: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
@@ -134,6 +189,8 @@ pub struct Team {
     pub name: String,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
     #[serde(default)]
     pub allowed_routes: Option<Vec<String>>,
     #[serde(default)]
@@ -201,20 +258,20 @@ entity!(Plan, Kind::Plan,
     patch: &["name", "limits", "key_limits", "allowed_routes", "metadata"],
     tenant: |s| { let _ = s; None });
 entity!(Tenant, Kind::Tenant,
-    create: &["id", "name", "status", "trial_ends_at", "plan_id", "limits", "allowed_routes", "metadata"],
-    patch: &["name", "status", "trial_ends_at", "plan_id", "limits", "allowed_routes", "metadata"],
+    create: &["id", "name", "status", "trial_ends_at", "plan_id", "limits", "budgets", "allowed_routes", "metadata"],
+    patch: &["name", "status", "trial_ends_at", "plan_id", "limits", "budgets", "allowed_routes", "metadata"],
     tenant: |s| Some(&s.id));
 entity!(Team, Kind::Team,
-    create: &["tenant_id", "name", "limits", "allowed_routes", "metadata"],
-    patch: &["name", "limits", "allowed_routes", "metadata"],
+    create: &["tenant_id", "name", "limits", "budgets", "allowed_routes", "metadata"],
+    patch: &["name", "limits", "budgets", "allowed_routes", "metadata"],
     tenant: |s| Some(&s.tenant_id));
 entity!(User, Kind::User,
     create: &["tenant_id", "team_id", "name", "email", "metadata"],
     patch: &["team_id", "name", "email", "metadata"],
     tenant: |s| Some(&s.tenant_id));
 entity!(crate::keys::KeyRecord, Kind::Key,
-    create: &["tenant_id", "team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "metadata"],
-    patch: &["team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "metadata"],
+    create: &["tenant_id", "team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "budgets", "unlimited", "metadata"],
+    patch: &["team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "budgets", "unlimited", "metadata"],
     tenant: |s| Some(&s.tenant_id));
 
 /// The largest limit accepted (10¹²): bigger means "no limit" and should

@@ -2,6 +2,7 @@
 //! request, whatever happens — success, error, or a client that went away
 //! (then `Drop` writes the record, with status 499).
 
+use crate::budget::Hold;
 use crate::limits::Admission;
 use crate::usage::{UsageRecord, UsageSink};
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct Account {
     pub admission: Option<Admission>,
     /// The prices of the deployment that answered (or was tried last).
     pub price: Option<PriceSheet>,
+    /// The request's reservation under its budgets: the actual cost and
+    /// tokens are committed when the record is written.
+    pub hold: Option<Hold>,
 }
 
 impl Account {
@@ -47,6 +51,7 @@ impl Account {
             finished: false,
             admission: None,
             price: None,
+            hold: None,
         }
     }
 
@@ -101,6 +106,10 @@ impl Account {
         r.cache_read_tokens = usage.cache_read_tokens;
         r.cache_write_tokens = usage.cache_write_tokens;
         r.cost_nanos = cost_of(self.price.as_ref(), &usage);
+        if let Some(hold) = self.hold.take() {
+            let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+            hold.commit(r.cost_nanos.unwrap_or(0), tokens);
+        }
         if let Some(mut admission) = self.admission.take() {
             let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
             admission.reconcile(used, Instant::now());

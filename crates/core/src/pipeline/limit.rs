@@ -89,16 +89,22 @@ impl Gateway {
 /// Tokens reserved at admission: the prompt's bytes / 4 plus the output
 /// allowance (`max_tokens`, `max_completion_tokens`, or the configured
 /// default; none for embeddings).
-fn estimate_tokens(op: Operation, head: &Head<'_>, body_len: usize, default_max: u64) -> u64 {
+pub(crate) fn estimate_tokens(op: Operation, head: &Head<'_>, body_len: usize, default_max: u64) -> u64 {
+    let (prompt, output) = estimate(op, head, body_len, default_max);
+    prompt.saturating_add(output)
+}
+
+/// The estimate split into prompt and output tokens (budgets price them apart).
+pub(crate) fn estimate(op: Operation, head: &Head<'_>, body_len: usize, default_max: u64) -> (u64, u64) {
     let prompt = (body_len / BYTES_PER_TOKEN) as u64;
     if op == Operation::Embeddings {
-        return prompt;
+        return (prompt, 0);
     }
     let max = ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|f| head.object.get(f).and_then(|raw| raw.get().parse::<u64>().ok()))
         .unwrap_or(default_max);
-    prompt.saturating_add(max)
+    (prompt, max)
 }
 
 #[cfg(test)]

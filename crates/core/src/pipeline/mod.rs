@@ -14,6 +14,7 @@ pub mod admit;
 pub mod attempt;
 pub mod attribution;
 pub mod limit;
+pub mod quota;
 pub mod resolve;
 pub mod stream;
 pub mod translate;
@@ -101,6 +102,11 @@ impl Gateway {
 
         match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()).await {
             Ok(admission) => account.admission = admission,
+            Err(e) => return Err(fail(account, e).await),
+        }
+        let default_max = rt.config.rate_limits.default_max_tokens;
+        match self.reserve_budget(&key, &plan, op, &head, inbound.body.len(), default_max) {
+            Ok(hold) => account.hold = hold,
             Err(e) => return Err(fail(account, e).await),
         }
         let quota = account.admission.as_ref().map(|a| crate::limits::headers::headers(a.quota()));

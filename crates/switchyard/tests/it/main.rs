@@ -6,6 +6,7 @@
 
 mod access;
 mod admin_cli;
+mod budget;
 mod chat;
 mod cli;
 mod cost;
