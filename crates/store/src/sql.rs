@@ -107,6 +107,17 @@ pub(crate) fn audit_page(q: &AuditQuery, p: Placeholders) -> (String, Vec<AuditA
     (sql, args)
 }
 
+/// Spend per (tenant, team, key) since an instant (the one parameter):
+/// rebuilds budget counters at start. A full scan of the period's records.
+pub(crate) fn spend_since_sql(p: Placeholders) -> String {
+    format!(
+        "SELECT tenant_id, team_id, key_id, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS nanos, \
+         CAST(COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) AS BIGINT) AS tokens \
+         FROM usage_records WHERE created_at >= {} GROUP BY tenant_id, team_id, key_id",
+        p.at(1)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,15 +134,4 @@ mod tests {
         assert!(usage_values(2, Placeholders::Numbered).ends_with("$49, $50)"));
         assert_eq!(usage_values(1, Placeholders::Anonymous), format!("({})", vec!["?"; 25].join(", ")));
     }
-}
-
-/// Spend per (tenant, team, key) since an instant (the one parameter):
-/// rebuilds budget counters at start. A full scan of the period's records.
-pub(crate) fn spend_since_sql(p: Placeholders) -> String {
-    format!(
-        "SELECT tenant_id, team_id, key_id, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS nanos, \
-         CAST(COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) AS BIGINT) AS tokens \
-         FROM usage_records WHERE created_at >= {} GROUP BY tenant_id, team_id, key_id",
-        p.at(1)
-    )
 }

@@ -104,7 +104,7 @@ pub fn check_budgets(budgets: &[Budget], param: &str) -> Result<(), GatewayError
         }
         if let Some(usd) = b.max_usd {
             let nanos = usd * 1e9;
-            if !usd.is_finite() || usd < 0.0 || usd > 1e9 || (nanos - nanos.round()).abs() > 1e-3 {
+            if !usd.is_finite() || !(0.0..=1e9).contains(&usd) || (nanos - nanos.round()).abs() > 1e-3 {
                 return Err(invalid(
                     &format!("{at}.max_usd"),
                     format!("'{at}.max_usd' must be 0 to 10^9 dollars with at most nine decimals."),
