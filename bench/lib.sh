@@ -80,7 +80,7 @@ bench_cleanup() {
     local pid
     for pid in $BENCH_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in $BENCH_PID "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
+    [[ -n ${BENCH_KEEP:-} ]] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 
 # start NAME CMD...: runs CMD in the background, output in $WORK/NAME.{out,err};

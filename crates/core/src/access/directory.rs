@@ -100,6 +100,13 @@ listed!(User, users);
 listed!(KeyRecord, keys);
 
 impl Directory {
+    /// Whether any tenant, team or key carries a budget.
+    pub fn has_budgets(&self) -> bool {
+        self.tenants.values().any(|t| !t.budgets.is_empty())
+            || self.teams.values().any(|t| !t.budgets.is_empty())
+            || self.keys.values().any(|k| !k.budgets.is_empty())
+    }
+
     pub fn caller(&self, secret: &str) -> Option<Arc<Caller>> {
         self.callers.get(&digest(secret)).cloned()
     }

@@ -56,7 +56,13 @@ impl Gateway {
     /// Rebuilds budget spend for the current day and month from the stored
     /// usage records, so a restart does not forget what was spent (records
     /// still waiting in the spill file are counted when replayed, not here).
+    /// Skipped when no tenant, team or key has a budget.
     pub async fn seed_budgets(&self) -> Result<(), crate::StoreError> {
+        // The rebuild scans the period's usage records (no rollup table
+        // yet): only pay for it when some budget exists.
+        if !self.directory.load().has_budgets() {
+            return Ok(());
+        }
         let now = crate::now_unix_ms();
         for period in [crate::budget::Period::Day, crate::budget::Period::Month] {
             let w = crate::budget::window(period, now, self.ledger.offset());
