@@ -14,6 +14,7 @@
 #      BENCH_CONCURRENCIES  default "1 64 512"
 #      BENCH_HOLD_STREAMS   streams of each hold test (default 10000; 1000 with --quick)
 #      BENCH_HOLD_SECONDS   how long a hold test keeps them open (default 20; 5 with --quick)
+#      BENCH_KEEP           set: keep the work directory (logs, results, the database) at exit
 #      BENCH_NO_NGINX=1     skip the nginx baseline
 #
 # Three targets per cell: `direct` (load generator -> simulator), `nginx` (a
