@@ -133,8 +133,9 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The date (year, month 1..=12, day 1..=31) `days` after 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// The date (year, month 1..=12, day 1..=31) `days` after 1970-01-01
+/// (Howard Hinnant's algorithm; also used for `/v1/models` timestamps).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
