@@ -27,10 +27,12 @@ impl Batched for UsageRecord {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UsageRecord {
-    /// Unique per request, made by the gateway: the key that makes a
-    /// replayed batch idempotent. `request_id` is the client's and may repeat.
+    /// Unique per attempt, made by the gateway: `use_…` (one per request)
+    /// then `.` and the attempt number. The key that makes a replayed batch
+    /// idempotent, so a retry or failover is never counted twice.
+    /// `request_id` is the client's and may repeat.
     pub id: String,
     pub request_id: String,
     /// Unix ms when the request arrived.
@@ -51,7 +53,21 @@ pub struct UsageRecord {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub usage_source: UsageSource,
+    /// Upstream attempts the request had made when this record was written.
     pub attempts: u32,
+    /// Which attempt this record is (1-based); 0 when the request never
+    /// reached an upstream (refused by the gateway).
+    #[serde(default)]
+    pub attempt: u32,
+    /// This record closes the request: its status is what the client saw.
+    /// `false`: an earlier attempt that failed and was left for the next
+    /// deployment (its status and error are the upstream's). Requests are
+    /// counted over final records; cost and tokens over all.
+    #[serde(default = "yes")]
+    pub is_final: bool,
+    /// The model the deployment was called with.
+    #[serde(default)]
+    pub model: Option<String>,
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub overhead_ms: f64,
@@ -78,17 +94,20 @@ pub struct UsageRecord {
     pub tags: Option<String>,
 }
 
-impl UsageRecord {
-    /// A record for a request that has just arrived; the pipeline fills
-    /// the rest as it learns it.
-    pub fn new(request_id: &str, operation: &str) -> Self {
+fn yes() -> bool {
+    true
+}
+
+impl Default for UsageRecord {
+    /// Empty, and final (a record is the request's unless it says not).
+    fn default() -> Self {
         UsageRecord {
-            id: crate::ids::time_ordered("use"),
-            request_id: request_id.to_string(),
-            created_at: crate::now_unix_ms(),
+            id: String::new(),
+            request_id: String::new(),
+            created_at: 0,
             key_id: None,
             tenant_id: None,
-            operation: operation.to_string(),
+            operation: String::new(),
             route: None,
             deployment: None,
             stream: false,
@@ -98,6 +117,9 @@ impl UsageRecord {
             output_tokens: None,
             usage_source: UsageSource::None,
             attempts: 0,
+            attempt: 0,
+            is_final: true,
+            model: None,
             latency_ms: 0.0,
             ttft_ms: None,
             overhead_ms: 0.0,
@@ -109,5 +131,30 @@ impl UsageRecord {
             end_user: None,
             tags: None,
         }
+    }
+}
+
+impl UsageRecord {
+    /// A record for a request that has just arrived; the pipeline fills
+    /// the rest as it learns it.
+    pub fn new(request_id: &str, operation: &str) -> Self {
+        UsageRecord {
+            id: crate::ids::time_ordered("use"),
+            request_id: request_id.to_string(),
+            created_at: crate::now_unix_ms(),
+            operation: operation.to_string(),
+            ..UsageRecord::default()
+        }
+    }
+}
+
+impl UsageRecord {
+    /// The record of attempt `n` of this request: `id` is the request's
+    /// (`use_…`) with `.n` added.
+    pub fn for_attempt(&self, n: u32) -> UsageRecord {
+        let mut r = self.clone();
+        r.id = format!("{}.{n}", self.id);
+        r.attempt = n;
+        r
     }
 }

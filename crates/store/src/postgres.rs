@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "schema", include_str!("../migrations/postgres/0001_schema.sql")),
     (2, "usage cost", include_str!("../migrations/postgres/0002_usage_cost.sql")),
     (3, "usage attribution", include_str!("../migrations/postgres/0003_usage_attribution.sql")),
+    (4, "usage attempts", include_str!("../migrations/postgres/0004_usage_attempts.sql")),
 ];
 
 /// Connections per replica: the usage and audit writers, the directory
@@ -89,6 +90,9 @@ fn bind_usage(args: &mut PgArguments, r: &UsageRecord) -> Result<(), sqlx::error
     args.add(r.user_id.as_deref())?;
     args.add(r.end_user.as_deref())?;
     args.add(r.tags.as_deref())?;
+    args.add(i32::try_from(r.attempt).unwrap_or(i32::MAX))?;
+    args.add(r.is_final)?;
+    args.add(r.model.as_deref())?;
     Ok(())
 }
 
@@ -191,6 +195,9 @@ fn usage_from_row(row: &PgRow) -> Result<UsageRecord, StoreError> {
         user_id: row.try_get("user_id").map_err(err)?,
         end_user: row.try_get("end_user").map_err(err)?,
         tags: row.try_get("tags").map_err(err)?,
+        attempt: row.try_get::<i32, _>("attempt").map_err(err)? as u32,
+        is_final: row.try_get("is_final").map_err(err)?,
+        model: row.try_get("model").map_err(err)?,
     })
 }
 

@@ -66,6 +66,9 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
     args.add(r.user_id.as_deref())?;
     args.add(r.end_user.as_deref())?;
     args.add(r.tags.as_deref())?;
+    args.add(i64::from(r.attempt))?;
+    args.add(r.is_final as i64)?;
+    args.add(r.model.as_deref())?;
     Ok(())
 }
 
@@ -76,6 +79,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "directory and audit", include_str!("../migrations/0002_directory_and_audit.sql")),
     (3, "usage cost", include_str!("../migrations/0003_usage_cost.sql")),
     (4, "usage attribution", include_str!("../migrations/0004_usage_attribution.sql")),
+    (5, "usage attempts", include_str!("../migrations/0005_usage_attempts.sql")),
 ];
 
 pub struct SqliteStore {
@@ -195,6 +199,9 @@ fn usage_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UsageRecord, StoreErr
         user_id: row.try_get("user_id").map_err(err)?,
         end_user: row.try_get("end_user").map_err(err)?,
         tags: row.try_get("tags").map_err(err)?,
+        attempt: row.try_get::<i64, _>("attempt").map_err(err)? as u32,
+        is_final: row.try_get::<i64, _>("is_final").map_err(err)? != 0,
+        model: row.try_get("model").map_err(err)?,
     })
 }
 

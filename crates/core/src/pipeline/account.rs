@@ -1,6 +1,9 @@
-//! Accounting: one usage record and one set of metric observations per
-//! request, whatever happens — success, error, or a client that went away
-//! (then `Drop` writes the record, with status 499).
+//! Accounting: one final usage record and one set of metric observations
+//! per request, whatever happens — success, error, or a client that went
+//! away (then `Drop` writes the record, with status 499) — plus one record
+//! per earlier attempt that failed and was left for the next deployment.
+//! Records are keyed by request and attempt number (`use_….n`), so a
+//! replayed batch, a retry or a failover is never counted twice.
 
 use crate::budget::Hold;
 use crate::limits::Admission;
@@ -61,6 +64,20 @@ impl Account {
         cost_of(self.price.as_ref(), usage)
     }
 
+    /// Records attempt `self.record.attempts`, which failed upstream and is
+    /// left for the next deployment: its status and error are the
+    /// upstream's, it produced no usage (so it cost nothing) and it is not
+    /// the request's final record.
+    pub fn attempt_failed(&self, status: u16, error_kind: &str, took: Duration) {
+        let mut r = self.record.for_attempt(self.record.attempts);
+        r.is_final = false;
+        r.status = status;
+        r.error_kind = Some(error_kind.to_string());
+        r.latency_ms = took.as_secs_f64() * 1e3;
+        r.cost_nanos = self.price.map(|_| 0);
+        self.sink.send_detached(r);
+    }
+
     pub fn add_upstream_time(&mut self, d: Duration) {
         self.upstream += d;
     }
@@ -114,7 +131,7 @@ impl Account {
             let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
             admission.reconcile(used, Instant::now());
         }
-        let record = std::mem::take(&mut self.record);
+        let record = self.record.for_attempt(self.record.attempts);
         self.observe(&record, latency, overhead, ttft);
         self.metrics.in_flight.add(&[self.op.as_str()], -1);
         record

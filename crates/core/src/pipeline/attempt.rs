@@ -60,9 +60,16 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
     let mut last: Option<GatewayError> = None;
     // Decoded the first time a deployment needs another format.
     let mut canonical: Option<Canonical> = None;
+    // The failed attempt before this one: recorded as such once the next
+    // one starts (the last failure is the request's own final record).
+    let mut failed: Option<(u16, &'static str, Duration)> = None;
     for deployment in plan {
+        if let Some((status, kind, took)) = failed.take() {
+            account.attempt_failed(status, kind, took);
+        }
         account.record.attempts += 1;
         account.record.deployment = Some(deployment.name.clone());
+        account.record.model = Some(deployment.model.to_string());
         account.price = Some(deployment.price);
         // A body the target format cannot express is the client's error,
         // returned at once like an upstream 4xx.
@@ -73,7 +80,8 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
         })?;
         let started = Instant::now();
         let result = attempt(deployment, &cx, prepared).await;
-        account.add_upstream_time(started.elapsed());
+        let took = started.elapsed();
+        account.add_upstream_time(took);
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
@@ -88,6 +96,7 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
                 if !e.retryable() {
                     return Err(error);
                 }
+                failed = Some((e.status.unwrap_or(error.status()), e.kind.as_str(), took));
                 last = Some(error);
             }
         }

@@ -85,6 +85,21 @@ async fn upstream_5xx_falls_through_to_the_next_deployment() {
     let seen = h.sim_requests().await;
     let models: Vec<&str> = seen.iter().map(|s| s["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["model-a", "model-b"]);
+    // Each attempt has its record, keyed by request and attempt number: the
+    // failed one is not final and cost nothing; the answer is attempt 2.
+    let records = h.wait_usage(2).await;
+    let (failed, answered) = (&records[0], &records[1]);
+    assert_eq!(failed.id.rsplit_once('.').map(|(id, _)| id), answered.id.rsplit_once('.').map(|(id, _)| id));
+    assert!(failed.id.ends_with(".1") && answered.id.ends_with(".2"), "{} {}", failed.id, answered.id);
+    assert_eq!((failed.attempt, failed.is_final, failed.status), (1, false, 500));
+    assert_eq!(failed.deployment.as_deref(), Some("chat-a"));
+    assert_eq!(failed.model.as_deref(), Some("model-a"));
+    assert_eq!(failed.error_kind.as_deref(), Some("server_error"));
+    assert_eq!(failed.cost_nanos.unwrap_or(0), 0);
+    assert!(failed.input_tokens.is_none());
+    assert_eq!((answered.attempt, answered.attempts, answered.is_final, answered.status), (2, 2, true, 200));
+    assert_eq!(answered.model.as_deref(), Some("model-b"));
+    assert!(answered.input_tokens.is_some());
 
     // Streams fall through too, before their first byte.
     h.set_knobs("model-a", json!({"fail_next": 1, "error_status": 503})).await;
