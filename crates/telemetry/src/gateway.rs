@@ -44,6 +44,7 @@ pub struct Metrics {
     pub rate_limited: CounterFamily,
     pub rate_limit_backend_failures: CounterFamily,
     pub budget_exceeded: CounterFamily,
+    pub budget_actions: CounterFamily,
     pub access_denied: CounterFamily,
     pub directory_refreshes: CounterFamily,
     pub directory_seq: GaugeFamily,
@@ -181,6 +182,11 @@ impl Metrics {
                 "Requests refused because a budget of their key, team or tenant was spent, by scope kind and period.",
                 &["scope", "period"],
             ),
+            budget_actions: CounterFamily::new(
+                "switchyard_budget_actions_total",
+                "Requests over a spent budget that its action let through (downgrade, throttle) or throttled away (throttle_refused).",
+                &["action"],
+            ),
             access_denied: CounterFamily::new(
                 "switchyard_access_denied_total",
                 "Requests refused for who sent them (reason: unauthenticated, forbidden, policy).",
@@ -232,6 +238,7 @@ impl Metrics {
         self.rate_limited.render(&mut out);
         self.rate_limit_backend_failures.render(&mut out);
         self.budget_exceeded.render(&mut out);
+        self.budget_actions.render(&mut out);
         self.access_denied.render(&mut out);
         self.directory_refreshes.render(&mut out);
         self.directory_seq.render(&mut out);

@@ -192,6 +192,8 @@ impl Directory {
                         period: b.period,
                         max_nanos: b.max_nanos(),
                         max_tokens: b.max_tokens,
+                        action: b.action(),
+                        enforce: true,
                     });
                 }
             };

@@ -73,8 +73,9 @@ fn active() -> TenantStatus {
 
 /// A spending cap for one calendar period (docs/cost.md#budgets). When the
 /// period's spend (committed + reserved by requests in flight) would pass
-/// it, requests are refused with 429 `insufficient_quota` until the period
-/// ends.
+/// it, `on_exceed` says what happens: refused with 429 `insufficient_quota`
+/// until the period ends (`block`), served from a cheaper route
+/// (`downgrade`), or let through at a lower rate (`throttle`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
@@ -85,12 +86,41 @@ pub struct Budget {
     /// Tokens (input + output) per period.
     #[serde(default)]
     pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub on_exceed: OnExceed,
+    /// `downgrade`: the route that serves requests once the budget is spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade_to: Option<String>,
+    /// `throttle`: requests per minute let through once the budget is spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle_rpm: Option<u64>,
+}
+
+/// What a budget does to a request that would pass it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExceed {
+    #[default]
+    Block,
+    Downgrade,
+    Throttle,
 }
 
 impl Budget {
     /// `max_usd` in nano-dollars, exactly.
     pub fn max_nanos(&self) -> Option<i64> {
         self.max_usd.map(|usd| (usd * 1e9).round() as i64)
+    }
+
+    /// The action as the ledger's caps carry it.
+    pub fn action(&self) -> crate::budget::Action {
+        match (self.on_exceed, &self.downgrade_to, self.throttle_rpm) {
+            (OnExceed::Downgrade, Some(route), _) => {
+                crate::budget::Action::Downgrade(std::sync::Arc::from(route.as_str()))
+            }
+            (OnExceed::Throttle, _, Some(rpm)) => crate::budget::Action::Throttle(rpm),
+            _ => crate::budget::Action::Block,
+        }
     }
 }
 
@@ -117,11 +147,40 @@ pub fn check_budgets(budgets: &[Budget], param: &str) -> Result<(), GatewayError
         if budgets[..i].iter().any(|o| o.period == b.period) {
             return Err(invalid(&format!("{at}.period"), format!("'{at}': one budget per period.")));
         }
+        check_action(b, &at)?;
     }
     if budgets.len() > 2 {
         return Err(invalid(param, format!("'{param}' holds at most one daily and one monthly budget.")));
     }
     Ok(())
+}
+
+/// `downgrade_to` with `downgrade` only (and required by it), `throttle_rpm`
+/// likewise with `throttle`.
+fn check_action(b: &Budget, at: &str) -> Result<(), GatewayError> {
+    let route_field = format!("{at}.downgrade_to");
+    let rpm_field = format!("{at}.throttle_rpm");
+    match (b.on_exceed, &b.downgrade_to, b.throttle_rpm) {
+        (OnExceed::Downgrade, None, _) => {
+            Err(invalid(&route_field, format!("'{at}' downgrades: name the route in '{route_field}'.")))
+        }
+        (OnExceed::Downgrade, Some(route), _) if route.is_empty() || route.len() > 256 => {
+            Err(invalid(&route_field, format!("'{route_field}' must be a route name (1 to 256 bytes).")))
+        }
+        (OnExceed::Throttle, _, None) => {
+            Err(invalid(&rpm_field, format!("'{at}' throttles: give the rate in '{rpm_field}'.")))
+        }
+        (OnExceed::Throttle, _, Some(rpm)) if rpm == 0 || rpm > MAX_LIMIT => {
+            Err(invalid(&rpm_field, format!("'{rpm_field}' must be 1 to 10^12 requests per minute.")))
+        }
+        (action, Some(_), _) if action != OnExceed::Downgrade => {
+            Err(invalid(&route_field, format!("'{route_field}' goes with \"on_exceed\": \"downgrade\" only.")))
+        }
+        (action, _, Some(_)) if action != OnExceed::Throttle => {
+            Err(invalid(&rpm_field, format!("'{rpm_field}' goes with \"on_exceed\": \"throttle\" only.")))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

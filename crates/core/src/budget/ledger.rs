@@ -30,13 +30,30 @@ const SWEEP_EVERY: u64 = 4096;
 const _: () = assert!(SWEEP_EVERY.is_power_of_two());
 
 /// One budget to check: who, which period, the caps (None = no cap on that
-/// dimension).
+/// dimension), and what a refusal turns into.
 #[derive(Clone, Debug)]
 pub struct Cap {
     pub scope: Arc<str>,
     pub period: Period,
     pub max_nanos: Option<i64>,
     pub max_tokens: Option<u64>,
+    pub action: Action,
+    /// `false`: reserved and committed like any other (spend is counted,
+    /// alerts fire) but never refused — a budget whose action let the
+    /// request through anyway.
+    pub enforce: bool,
+}
+
+/// What a request that would pass a budget gets (`OnExceed` in the
+/// directory's model).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// 429 `insufficient_quota`.
+    Block,
+    /// Served from this route instead.
+    Downgrade(Arc<str>),
+    /// Let through at this many requests per minute (per budget scope).
+    Throttle(u64),
 }
 
 impl Cap {
@@ -110,6 +127,59 @@ impl Exceeded {
         };
         let resets = period::rfc3339(self.window.end_ms, offset);
         format!("Budget exceeded for {}: {used} of {limit} {when} (resets {resets}).", self.scope)
+    }
+}
+
+impl Exceeded {
+    /// The refusal as alerting sees it: the budget is at its cap.
+    pub fn crossing(&self) -> Crossing {
+        let before = match self.dimension {
+            Dimension::Cost => self.spend.nanos(),
+            Dimension::Tokens => i64::try_from(self.spend.tokens()).unwrap_or(i64::MAX),
+        };
+        Crossing {
+            scope: self.scope.clone(),
+            period: self.period,
+            window: self.window,
+            dimension: self.dimension,
+            limit: self.limit,
+            before,
+            after: before.max(self.limit),
+            refused: true,
+        }
+    }
+}
+
+/// A budget's committed spend moved to another whole percent of its cap
+/// (or a request was refused by it): what alerting needs to see which
+/// thresholds were crossed. Thresholds are alerting's business
+/// (`crate::alerts`); the ledger only says where spend went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crossing {
+    pub scope: Arc<str>,
+    pub period: Period,
+    pub window: Window,
+    pub dimension: Dimension,
+    /// The cap, in nano-dollars or tokens.
+    pub limit: i64,
+    /// Committed before and after (a refusal: spent plus held, and the cap).
+    pub before: i64,
+    pub after: i64,
+    /// A reservation was refused by this budget (it is exhausted for that
+    /// request), rather than spend committed.
+    pub refused: bool,
+}
+
+impl Crossing {
+    /// Whether this move crosses `percent` of the cap: committed spend went
+    /// from below it to at or above it. A refusal crosses 100 only: the
+    /// budget is exhausted for the request it refused.
+    pub fn crosses(&self, percent: u32) -> bool {
+        if self.refused {
+            return percent == 100;
+        }
+        let at = i128::from(self.limit.max(0)) * i128::from(percent);
+        i128::from(self.before) * 100 < at && at <= i128::from(self.after) * 100
     }
 }
 
@@ -217,6 +287,7 @@ impl Ledger {
 
         // One account per distinct key; each cap remembers which.
         let mut accounts: Vec<(Key, Window)> = Vec::with_capacity(caps.len());
+        let mut limits: Vec<Limits> = Vec::with_capacity(caps.len());
         let mut checks: Vec<(&Cap, usize)> = Vec::with_capacity(caps.len());
         for cap in caps.iter().filter(|cap| !cap.is_empty()) {
             let window = period::window(cap.period, now_ms, shared.offset);
@@ -225,9 +296,11 @@ impl Ledger {
                 Some(index) => index,
                 None => {
                     accounts.push((key, window));
+                    limits.push(Limits { window, max_nanos: None, max_tokens: None });
                     accounts.len() - 1
                 }
             };
+            limits[index].tighten(cap);
             checks.push((cap, index));
         }
 
@@ -247,6 +320,9 @@ impl Ledger {
             let (key, window) = &accounts[*index];
             let spend =
                 guards[Shared::shard_of(&key.0)].as_ref().and_then(|map| map.get(key)).copied().unwrap_or_default();
+            if !cap.enforce {
+                continue;
+            }
             if let Some((dimension, limit)) = overrun(cap, &spend, nanos, tokens) {
                 let scope = cap.scope.clone();
                 return Err(Exceeded { scope, period: cap.period, window: *window, dimension, limit, spend });
@@ -266,7 +342,7 @@ impl Ledger {
         if count & (SWEEP_EVERY - 1) == 0 {
             shared.sweep(now_ms);
         }
-        Ok(Hold { shared: shared.clone(), keys, nanos, tokens })
+        Ok(Hold { shared: shared.clone(), keys, limits, nanos, tokens })
     }
 
     /// What a scope has spent and holds in the window containing now.
@@ -321,6 +397,9 @@ pub struct Hold {
     shared: Arc<Shared>,
     /// The accounts reserved in; emptied once settled.
     keys: Vec<Key>,
+    /// Each account's caps (same order as `keys`), to tell alerting which
+    /// moved.
+    limits: Vec<Limits>,
     nanos: i64,
     tokens: u64,
 }
@@ -338,9 +417,11 @@ impl std::fmt::Debug for Hold {
 impl Hold {
     /// The request's actual cost and tokens are known: they are committed
     /// whatever they are (more than reserved included — the money is spent;
-    /// later reservations see it), and the reservation is freed.
-    pub fn commit(mut self, actual_nanos: i64, actual_tokens: u64) {
-        self.settle(Some((actual_nanos.max(0), actual_tokens)));
+    /// later reservations see it), and the reservation is freed. Returns
+    /// the budgets whose committed spend moved to another whole percent of
+    /// their cap (usually none: no allocation then).
+    pub fn commit(mut self, actual_nanos: i64, actual_tokens: u64) -> Vec<Crossing> {
+        self.settle(Some((actual_nanos.max(0), actual_tokens)))
     }
 
     /// The amounts reserved in each window.
@@ -348,23 +429,86 @@ impl Hold {
         (self.nanos, self.tokens)
     }
 
-    fn settle(&mut self, actual: Option<(i64, u64)>) {
-        for key in std::mem::take(&mut self.keys) {
+    fn settle(&mut self, actual: Option<(i64, u64)>) -> Vec<Crossing> {
+        let mut crossings = Vec::new();
+        let limits = std::mem::take(&mut self.limits);
+        for (i, key) in std::mem::take(&mut self.keys).into_iter().enumerate() {
             let mut map = self.shared.lock(Shared::shard_of(&key.0));
             let spend = match actual {
                 // A window swept while holding nothing (a zero
                 // reservation) comes back: the spend must land.
-                Some(_) => map.entry(key).or_default(),
+                Some(_) => map.entry(key.clone()).or_default(),
                 None => match map.get_mut(&key) {
                     Some(spend) => spend,
                     None => continue,
                 },
             };
+            let before = *spend;
             spend.reserved_nanos = spend.reserved_nanos.saturating_sub(self.nanos).max(0);
             spend.reserved_tokens = spend.reserved_tokens.saturating_sub(self.tokens);
             if let Some((nanos, tokens)) = actual {
                 spend.committed_nanos = spend.committed_nanos.saturating_add(nanos);
                 spend.committed_tokens = spend.committed_tokens.saturating_add(tokens);
+            }
+            let after = *spend;
+            drop(map);
+            if let Some(limits) = limits.get(i) {
+                limits.moved(&key, &before, &after, &mut crossings);
+            }
+        }
+        crossings
+    }
+}
+
+/// One account's caps as a hold remembers them (the tightest when several
+/// caps share the account).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    window: Window,
+    max_nanos: Option<i64>,
+    max_tokens: Option<u64>,
+}
+
+impl Limits {
+    fn tighten(&mut self, cap: &Cap) {
+        fn min<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+        self.max_nanos = min(self.max_nanos, cap.max_nanos.map(|m| m.max(0)));
+        self.max_tokens = min(self.max_tokens, cap.max_tokens);
+    }
+
+    /// Pushes a crossing per capped dimension whose committed spend moved
+    /// to another whole percent of the cap.
+    fn moved(&self, key: &Key, before: &Spend, after: &Spend, out: &mut Vec<Crossing>) {
+        let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let dimensions = [
+            (Dimension::Cost, self.max_nanos, before.committed_nanos, after.committed_nanos),
+            (
+                Dimension::Tokens,
+                self.max_tokens.map(tokens),
+                tokens(before.committed_tokens),
+                tokens(after.committed_tokens),
+            ),
+        ];
+        for (dimension, limit, b, a) in dimensions {
+            let Some(limit) = limit else { continue };
+            let percent =
+                |n: i64| if limit == 0 { i128::from(n > 0) * 100 } else { i128::from(n) * 100 / i128::from(limit) };
+            if a > b && percent(a) != percent(b) {
+                out.push(Crossing {
+                    scope: key.0.clone(),
+                    period: key.1,
+                    window: self.window,
+                    dimension,
+                    limit,
+                    before: b,
+                    after: a,
+                    refused: false,
+                });
             }
         }
     }
@@ -389,11 +533,25 @@ mod tests {
     const TODAY: i64 = 1_796_428_800_000;
 
     fn cost(scope: &str, period: Period, max: i64) -> Cap {
-        Cap { scope: Arc::from(scope), period, max_nanos: Some(max), max_tokens: None }
+        Cap {
+            scope: Arc::from(scope),
+            period,
+            max_nanos: Some(max),
+            max_tokens: None,
+            action: Action::Block,
+            enforce: true,
+        }
     }
 
     fn tokens(scope: &str, period: Period, max: u64) -> Cap {
-        Cap { scope: Arc::from(scope), period, max_nanos: None, max_tokens: Some(max) }
+        Cap {
+            scope: Arc::from(scope),
+            period,
+            max_nanos: None,
+            max_tokens: Some(max),
+            action: Action::Block,
+            enforce: true,
+        }
     }
 
     fn spend(committed_nanos: i64, reserved_nanos: i64, committed_tokens: u64, reserved_tokens: u64) -> Spend {
@@ -436,6 +594,49 @@ mod tests {
     }
 
     #[test]
+    fn commits_report_the_budgets_whose_percent_moved() {
+        let ledger = Ledger::default();
+        let caps = [cost("tenant:acme", Period::Month, 10 * DOLLAR), tokens("key:k1", Period::Day, 1_000)];
+        // 4.9 % of the money, 50 % of the tokens.
+        let moved = ledger.reserve(&caps, DOLLAR, 600, NOW).unwrap().commit(DOLLAR / 2 - DOLLAR / 100, 500);
+        assert_eq!(moved.len(), 2, "{moved:?}");
+        let money = moved.iter().find(|c| c.dimension == Dimension::Cost).unwrap();
+        assert_eq!((&*money.scope, money.period, money.limit), ("tenant:acme", Period::Month, 10 * DOLLAR));
+        assert_eq!((money.before, money.after, money.refused), (0, DOLLAR / 2 - DOLLAR / 100, false));
+        assert!(!money.crosses(5) && !money.crosses(50));
+        let toks = moved.iter().find(|c| c.dimension == Dimension::Tokens).unwrap();
+        assert_eq!(toks.window, period::window(Period::Day, NOW, Offset(0)));
+        assert!(toks.crosses(50) && toks.crosses(1) && !toks.crosses(51), "{toks:?}");
+        // Within the same whole percent: nothing to report, nothing allocated.
+        let moved = ledger.reserve(&caps, 0, 0, NOW).unwrap().commit(DOLLAR / 1000, 1);
+        assert!(moved.is_empty(), "{moved:?}");
+        assert_eq!(moved.capacity(), 0);
+        // An uncommitted hold reports nothing.
+        drop(ledger.reserve(&caps, DOLLAR, 1, NOW).unwrap());
+        // Past the cap (an overrun): 100 is crossed, and more.
+        let moved = ledger.reserve(&caps, 0, 0, NOW).unwrap().commit(0, 700);
+        let toks = &moved[0];
+        assert_eq!((toks.before, toks.after), (501, 1_201));
+        assert!(toks.crosses(100) && toks.crosses(120) && !toks.crosses(50));
+    }
+
+    #[test]
+    fn a_refusal_crosses_100_only_and_an_unenforced_cap_counts_without_refusing() {
+        let ledger = Ledger::default();
+        let mut caps = [cost("key:k1", Period::Day, DOLLAR)];
+        let held = ledger.reserve(&caps, DOLLAR, 0, NOW).unwrap();
+        let refused = ledger.reserve(&caps, 1, 0, NOW).unwrap_err().crossing();
+        assert!(refused.refused && refused.crosses(100) && !refused.crosses(95) && !refused.crosses(120));
+        caps[0].enforce = false;
+        let over = ledger.reserve(&caps, DOLLAR, 0, NOW).unwrap();
+        assert_eq!(ledger.spend("key:k1", Period::Day, NOW), spend(0, 2 * DOLLAR, 0, 0));
+        drop(held);
+        let moved = over.commit(3 * DOLLAR / 2, 0);
+        assert_eq!((moved[0].before, moved[0].after), (0, 3 * DOLLAR / 2));
+        assert!(moved[0].crosses(100) && moved[0].crosses(150));
+    }
+
+    #[test]
     fn a_refusal_reserves_nothing_anywhere() {
         let ledger = Ledger::default();
         let caps = [cost("tenant:acme", Period::Month, 10 * DOLLAR), tokens("key:k1", Period::Day, 1_000)];
@@ -459,7 +660,14 @@ mod tests {
     #[test]
     fn caps_without_limits_are_skipped() {
         let ledger = Ledger::default();
-        let none = Cap { scope: Arc::from("key:k1"), period: Period::Day, max_nanos: None, max_tokens: None };
+        let none = Cap {
+            scope: Arc::from("key:k1"),
+            period: Period::Day,
+            max_nanos: None,
+            max_tokens: None,
+            action: Action::Block,
+            enforce: true,
+        };
         let hold = ledger.reserve(&[none], DOLLAR, 10, NOW).unwrap();
         assert_eq!(ledger.windows(), 0);
         hold.commit(DOLLAR, 10);

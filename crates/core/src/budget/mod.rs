@@ -34,5 +34,5 @@
 mod ledger;
 pub mod period;
 
-pub use ledger::{Cap, Dimension, Exceeded, Hold, Ledger, Spend};
+pub use ledger::{Action, Cap, Crossing, Dimension, Exceeded, Hold, Ledger, Spend};
 pub use period::{label, window, Offset, Period, Window};

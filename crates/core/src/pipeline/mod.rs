@@ -98,17 +98,22 @@ impl Gateway {
                 return Err(fail(account, e).await);
             }
         };
+        let mut plan = plan;
         account.record.route = Some(plan.route.name.clone());
 
         match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()).await {
             Ok(admission) => account.admission = admission,
             Err(e) => return Err(fail(account, e).await),
         }
-        let default_max = rt.config.rate_limits.default_max_tokens;
-        match self.reserve_budget(&key, &plan, op, &head, inbound.body.len(), default_max) {
-            Ok(hold) => account.hold = hold,
+        // May replace the plan (a spent budget that downgrades).
+        let budget_action = match self.reserve_budget(&rt, &key, &mut plan, op, &head, inbound.body.len()).await {
+            Ok(budgeted) => {
+                account.hold = budgeted.hold;
+                budgeted.action
+            }
             Err(e) => return Err(fail(account, e).await),
-        }
+        };
+        account.record.route = Some(plan.route.name.clone());
         let quota = account.admission.as_ref().map(|a| crate::limits::headers::headers(a.quota()));
 
         let cx = Context {
@@ -140,6 +145,9 @@ impl Gateway {
         match quota {
             Some(q) => headers.extend(q),
             None => headers.extend(attempted.rate_limits),
+        }
+        if let Some(action) = budget_action {
+            headers.push(("x-switchyard-budget-action", action));
         }
         match attempted.answer {
             Answer::Full(body, usage) => {

@@ -3,52 +3,151 @@
 //! dearest prices of the deployments it may be sent to — is reserved against
 //! every budget of its key, team and tenant, all-or-nothing. The actual cost
 //! is committed when the request ends ([`super::account::Account`]); the
-//! rest of the reservation is released then.
+//! rest of the reservation is released then. A budget that would be passed
+//! blocks, downgrades or throttles the request (its `on_exceed`).
 
 use super::admit::Head;
 use super::limit::estimate;
 use super::resolve::Plan;
 use crate::access::Caller;
-use crate::budget::Hold;
+use crate::budget::{Action, Exceeded, Hold, Period};
 use crate::error::{ErrorKind, GatewayError};
+use crate::limits::{headers, Check, Limits, NotAdmitted};
+use crate::runtime::Runtime;
 use crate::Gateway;
+use std::borrow::Cow;
+use std::sync::Arc;
 use switchyard_providers::Operation;
 use switchyard_types::cost::{cost_picos, to_nanos, PriceSheet, Tokens};
 
+/// What the budgets made of a request that got through.
+#[derive(Default)]
+pub(crate) struct Budgeted {
+    /// The reservation (`None`: no budget applies).
+    pub hold: Option<Hold>,
+    /// `x-switchyard-budget-action` when a spent budget's action let the
+    /// request through: `downgrade; …` or `throttle; …`.
+    pub action: Option<String>,
+}
+
 impl Gateway {
-    /// Reserves the request's estimated maximum cost and tokens, or refuses
-    /// it (429 `insufficient_quota`). `None`: no budget applies.
-    pub(crate) fn reserve_budget(
+    /// Reserves the request's estimated maximum cost and tokens under every
+    /// budget of its key, team and tenant. A budget that would be passed
+    /// acts: `block` refuses (429 `insufficient_quota`); `downgrade`
+    /// replaces the plan with its route's and `throttle` lets the request
+    /// through at its rate — either way that budget still counts the
+    /// request's spend but no longer refuses it, and the reservation is
+    /// tried again with the other budgets.
+    pub(crate) async fn reserve_budget(
         &self,
+        rt: &Runtime,
         caller: &Caller,
-        plan: &Plan,
+        plan: &mut Plan,
         op: Operation,
         head: &Head<'_>,
         body_len: usize,
-        default_max_tokens: u64,
-    ) -> Result<Option<Hold>, GatewayError> {
+    ) -> Result<Budgeted, GatewayError> {
         if caller.caps.is_empty() {
-            return Ok(None);
+            return Ok(Budgeted::default());
         }
-        let (prompt, output) = estimate(op, head, body_len, default_max_tokens);
-        let price = dearest(plan.attempts.iter().map(|d| &d.price));
-        let nanos = to_nanos(cost_picos(&price, &Tokens { input: prompt, output, ..Tokens::default() }));
-        let now = crate::now_unix_ms();
-        match self.ledger.reserve(&caller.caps, nanos, prompt.saturating_add(output), now) {
-            Ok(hold) => Ok(Some(hold)),
-            Err(exceeded) => {
-                let scope = exceeded.scope.split(':').next().unwrap_or("-");
-                let period = match exceeded.period {
-                    crate::budget::Period::Day => "day",
-                    crate::budget::Period::Month => "month",
-                };
-                self.metrics.budget_exceeded.inc(&[scope, period]);
-                let mut e = GatewayError::new(ErrorKind::QuotaExceeded, exceeded.message(self.ledger.offset()));
-                let wait_ms = (exceeded.window.end_ms - now).max(1000);
-                e.retry_after = Some(std::time::Duration::from_millis(wait_ms as u64));
-                Err(e)
+        let (prompt, output) = estimate(op, head, body_len, rt.config.rate_limits.default_max_tokens);
+        let mut caps = Cow::Borrowed(&caller.caps[..]);
+        let mut actions: Vec<String> = Vec::new();
+        // Each round relaxes one budget: at most one round per budget.
+        for _ in 0..=caller.caps.len() {
+            let price = dearest(plan.attempts.iter().map(|d| &d.price));
+            let nanos = to_nanos(cost_picos(&price, &Tokens { input: prompt, output, ..Tokens::default() }));
+            let now = crate::now_unix_ms();
+            let exceeded = match self.ledger.reserve(&caps, nanos, prompt.saturating_add(output), now) {
+                Ok(hold) => {
+                    let action = (!actions.is_empty()).then(|| actions.join(", "));
+                    return Ok(Budgeted { hold: Some(hold), action });
+                }
+                Err(exceeded) => exceeded,
+            };
+            let Some(i) =
+                caps.iter().position(|c| c.enforce && c.scope == exceeded.scope && c.period == exceeded.period)
+            else {
+                return Err(self.budget_refused(&exceeded, now, None));
+            };
+            let budget = format!("scope={}; period={}", exceeded.scope, period_name(exceeded.period));
+            match caps[i].action.clone() {
+                Action::Block => return Err(self.budget_refused(&exceeded, now, None)),
+                Action::Downgrade(to) => {
+                    let Some(route) = rt.routes.get(&*to).filter(|r| caller.may_use(&r.name) && !r.targets.is_empty())
+                    else {
+                        let why = format!("its downgrade route `{to}` is not available to this key");
+                        return Err(self.budget_refused(&exceeded, now, Some(&why)));
+                    };
+                    if route.embeddings != (op == Operation::Embeddings) {
+                        let why = format!("its downgrade route `{to}` does not serve {}", op.as_str());
+                        return Err(self.budget_refused(&exceeded, now, Some(&why)));
+                    }
+                    actions.push(format!("downgrade; {budget}; from={}; to={to}", plan.route.name));
+                    self.metrics.budget_actions.inc(&["downgrade"]);
+                    *plan = Plan { route: route.clone(), attempts: route.targets.clone() };
+                }
+                Action::Throttle(rpm) => {
+                    let scope = Arc::from(format!("budget:{}:{}", exceeded.scope, period_name(exceeded.period)));
+                    let check = Check { scope, limits: Limits { rpm: Some(rpm), ..Limits::default() } };
+                    let fell_back = |down: &crate::limits::BackendDown| {
+                        self.metrics.rate_limit_backend_failures.inc(&[]);
+                        tracing::warn!(error = %down.0, "rate-limit store unavailable; applying the configured failure mode");
+                    };
+                    match self.limiter.admit(std::slice::from_ref(&check), 0, fell_back).await {
+                        Ok(_) => {}
+                        Err(NotAdmitted::Refused(refusal)) => {
+                            self.metrics.budget_actions.inc(&["throttle_refused"]);
+                            let mut e = GatewayError::new(
+                                ErrorKind::RateLimited,
+                                format!(
+                                    "{} Requests over it are throttled to {rpm} per minute; try again shortly.",
+                                    exceeded.message(self.ledger.offset())
+                                ),
+                            );
+                            e.retry_after = refusal.retry_after;
+                            e.rate_limits = headers::headers(&refusal.quota);
+                            return Err(e);
+                        }
+                        Err(NotAdmitted::Unavailable(down)) => {
+                            let mut e = GatewayError::new(
+                                ErrorKind::Overloaded,
+                                format!("Rate limits cannot be checked right now ({}); try again shortly.", down.0),
+                            );
+                            e.retry_after = Some(std::time::Duration::from_secs(1));
+                            return Err(e);
+                        }
+                    }
+                    actions.push(format!("throttle; {budget}; rpm={rpm}"));
+                    self.metrics.budget_actions.inc(&["throttle"]);
+                }
             }
+            caps.to_mut()[i].enforce = false;
         }
+        // Unreachable in practice: every round relaxed a budget.
+        Err(GatewayError::new(ErrorKind::QuotaExceeded, "Budget exceeded."))
+    }
+
+    /// A budget refused the request: counted, and told as 429
+    /// `insufficient_quota` with `retry-after` until the period ends.
+    fn budget_refused(&self, exceeded: &Exceeded, now: i64, why: Option<&str>) -> GatewayError {
+        let scope = exceeded.scope.split(':').next().unwrap_or("-");
+        self.metrics.budget_exceeded.inc(&[scope, period_name(exceeded.period)]);
+        let mut message = exceeded.message(self.ledger.offset());
+        if let Some(why) = why {
+            message = format!("{} It cannot downgrade: {why}.", message);
+        }
+        let mut e = GatewayError::new(ErrorKind::QuotaExceeded, message);
+        let wait_ms = (exceeded.window.end_ms - now).max(1000);
+        e.retry_after = Some(std::time::Duration::from_millis(wait_ms as u64));
+        e
+    }
+}
+
+fn period_name(period: Period) -> &'static str {
+    match period {
+        Period::Day => "day",
+        Period::Month => "month",
     }
 }
 
