@@ -111,7 +111,7 @@ fn validate(file: &std::path::Path) -> Result<(), String> {
         eprintln!("{}: {e}", file.display());
         String::new()
     })?;
-    serve::budget_offset(&config).map_err(|e| {
+    serve::budget_zone(&config).map_err(|e| {
         eprintln!("{}: {e}", file.display());
         String::new()
     })?;

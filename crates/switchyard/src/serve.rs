@@ -16,7 +16,7 @@ use std::sync::Arc;
 use switchyard_config::Config;
 use switchyard_config::RedisFailure;
 use switchyard_core::access::ChangeFeed;
-use switchyard_core::budget::{Ledger, Offset};
+use switchyard_core::budget::{Ledger, Zone};
 use switchyard_core::gateway::Parts;
 use switchyard_core::limits::{FailureMode, Limiter};
 use switchyard_core::runtime::{BuildContext, Runtime};
@@ -63,7 +63,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         Some((limiter, feed)) => (limiter, Some(feed)),
         None => (Limiter::local(), None),
     };
-    let ledger = Ledger::new(budget_offset(&config)?);
+    let ledger = Ledger::new(budget_zone(&config)?);
     let parts =
         Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes, ledger };
     let gateway = Arc::new(Gateway::new(runtime, parts));
@@ -196,8 +196,8 @@ async fn shutdown_signal() {
 }
 
 /// Where budget days and months begin (also checked by `config validate`).
-pub fn budget_offset(config: &Config) -> Result<Offset, String> {
-    Offset::parse(&config.budgets.time_zone).map_err(|e| format!("budgets.time_zone: {e}"))
+pub fn budget_zone(config: &Config) -> Result<Zone, String> {
+    Zone::parse(&config.budgets.time_zone).map_err(|e| format!("budgets.time_zone: {e}"))
 }
 
 /// The simulator's own schema, checked (also by `config validate`).

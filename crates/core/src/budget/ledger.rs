@@ -17,7 +17,7 @@
 //! - A poisoned mutex is recovered, not propagated: a [`Spend`] is four
 //!   integers, each valid after any partial update.
 
-use super::period::{self, Offset, Period, Window};
+use super::period::{self, Period, Window, Zone};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,7 +114,7 @@ impl Exceeded {
     /// month (resets 2027-01-01T00:00:00+08:00)." (tokens: "1,000 of 1,000
     /// tokens today"). The first figure is spent plus held by requests in
     /// flight — what the cap was checked against.
-    pub fn message(&self, offset: Offset) -> String {
+    pub fn message(&self, zone: &Zone) -> String {
         let (used, limit) = match self.dimension {
             Dimension::Cost => (dollars(self.spend.nanos()), dollars(self.limit)),
             Dimension::Tokens => {
@@ -125,7 +125,7 @@ impl Exceeded {
             Period::Day => "today",
             Period::Month => "this month",
         };
-        let resets = period::rfc3339(self.window.end_ms, offset);
+        let resets = period::rfc3339(self.window.end_ms, zone);
         format!("Budget exceeded for {}: {used} of {limit} {when} (resets {resets}).", self.scope)
     }
 }
@@ -212,7 +212,7 @@ type Key = (Arc<str>, Period, i64);
 type Map = HashMap<Key, Spend>;
 
 struct Shared {
-    offset: Offset,
+    zone: Zone,
     shards: [Mutex<Map>; SHARDS],
     reservations: AtomicU64,
 }
@@ -236,8 +236,8 @@ impl Shared {
     fn sweep(&self, now_ms: i64) {
         for shard in 0..SHARDS {
             self.lock(shard).retain(|(_, period, start), spend| {
-                let ended = period::window(*period, *start, self.offset).end_ms;
-                spend.holds_anything() || now_ms < period::window(*period, ended, self.offset).end_ms
+                let ended = period::window(*period, *start, &self.zone).end_ms;
+                spend.holds_anything() || now_ms < period::window(*period, ended, &self.zone).end_ms
             });
         }
     }
@@ -252,29 +252,29 @@ pub struct Ledger {
 impl Default for Ledger {
     /// Periods counted in UTC.
     fn default() -> Self {
-        Ledger::new(Offset::default())
+        Ledger::new(Zone::default())
     }
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("offset", &self.shared.offset).field("windows", &self.windows()).finish()
+        f.debug_struct("Ledger").field("zone", &self.shared.zone).field("windows", &self.windows()).finish()
     }
 }
 
 impl Ledger {
-    /// Days and months begin at midnight in `offset`.
-    pub fn new(offset: Offset) -> Ledger {
+    /// Days and months begin at midnight in `zone`.
+    pub fn new(zone: Zone) -> Ledger {
         let shared = Shared {
-            offset,
+            zone,
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             reservations: AtomicU64::new(0),
         };
         Ledger { shared: Arc::new(shared) }
     }
 
-    pub fn offset(&self) -> Offset {
-        self.shared.offset
+    pub fn zone(&self) -> &Zone {
+        &self.shared.zone
     }
 
     /// Reserves `nanos` and `tokens` under every cap (those with both caps
@@ -290,7 +290,7 @@ impl Ledger {
         let mut limits: Vec<Limits> = Vec::with_capacity(caps.len());
         let mut checks: Vec<(&Cap, usize)> = Vec::with_capacity(caps.len());
         for cap in caps.iter().filter(|cap| !cap.is_empty()) {
-            let window = period::window(cap.period, now_ms, shared.offset);
+            let window = period::window(cap.period, now_ms, &shared.zone);
             let key = (cap.scope.clone(), cap.period, window.start_ms);
             let index = match accounts.iter().position(|(k, _)| *k == key) {
                 Some(index) => index,
@@ -347,7 +347,7 @@ impl Ledger {
 
     /// What a scope has spent and holds in the window containing now.
     pub fn spend(&self, scope: &str, period: Period, now_ms: i64) -> Spend {
-        let start = period::window(period, now_ms, self.shared.offset).start_ms;
+        let start = period::window(period, now_ms, &self.shared.zone).start_ms;
         let key: Key = (Arc::from(scope), period, start);
         self.shared.lock(Shared::shard_of(scope)).get(&key).copied().unwrap_or_default()
     }
@@ -356,7 +356,7 @@ impl Ledger {
     /// to the window containing `window_start_ms` (its start, or any instant
     /// in it). Idempotence is the caller's business.
     pub fn seed(&self, scope: &str, period: Period, window_start_ms: i64, nanos: i64, tokens: u64) {
-        let start = period::window(period, window_start_ms, self.shared.offset).start_ms;
+        let start = period::window(period, window_start_ms, &self.shared.zone).start_ms;
         let mut map = self.shared.lock(Shared::shard_of(scope));
         let spend = map.entry((Arc::from(scope), period, start)).or_default();
         spend.committed_nanos = spend.committed_nanos.saturating_add(nanos.max(0));
@@ -524,6 +524,9 @@ impl Drop for Hold {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::budget::Offset;
+
+    const UTC: Zone = Zone::Fixed(Offset(0));
 
     const DAY_MS: i64 = 86_400_000;
     const DOLLAR: i64 = 1_000_000_000;
@@ -560,8 +563,8 @@ mod tests {
 
     #[test]
     fn the_constants_are_what_they_say() {
-        assert_eq!(period::rfc3339(NOW, Offset(0)), "2026-12-05T12:00:00Z");
-        assert_eq!(period::window(Period::Day, NOW, Offset(0)).start_ms, TODAY);
+        assert_eq!(period::rfc3339(NOW, &UTC), "2026-12-05T12:00:00Z");
+        assert_eq!(period::window(Period::Day, NOW, &UTC).start_ms, TODAY);
     }
 
     #[test]
@@ -585,7 +588,7 @@ mod tests {
         assert_eq!((&*refused.scope, refused.period), ("tenant:acme", Period::Month));
         assert_eq!((refused.dimension, refused.limit), (Dimension::Cost, 10 * DOLLAR));
         assert_eq!(refused.spend, spend(0, 8 * DOLLAR, 0, 200));
-        assert_eq!(refused.window, period::window(Period::Month, NOW, Offset(0)));
+        assert_eq!(refused.window, period::window(Period::Month, NOW, &UTC));
         // Exactly up to the cap passes.
         let c = ledger.reserve(&caps, 2 * DOLLAR, 0, NOW).unwrap();
         assert!(ledger.reserve(&caps, 1, 0, NOW).is_err());
@@ -605,7 +608,7 @@ mod tests {
         assert_eq!((money.before, money.after, money.refused), (0, DOLLAR / 2 - DOLLAR / 100, false));
         assert!(!money.crosses(5) && !money.crosses(50));
         let toks = moved.iter().find(|c| c.dimension == Dimension::Tokens).unwrap();
-        assert_eq!(toks.window, period::window(Period::Day, NOW, Offset(0)));
+        assert_eq!(toks.window, period::window(Period::Day, NOW, &UTC));
         assert!(toks.crosses(50) && toks.crosses(1) && !toks.crosses(51), "{toks:?}");
         // Within the same whole percent: nothing to report, nothing allocated.
         let moved = ledger.reserve(&caps, 0, 0, NOW).unwrap().commit(DOLLAR / 1000, 1);
@@ -785,8 +788,8 @@ mod tests {
     /// begins December 6th.
     #[test]
     fn windows_follow_the_offset() {
-        let ledger = Ledger::new(Offset(480));
-        assert_eq!(ledger.offset(), Offset(480));
+        let ledger = Ledger::new(Zone::Fixed(Offset(480)));
+        assert_eq!(ledger.zone(), &Zone::Fixed(Offset(480)));
         let caps = [cost("key:k1", Period::Day, 10 * DOLLAR)];
         let local_midnight = TODAY + 16 * 3_600_000;
         ledger.reserve(&caps, DOLLAR, 0, local_midnight - 1).unwrap().commit(DOLLAR, 0);
@@ -799,7 +802,7 @@ mod tests {
     #[test]
     fn seeding_adds_to_committed() {
         let ledger = Ledger::default();
-        ledger.seed("tenant:acme", Period::Month, period::window(Period::Month, NOW, Offset(0)).start_ms, DOLLAR, 10);
+        ledger.seed("tenant:acme", Period::Month, period::window(Period::Month, NOW, &UTC).start_ms, DOLLAR, 10);
         // Any instant of the window names it.
         ledger.seed("tenant:acme", Period::Month, NOW - DAY_MS, 2 * DOLLAR, 20);
         ledger.seed("tenant:acme", Period::Day, TODAY, 5 * DOLLAR, 50);
@@ -817,7 +820,7 @@ mod tests {
 
     #[test]
     fn messages_say_what_was_spent_and_when_it_resets() {
-        let plus_8 = Offset::parse("+08:00").unwrap();
+        let plus_8 = &Zone::Fixed(Offset::parse("+08:00").unwrap());
         // 2026-12-31T10:00Z: December in +08:00, resetting at its midnight.
         let month = period::window(Period::Month, 1_798_711_200_000, plus_8);
         let e = exceeded(Dimension::Cost, Period::Month, 12_500_000_000, spend(12 * DOLLAR, DOLLAR / 2, 0, 0), month);
@@ -825,15 +828,15 @@ mod tests {
             e.message(plus_8),
             "Budget exceeded for tenant:acme: $12.50 of $12.50 this month (resets 2027-01-01T00:00:00+08:00)."
         );
-        let day = period::window(Period::Day, NOW, Offset(0));
+        let day = period::window(Period::Day, NOW, &UTC);
         let e = exceeded(Dimension::Tokens, Period::Day, 1_000, spend(0, 0, 1_000, 0), day);
         assert_eq!(
-            e.message(Offset(0)),
+            e.message(&UTC),
             "Budget exceeded for tenant:acme: 1,000 of 1,000 tokens today (resets 2026-12-06T00:00:00Z)."
         );
         let e = exceeded(Dimension::Tokens, Period::Day, 1_234_567, spend(0, 0, 999, 1), day);
         assert!(e
-            .message(Offset(-330))
+            .message(&Zone::Fixed(Offset(-330)))
             .contains(": 1,000 of 1,234,567 tokens today (resets 2026-12-05T18:30:00-05:30)."));
     }
 

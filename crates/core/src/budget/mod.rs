@@ -35,4 +35,4 @@ mod ledger;
 pub mod period;
 
 pub use ledger::{Action, Cap, Crossing, Dimension, Exceeded, Hold, Ledger, Spend};
-pub use period::{label, window, Offset, Period, Window};
+pub use period::{label, rfc3339, window, Offset, Period, Window, Zone};

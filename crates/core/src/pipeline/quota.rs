@@ -102,7 +102,7 @@ impl Gateway {
                                 ErrorKind::RateLimited,
                                 format!(
                                     "{} Requests over it are throttled to {rpm} per minute; try again shortly.",
-                                    exceeded.message(self.ledger.offset())
+                                    exceeded.message(self.ledger.zone())
                                 ),
                             );
                             e.retry_after = refusal.retry_after;
@@ -133,7 +133,7 @@ impl Gateway {
     fn budget_refused(&self, exceeded: &Exceeded, now: i64, why: Option<&str>) -> GatewayError {
         let scope = exceeded.scope.split(':').next().unwrap_or("-");
         self.metrics.budget_exceeded.inc(&[scope, period_name(exceeded.period)]);
-        let mut message = exceeded.message(self.ledger.offset());
+        let mut message = exceeded.message(self.ledger.zone());
         if let Some(why) = why {
             message = format!("{} It cannot downgrade: {why}.", message);
         }
@@ -164,7 +164,7 @@ impl Gateway {
         }
         let now = crate::now_unix_ms();
         for period in [crate::budget::Period::Day, crate::budget::Period::Month] {
-            let w = crate::budget::window(period, now, self.ledger.offset());
+            let w = crate::budget::window(period, now, self.ledger.zone());
             for row in self.store.spend_since(w.start_ms).await? {
                 let tokens = u64::try_from(row.tokens).unwrap_or(0);
                 let scopes = [

@@ -26,6 +26,22 @@ fn config_validate_accepts_the_examples_and_lists_every_error() {
     }
 }
 
+#[test]
+fn config_validate_reads_budget_time_zones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tz.yaml");
+    let base = switchyard_testkit::base_config("", "", "");
+    for (zone, ok) in [("Europe/Berlin", true), ("-05:30", true), ("UTC", true), ("Mars/Olympus", false)] {
+        std::fs::write(&config, format!("{base}\nbudgets: {{ time_zone: \"{zone}\" }}\n")).unwrap();
+        let out = Command::new(bin()).args(["config", "validate"]).arg(&config).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{zone}: {err}");
+        if !ok {
+            assert!(err.contains("budgets.time_zone") && err.contains("IANA"), "{err}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn keys_create_prints_a_working_secret() {
     let h = start();
