@@ -18,6 +18,7 @@
 //! Environment variables are read in this crate only (through
 //! [`interpolate::Env`]), so tests can pass a fake environment.
 
+mod alerts;
 mod duration;
 pub mod interpolate;
 mod load;
@@ -26,6 +27,7 @@ mod schema;
 mod suggest;
 mod validate;
 
+pub use alerts::{AlertsConfig, WebhookConfig, WebhookFormat, MAX_ALERT_RETRIES, MAX_THRESHOLD};
 pub use duration::Duration;
 pub use load::{load_file, load_str, ConfigError, ConfigErrors};
 pub use schema::*;

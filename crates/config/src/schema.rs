@@ -16,6 +16,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub rate_limits: RateLimitsConfig,
     pub budgets: BudgetsConfig,
+    /// Budget threshold alerts and their webhooks (`alerts.rs`).
+    pub alerts: crate::AlertsConfig,
     /// Shared state for replicas (rate-limit counters, directory change
     /// notifications); absent: this process counts alone.
     pub redis: Option<RedisConfig>,
@@ -192,7 +194,7 @@ pub struct UsageConfig {
 
 impl Default for UsageConfig {
     fn default() -> Self {
-        UsageConfig { queue_capacity: 10_000, batch_size: 2000, flush_interval: Duration::from_millis(500) }
+        UsageConfig { queue_capacity: 10_000, batch_size: 1000, flush_interval: Duration::from_millis(100) }
     }
 }
 
@@ -313,6 +315,34 @@ pub struct ProviderConfig {
     /// already used whenever the server offers it.
     #[serde(default)]
     pub http2: bool,
+    /// Discount tiers by this provider's tokens this calendar month
+    /// (docs/cost.md#volume-discounts), in ascending `from_tokens`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_discounts: Vec<VolumeDiscount>,
+}
+
+/// `percent` off every request once the provider's tokens this month (input
+/// plus output, every deployment on it) reach `from_tokens`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeDiscount {
+    pub from_tokens: u64,
+    /// 0 < percent ≤ 100, at most two decimals.
+    pub percent: f64,
+}
+
+impl VolumeDiscount {
+    /// The tier in exact basis points, or why it cannot be one.
+    pub fn tier(&self) -> Result<switchyard_types::cost::Tier, String> {
+        let bp = self.percent * 100.0;
+        if !self.percent.is_finite() || self.percent <= 0.0 || self.percent > 100.0 || (bp - bp.round()).abs() > 1e-6 {
+            return Err(format!(
+                "expected a percentage above 0 and at most 100 with at most two decimals, found {}",
+                self.percent
+            ));
+        }
+        Ok(switchyard_types::cost::Tier { from_tokens: self.from_tokens, basis_points: bp.round() as u32 })
+    }
 }
 
 impl ProviderConfig {
@@ -409,6 +439,7 @@ mod tests {
             headers: Default::default(),
             api_version: None,
             http2: false,
+            volume_discounts: Vec::new(),
         }
     }
 

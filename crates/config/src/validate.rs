@@ -71,6 +71,7 @@ impl Config {
         }
         positive("usage.flush_interval", self.usage.flush_interval, &mut err);
         positive("admin.refresh_interval", self.admin.refresh_interval, &mut err);
+        crate::alerts::check(&self.alerts, &mut err);
         if let Some(redis) = &self.redis {
             if !redis.url.starts_with("redis://") {
                 err(
@@ -150,6 +151,21 @@ impl Config {
                 } else if v.trim().is_empty() || !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
                 {
                     err(format!("{at}.api_version"), format!("expected a version such as 2024-10-21, found {v:?}"));
+                }
+            }
+        }
+
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("providers[{}]", origins.providers.at(i));
+            for (j, d) in p.volume_discounts.iter().enumerate() {
+                if let Err(why) = d.tier() {
+                    err(format!("{at}.volume_discounts[{j}].percent"), why);
+                }
+                if j > 0 && d.from_tokens <= p.volume_discounts[j - 1].from_tokens {
+                    err(
+                        format!("{at}.volume_discounts[{j}].from_tokens"),
+                        "tiers go in ascending from_tokens, each above the one before".into(),
+                    );
                 }
             }
         }
@@ -353,6 +369,7 @@ mod tests {
             headers: Default::default(),
             api_version: None,
             http2: false,
+            volume_discounts: Vec::new(),
         }
     }
 
@@ -444,6 +461,22 @@ mod tests {
             paths,
             ["deployments[0].model", "deployments[0].price.input_per_mtok", "deployments[0].capabilities"]
         );
+    }
+
+    #[test]
+    fn volume_discounts_are_percentages_in_ascending_tiers() {
+        let text = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\", volume_discounts: [{ from_tokens: 100, percent: 5 }, { from_tokens: 100, percent: 12.5 }, { from_tokens: 200, percent: 0.001 }, { from_tokens: 300, percent: 101 }] }\n";
+        let paths: Vec<String> = problems(text).into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "providers[0].volume_discounts[1].from_tokens",
+                "providers[0].volume_discounts[2].percent",
+                "providers[0].volume_discounts[3].percent"
+            ]
+        );
+        let ok = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\", volume_discounts: [{ from_tokens: 0, percent: 12.5 }, { from_tokens: 10, percent: 100 }] }\n";
+        assert!(problems(ok).iter().all(|e| !e.path.contains("volume")), "{:?}", problems(ok));
     }
 
     #[test]

@@ -24,10 +24,14 @@ pub struct Gateway {
     pub limiter: Limiter,
     /// Budget spend per scope and period (reservations and commits).
     pub ledger: Ledger,
+    /// Monthly tokens per provider with volume discounts.
+    pub volume: Arc<crate::volume::VolumeMeter>,
     pub changes: Option<Arc<dyn ChangeFeed>>,
     pub store: Arc<dyn Store>,
     pub usage: UsageSink,
     pub audit: AuditSink,
+    /// Budget threshold alerts (fed by the ledger's crossings).
+    pub alerts: Arc<crate::alerts::Alerts>,
     pub metrics: Arc<Metrics>,
     sim_addr: Option<SocketAddr>,
 }
@@ -45,6 +49,8 @@ pub struct Parts {
     pub ledger: Ledger,
     /// Tells other replicas about directory changes (Redis), if configured.
     pub changes: Option<Arc<dyn ChangeFeed>>,
+    /// Budget threshold alerts (`alerts::start`).
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl Gateway {
@@ -53,11 +59,16 @@ impl Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             directory: DirectoryHandle::default(),
             limiter: parts.limiter,
+            volume: Arc::new(crate::volume::VolumeMeter::new(
+                parts.ledger.zone().clone(),
+                parts.ledger.shared_backend(),
+            )),
             ledger: parts.ledger,
             changes: parts.changes,
             store: parts.store,
             usage: parts.usage,
             audit: parts.audit,
+            alerts: parts.alerts,
             metrics: parts.metrics,
             sim_addr: parts.sim_addr,
         }
@@ -76,6 +87,7 @@ impl Gateway {
         for note in next.notes() {
             tracing::warn!("{note}");
         }
+        self.alerts.configure(&next.config.alerts);
         self.runtime.store(Arc::new(next));
         Ok(())
     }
@@ -131,7 +143,7 @@ impl Gateway {
         if let Some(c) = caller {
             record = record.tenant(Some(c.tenant_id())).target("key", &c.key.id);
         }
-        self.audit.send_detached(record);
+        self.audit.send_or_drop(record);
         GatewayError::new(ErrorKind::Unauthenticated, message)
     }
 }

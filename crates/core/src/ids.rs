@@ -17,6 +17,20 @@ pub fn time_ordered(prefix: &str) -> String {
     out
 }
 
+/// The smallest id [`time_ordered`] can make with `prefix` at unix ms
+/// `ms`: ids made at or after `ms` sort at or above it, ids made before it
+/// sort below. A store finds the records of a time range through their
+/// primary key with it (the usage table has no index on its time column,
+/// docs/adr/0005).
+pub fn time_ordered_floor(prefix: &str, ms: i64) -> String {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    let mut out = String::with_capacity(prefix.len() + 13);
+    out.push_str(prefix);
+    out.push('_');
+    push_hex(&mut out, ms, 12);
+    out
+}
+
 /// A counter that starts at a random point per process: ids made in the
 /// same millisecond by one process sort in the order they were made (audit
 /// entries list newest first), and two processes still do not collide.
@@ -44,6 +58,15 @@ mod tests {
         assert!(a.starts_with("req_") && a.len() == 36 && a != b);
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert!(time_ordered("req") > a);
+    }
+
+    #[test]
+    fn floors_bound_the_ids_of_their_millisecond() {
+        let id = time_ordered("use");
+        let ms = i64::from_str_radix(&id[4..16], 16).unwrap_or(0);
+        assert!(time_ordered_floor("use", ms) <= id && id < time_ordered_floor("use", ms + 1));
+        assert_eq!(time_ordered_floor("use", -5), "use_000000000000");
+        assert_eq!(time_ordered_floor("use", i64::MAX), "use_ffffffffffff");
     }
 
     #[test]

@@ -14,11 +14,16 @@
 //! - [`keys`] — API keys: hashing, generation.
 //! - [`limits`] — rate limits (rpm, tpm, concurrency) per scope, GCRA.
 //! - [`budget`] — spend caps per day or month (cost, tokens): reserve, commit.
+//! - [`alerts`] — budget threshold alerts: fired once per period, sent to
+//!   webhooks with retries, listed in the admin API.
 //! - [`usage`] — usage records; [`writer`] — the bounded, batched writer
 //!   (usage and audit) with its spill file.
+//! - [`analytics`] — spend analytics over the hourly usage rollups.
 //! - [`error`] — the error kinds and the one table mapping them to HTTP.
 
 pub mod access;
+pub mod alerts;
+pub mod analytics;
 pub mod budget;
 pub mod error;
 pub mod gateway;
@@ -31,6 +36,7 @@ pub mod runtime;
 pub mod store;
 pub mod tokenize;
 pub mod usage;
+pub mod volume;
 pub mod writer;
 
 pub use error::{ErrorKind, GatewayError};

@@ -34,6 +34,8 @@ pub struct Deployment {
     pub price: PriceSheet,
     /// Where the price came from: `config`, `catalog <date>`, or `none`.
     pub priced_by: String,
+    /// The provider's volume discount tiers (empty: none).
+    pub discounts: Arc<[switchyard_types::cost::Tier]>,
 }
 
 pub struct Route {
@@ -64,7 +66,9 @@ pub struct BuildContext<'a> {
     pub previous: Option<&'a Runtime>,
 }
 
-type BuiltProvider = (Arc<dyn Provider>, Timeouts, ProviderKind, bool);
+/// A provider as its deployments need it: client, timeouts, kind, enabled,
+/// volume discount tiers.
+type BuiltProvider = (Arc<dyn Provider>, Timeouts, ProviderKind, bool, Arc<[switchyard_types::cost::Tier]>);
 
 impl Runtime {
     pub fn build(config: Config, ctx: BuildContext<'_>) -> Result<Runtime, String> {
@@ -102,11 +106,16 @@ impl Runtime {
                 ProviderKind::Gemini => Gemini::new(&base_url, key, &headers, client).map(|p| Arc::new(p) as _),
             };
             let provider = provider.map_err(|e| format!("provider {}: {}", p.name, e.message))?;
-            providers.insert(p.name.as_str(), (provider, timeouts, p.kind, p.enabled()));
+            let discounts: Arc<[switchyard_types::cost::Tier]> = p
+                .volume_discounts
+                .iter()
+                .map(|d| d.tier().map_err(|e| format!("provider {}: volume_discounts: {e}", p.name)))
+                .collect::<Result<_, _>>()?;
+            providers.insert(p.name.as_str(), (provider, timeouts, p.kind, p.enabled(), discounts));
         }
         let mut deployments: HashMap<&str, (Arc<Deployment>, bool)> = HashMap::new();
         for d in &config.deployments {
-            let (provider, timeouts, kind, enabled) = providers
+            let (provider, timeouts, kind, enabled, discounts) = providers
                 .get(d.provider.as_str())
                 .cloned()
                 .ok_or_else(|| format!("deployment {}: unknown provider {}", d.name, d.provider))?;
@@ -122,6 +131,7 @@ impl Runtime {
                 capabilities: d.capabilities.clone(),
                 price,
                 priced_by,
+                discounts,
             };
             deployments.insert(d.name.as_str(), (Arc::new(dep), enabled));
         }

@@ -12,6 +12,8 @@
 
 use crate::access::audit::{AuditQuery, AuditRecord};
 use crate::access::Kind;
+use crate::alerts::{AlertQuery, AlertRecord, Delivery};
+use crate::analytics::{RollupQuery, RollupRow};
 use crate::usage::UsageRecord;
 use std::future::Future;
 use std::pin::Pin;
@@ -95,8 +97,37 @@ pub trait Store: Send + Sync + 'static {
     /// the record id so a replayed batch does not double-count.
     fn write_usage<'a>(&'a self, batch: &'a [UsageRecord]) -> StoreFuture<'a, ()>;
     /// Spend per (tenant, team, key) of the usage records created at or
-    /// after `since_ms`: rebuilds budget counters at start.
+    /// after `since_ms`: rebuilds budget counters at start. Read from the
+    /// hourly rollups ([`crate::analytics::plan::since`]), so it does not
+    /// scan the period's raw records.
     fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>>;
+    /// Usage sums grouped as each query says, from the rollups (whole days
+    /// and hours) and the raw records (`raw`), all in one snapshot: one
+    /// answer per query, in order. Rows may repeat a key; the caller adds
+    /// them up. Each answer must equal [`RollupQuery::evaluate`] over the
+    /// stored records. Analytics and start-up only: never called on the
+    /// request path.
+    fn usage_rollup<'a>(&'a self, queries: &'a [RollupQuery]) -> StoreFuture<'a, Vec<Vec<RollupRow>>>;
+    /// Input + output tokens per deployment of the usage records created at
+    /// or after `since_ms`: rebuilds volume-discount counters at start.
+    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>>;
+    /// Records a budget alert unless one exists for its
+    /// (scope, period, window start, dimension, threshold): `true` when
+    /// inserted — it fired now — `false` when it had fired before (here or
+    /// on another replica).
+    fn insert_alert<'a>(&'a self, alert: &'a AlertRecord) -> StoreFuture<'a, bool>;
+    /// Sets an alert's delivery status, attempts, last error and
+    /// `updated_at`.
+    fn mark_alert<'a>(&'a self, id: &'a str, delivery: &'a Delivery) -> StoreFuture<'a, ()>;
+    /// Alerts matching `query`, newest first.
+    fn alerts_page<'a>(&'a self, query: &'a AlertQuery) -> StoreFuture<'a, Vec<AlertRecord>>;
+    /// `pending` alerts last updated before `stale_before` (unix ms),
+    /// oldest first, at most `limit`.
+    fn pending_alerts(&self, stale_before: i64, limit: usize) -> StoreFuture<'_, Vec<AlertRecord>>;
+    /// Takes over a `pending` alert to send it: sets its `updated_at` to
+    /// `now` if it is still pending and last updated at `seen`. `true` for
+    /// exactly one of several replicas trying at once.
+    fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool>;
     /// Cheap reachability check for `/ready`.
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
@@ -115,6 +146,7 @@ pub mod memory {
         pub entries: Mutex<Vec<DirEntry>>,
         pub audit: Mutex<Vec<AuditRecord>>,
         pub usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
+        pub alerts: Mutex<Vec<AlertRecord>>,
         pub down: AtomicBool,
     }
 
@@ -212,6 +244,20 @@ pub mod memory {
             })
         }
 
+        fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
+            Box::pin(async move {
+                self.check()?;
+                let mut by: std::collections::BTreeMap<String, i64> = Default::default();
+                for r in lock(&self.usage_batches).iter().flatten().filter(|r| r.created_at >= since_ms) {
+                    if let Some(d) = &r.deployment {
+                        *by.entry(d.clone()).or_default() +=
+                            (r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0)) as i64;
+                    }
+                }
+                Ok(by.into_iter().collect())
+            })
+        }
+
         fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
             Box::pin(async move {
                 self.check()?;
@@ -240,8 +286,89 @@ pub mod memory {
             })
         }
 
+        fn insert_alert<'a>(&'a self, alert: &'a AlertRecord) -> StoreFuture<'a, bool> {
+            Box::pin(async move {
+                self.check()?;
+                let mut alerts = lock(&self.alerts);
+                if alerts.iter().any(|a| a.key() == alert.key()) {
+                    return Ok(false);
+                }
+                alerts.push(alert.clone());
+                Ok(true)
+            })
+        }
+
+        fn mark_alert<'a>(&'a self, id: &'a str, delivery: &'a Delivery) -> StoreFuture<'a, ()> {
+            Box::pin(async move {
+                self.check()?;
+                for a in lock(&self.alerts).iter_mut().filter(|a| a.id == id) {
+                    a.delivery = delivery.clone();
+                }
+                Ok(())
+            })
+        }
+
+        fn alerts_page<'a>(&'a self, query: &'a AlertQuery) -> StoreFuture<'a, Vec<AlertRecord>> {
+            Box::pin(async move {
+                self.check()?;
+                let mut rows: Vec<AlertRecord> =
+                    lock(&self.alerts).iter().filter(|a| query.matches(a)).cloned().collect();
+                rows.sort_by(|a, b| b.id.cmp(&a.id));
+                rows.truncate(query.limit);
+                Ok(rows)
+            })
+        }
+
+        fn pending_alerts(&self, stale_before: i64, limit: usize) -> StoreFuture<'_, Vec<AlertRecord>> {
+            Box::pin(async move {
+                self.check()?;
+                let pending = crate::alerts::AlertStatus::Pending;
+                let mut rows: Vec<AlertRecord> = lock(&self.alerts)
+                    .iter()
+                    .filter(|a| a.delivery.status == pending && a.delivery.updated_at < stale_before)
+                    .cloned()
+                    .collect();
+                rows.sort_by_key(|a| a.delivery.updated_at);
+                rows.truncate(limit);
+                Ok(rows)
+            })
+        }
+
+        fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool> {
+            Box::pin(async move {
+                self.check()?;
+                let pending = crate::alerts::AlertStatus::Pending;
+                let mut alerts = lock(&self.alerts);
+                let Some(a) = alerts
+                    .iter_mut()
+                    .find(|a| a.id == id && a.delivery.status == pending && a.delivery.updated_at == seen)
+                else {
+                    return Ok(false);
+                };
+                a.delivery.updated_at = now;
+                Ok(true)
+            })
+        }
+
+        fn usage_rollup<'a>(&'a self, queries: &'a [RollupQuery]) -> StoreFuture<'a, Vec<Vec<RollupRow>>> {
+            Box::pin(async move {
+                self.check()?;
+                let records = self.usage_records();
+                Ok(queries.iter().map(|q| q.evaluate(&records)).collect())
+            })
+        }
+
         fn ping(&self) -> StoreFuture<'_, ()> {
             Box::pin(async move { self.check() })
+        }
+    }
+
+    impl MemoryStore {
+        /// Every record written, each id once (the first written wins, as
+        /// with the databases' insert-or-ignore).
+        pub fn usage_records(&self) -> Vec<UsageRecord> {
+            let mut seen = std::collections::HashSet::new();
+            lock(&self.usage_batches).iter().flatten().filter(|r| seen.insert(r.id.clone())).cloned().collect()
         }
     }
 }

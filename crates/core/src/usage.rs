@@ -11,6 +11,10 @@ use switchyard_types::UsageSource;
 
 pub use crate::writer::{start_writer, WriterSettings};
 
+/// What every usage record id starts with (`use_` and the millisecond it
+/// was made: stores find the records of a partial hour by it).
+pub const ID_PREFIX: &str = "use";
+
 /// The sending side of the usage writer, cheap to clone.
 pub type UsageSink = Sink<UsageRecord>;
 
@@ -139,7 +143,7 @@ impl UsageRecord {
     /// the rest as it learns it.
     pub fn new(request_id: &str, operation: &str) -> Self {
         UsageRecord {
-            id: crate::ids::time_ordered("use"),
+            id: crate::ids::time_ordered(ID_PREFIX),
             request_id: request_id.to_string(),
             created_at: crate::now_unix_ms(),
             operation: operation.to_string(),

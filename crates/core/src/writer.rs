@@ -1,21 +1,32 @@
 //! The bounded, batched writer behind usage records and audit entries:
 //! requests hand records to a bounded channel ([`Sink`]); one writer task
 //! drains it in batches (up to `batch_size`, or whatever arrived within
-//! `flush_interval`) and writes each batch in one store call. When the
-//! store refuses a batch three times the batch is appended to a spill file
-//! (JSON lines) and replayed at the next start, so records are not lost
-//! while the database is down. On shutdown the writer drains the channel
-//! and flushes before the process exits.
+//! `flush_interval`) and writes each batch in one store call.
+//!
+//! The store being slow or down never holds requests (they only queue a
+//! record) and never loses a record:
+//!
+//! | state | a batch goes | until |
+//! | --- | --- | --- |
+//! | store up | to the store, retried for up to [`SPILL_AFTER`] | it fails: down |
+//! | down | straight to the spill file (JSON lines, synced) | a ping (every [`PROBE_EVERY`]) answers |
+//! | spill file left | to the store; the file is replayed in batches, then removed | replayed (a file from an earlier process is replayed at start) |
+//!
+//! Writes are idempotent (unique record ids; the store ignores a known
+//! one), so a batch that timed out but committed, or a replay cut short,
+//! is never counted twice. On shutdown the writer drains the channel and
+//! flushes (to the store, or the file) before the process exits.
 
 use crate::store::{Store, StoreFuture};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_telemetry::Metrics;
 use switchyard_telemetry::{CounterFamily, GaugeFamily};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// A kind of record the writer can batch.
 pub trait Batched: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -63,6 +74,12 @@ impl<R: Batched> Sink<R> {
         }
     }
 
+    /// Whether the queue has no room left: the pipeline sheds new requests
+    /// then (503) instead of letting their records wait in memory.
+    pub fn is_full(&self) -> bool {
+        self.tx.capacity() == 0
+    }
+
     /// Only after the writer has ended (a bug or a late shutdown race).
     fn lost(&self) {
         tracing::error!(what = R::WHAT, "writer is gone; a record was lost");
@@ -82,6 +99,22 @@ impl<R: Batched> Sink<R> {
         }
     }
 
+    /// Queues a record if there is room, else drops it and counts it
+    /// (`dropped`): for records that may be lost under overload — the
+    /// security decisions of the audit log, which a flood of bad
+    /// credentials would otherwise turn into an unbounded pile of waiting
+    /// tasks. Billing records never come here.
+    pub fn send_or_drop(&self, record: R) {
+        match self.tx.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => R::depth(&self.metrics).add(&[], 1),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                R::records(&self.metrics).inc(&["dropped"]);
+                tracing::debug!(what = R::WHAT, "queue full; a record was dropped");
+            }
+            Err(_) => self.lost(),
+        }
+    }
+
     /// Waits until everything queued so far is written (or spilled).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
@@ -95,12 +128,27 @@ pub struct WriterSettings {
     pub capacity: usize,
     pub batch_size: usize,
     pub flush_interval: Duration,
-    /// Where batches the store refused go; `None` keeps retrying instead.
+    /// Where batches the store did not take go; `None`: they are counted
+    /// as `failed` (an in-memory store, which does not go down).
     pub spill_path: Option<PathBuf>,
 }
 
-/// Starts the writer task. It runs until every [`UsageSink`] is dropped,
-/// then writes what is left and ends; await the handle to know it has.
+/// How long a batch may wait for the store, over all its attempts, before
+/// it goes to the spill file. A database that is down makes the pool retry
+/// its connection until its own timeout (5 s), so this bounds what is held
+/// in memory while the store is failing; a healthy store writes a batch in
+/// milliseconds.
+const SPILL_AFTER: Duration = Duration::from_secs(2);
+/// While the store is down: how often it is pinged to see whether it is
+/// back, and how long the ping may take.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// The longest wait between two replays the store answers pings but
+/// refuses (a record it rejects): the wait doubles from [`PROBE_EVERY`].
+const REPLAY_BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Starts the writer task. It runs until every [`Sink`] is dropped, then
+/// writes what is left and ends; await the handle to know it has.
 pub fn start_writer<R: Batched>(
     store: Arc<dyn Store>,
     settings: WriterSettings,
@@ -108,54 +156,227 @@ pub fn start_writer<R: Batched>(
 ) -> (Sink<R>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(settings.capacity.max(1));
     let sink = Sink { tx, metrics: metrics.clone() };
-    let handle = tokio::spawn(writer_loop(store, settings, metrics, rx));
+    let writer = Writer {
+        store,
+        settings,
+        metrics,
+        down: false,
+        pending: false,
+        next_try: Instant::now(),
+        replay_every: PROBE_EVERY,
+    };
+    let handle = tokio::spawn(writer.run(rx));
     (sink, handle)
 }
 
-async fn writer_loop<R: Batched>(
+struct Writer {
     store: Arc<dyn Store>,
     settings: WriterSettings,
     metrics: Arc<Metrics>,
-    mut rx: mpsc::Receiver<Message<R>>,
-) {
-    if let Some(path) = &settings.spill_path {
-        replay_spill::<R>(&*store, path, &metrics).await;
-    }
-    let mut messages = Vec::with_capacity(settings.batch_size);
-    let mut batch: Vec<R> = Vec::with_capacity(settings.batch_size);
-    loop {
-        let n = rx.recv_many(&mut messages, settings.batch_size).await;
-        if n == 0 {
-            break; // every sender is gone and the queue is empty
+    /// The store failed a batch and has not answered a ping since: batches
+    /// go straight to the spill file instead of waiting on it.
+    down: bool,
+    /// The spill file may hold records the store has not taken: replayed
+    /// once the store answers.
+    pending: bool,
+    /// When to ping the store (while down) or replay the file (pending).
+    next_try: Instant,
+    replay_every: Duration,
+}
+
+impl Writer {
+    async fn run<R: Batched>(mut self, mut rx: mpsc::Receiver<Message<R>>) {
+        // A file left by an earlier process (or by the outage it ended in).
+        self.pending = self.settings.spill_path.as_ref().is_some_and(|p| p.exists());
+        if self.pending {
+            self.recover::<R>().await;
         }
-        // Give stragglers a moment to fill the batch, within the interval.
-        let deadline = tokio::time::Instant::now() + settings.flush_interval;
-        let (mut records, mut flush) = (batch_len(&messages), has_flush(&messages));
-        while records < settings.batch_size && !flush {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => {
-                    records += usize::from(matches!(m, Message::Record(_)));
-                    flush |= matches!(m, Message::Flush(_));
-                    messages.push(m);
+        let limit = self.settings.batch_size.max(1);
+        let mut messages = Vec::with_capacity(limit);
+        loop {
+            let n = if self.down || self.pending {
+                // Records or not, wake up when the store is due a try.
+                match tokio::time::timeout_at(self.next_try, rx.recv_many(&mut messages, limit)).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.recover::<R>().await;
+                        continue;
+                    }
                 }
-                _ => break,
+            } else {
+                rx.recv_many(&mut messages, limit).await
+            };
+            if n == 0 {
+                break; // every sender is gone and the queue is empty
+            }
+            // Give stragglers a moment to fill the batch, within the interval.
+            let deadline = Instant::now() + self.settings.flush_interval;
+            let (mut records, mut flush) = (batch_len(&messages), has_flush(&messages));
+            while records < limit && !flush {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(m)) => {
+                        records += usize::from(matches!(m, Message::Record(_)));
+                        flush |= matches!(m, Message::Flush(_));
+                        messages.push(m);
+                    }
+                    _ => break,
+                }
+            }
+            let mut batch = Vec::with_capacity(records);
+            let mut waiters = Vec::new();
+            for m in messages.drain(..) {
+                match m {
+                    Message::Record(r) => batch.push(*r),
+                    Message::Flush(w) => waiters.push(w),
+                }
+            }
+            if !batch.is_empty() {
+                R::depth(&self.metrics).add(&[], -(batch.len() as i64));
+                self.store_batch(batch).await;
+            }
+            for w in waiters {
+                let _ = w.send(());
             }
         }
-        let mut waiters = Vec::new();
-        for m in messages.drain(..) {
-            match m {
-                Message::Record(r) => batch.push(*r),
-                Message::Flush(w) => waiters.push(w),
+    }
+
+    /// Writes a batch to the store or, while it is down, to the spill file.
+    async fn store_batch<R: Batched>(&mut self, batch: Vec<R>) {
+        if (self.down || self.pending) && Instant::now() >= self.next_try {
+            self.recover::<R>().await;
+        }
+        let n = batch.len() as u64;
+        if !self.down {
+            match self.write(&batch).await {
+                Ok(()) => return R::records(&self.metrics).add(&["written"], n),
+                Err(e) if self.settings.spill_path.is_some() => {
+                    tracing::warn!(what = R::WHAT, error = %e, "the store does not take records; spilling them to a file until it does");
+                    self.down = true;
+                    self.next_try = Instant::now() + PROBE_EVERY;
+                }
+                Err(e) => {
+                    tracing::error!(what = R::WHAT, error = %e, records = n, "batch could not be written");
+                    return R::records(&self.metrics).add(&["failed"], n);
+                }
             }
         }
-        if !batch.is_empty() {
-            R::depth(&metrics).add(&[], -(batch.len() as i64));
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(settings.batch_size));
-            write_batch(&*store, full, settings.spill_path.as_ref(), &metrics).await;
+        let Some(path) = &self.settings.spill_path else { return };
+        match append_spill(path, &batch).await {
+            Ok(()) => {
+                self.pending = true;
+                R::records(&self.metrics).add(&["spilled"], n);
+            }
+            Err(e) => {
+                tracing::error!(what = R::WHAT, error = %e, records = n, path = %path.display(), "batch could not be written nor spilled");
+                R::records(&self.metrics).add(&["failed"], n);
+                self.pending |= path.exists();
+            }
         }
-        for w in waiters {
-            let _ = w.send(());
+    }
+
+    /// One batch to the store: attempts with a short back-off until
+    /// [`SPILL_AFTER`]. A timed-out attempt may still commit; the store
+    /// ignores known ids, so its spilled copy is not counted twice.
+    async fn write<R: Batched>(&self, batch: &[R]) -> Result<(), String> {
+        let deadline = Instant::now() + SPILL_AFTER;
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match tokio::time::timeout_at(deadline, R::write(&*self.store, batch)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {SPILL_AFTER:?}"),
+            };
+            tracing::warn!(what = R::WHAT, error, attempt, records = batch.len(), "batch write failed");
+            if Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 4;
         }
+    }
+
+    /// Pings the store; once it answers, batches go to it again and the
+    /// spill file is replayed.
+    async fn recover<R: Batched>(&mut self) {
+        self.next_try = Instant::now() + PROBE_EVERY;
+        if !matches!(tokio::time::timeout(PROBE_TIMEOUT, self.store.ping()).await, Ok(Ok(()))) {
+            return; // still down
+        }
+        if self.down {
+            tracing::info!(what = R::WHAT, "the store answers again");
+            self.down = false;
+            self.replay_every = PROBE_EVERY;
+        }
+        let Some(path) = self.settings.spill_path.clone().filter(|_| self.pending) else {
+            self.pending = false;
+            return;
+        };
+        match self.replay::<R>(&path).await {
+            Ok(n) => {
+                self.pending = false;
+                self.replay_every = PROBE_EVERY;
+                if n > 0 {
+                    tracing::info!(what = R::WHAT, records = n, "spilled records replayed");
+                }
+            }
+            Err(e) => {
+                // The store answers but refuses: try again later, less often.
+                tracing::warn!(what = R::WHAT, error = %e, retry_in = ?self.replay_every, "spilled records not all replayed; the rest is kept");
+                self.next_try = Instant::now() + self.replay_every;
+                self.replay_every = (self.replay_every * 2).min(REPLAY_BACKOFF_MAX);
+            }
+        }
+    }
+
+    /// Writes the spill file's records to the store, a batch at a time
+    /// (read as it goes: the file may be large), then removes it. When a
+    /// batch fails, what was written is cut from the file, the rest kept.
+    async fn replay<R: Batched>(&self, path: &Path) -> Result<u64, String> {
+        use tokio::io::AsyncBufReadExt;
+        let file = match tokio::fs::File::open(path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let limit = self.settings.batch_size.max(1);
+        let mut reader = tokio::io::BufReader::new(file);
+        let (mut line, mut chunk) = (Vec::new(), Vec::with_capacity(limit));
+        // Bytes read, and bytes whose records are in the store.
+        let (mut read, mut done) = (0u64, 0u64);
+        let (mut replayed, mut unreadable) = (0u64, 0u64);
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).await.map_err(|e| format!("{}: {e}", path.display()))?;
+            read += n as u64;
+            let text = line.trim_ascii();
+            if !text.is_empty() {
+                match serde_json::from_slice::<R>(text) {
+                    Ok(r) => chunk.push(r),
+                    // A line torn by a crash in the middle of an append.
+                    Err(_) => unreadable += 1,
+                }
+            }
+            if chunk.len() >= limit || (n == 0 && !chunk.is_empty()) {
+                if let Err(e) = self.write(&chunk).await {
+                    keep_from(path, done).await.map_err(|k| format!("{e}; and keeping the rest: {k}"))?;
+                    return Err(e);
+                }
+                R::records(&self.metrics).add(&["replayed"], chunk.len() as u64);
+                replayed += chunk.len() as u64;
+                chunk.clear();
+                done = read;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if unreadable > 0 {
+            tracing::error!(what = R::WHAT, lines = unreadable, path = %path.display(), "spill file lines that are not records were dropped");
+        }
+        tokio::fs::remove_file(path).await.map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(replayed)
     }
 }
 
@@ -167,42 +388,10 @@ fn has_flush<R>(m: &[Message<R>]) -> bool {
     m.iter().any(|m| matches!(m, Message::Flush(_)))
 }
 
-async fn write_batch<R: Batched>(store: &dyn Store, batch: Vec<R>, spill: Option<&PathBuf>, metrics: &Metrics) {
-    let n = batch.len() as u64;
-    let mut delay = Duration::from_millis(50);
-    for attempt in 1..=3 {
-        match R::write(store, &batch).await {
-            Ok(()) => {
-                R::records(metrics).add(&["written"], n);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(what = R::WHAT, error = %e, attempt, records = n, "batch write failed");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-        }
-    }
-    match spill {
-        Some(path) => match append_spill(path, &batch).await {
-            Ok(()) => {
-                tracing::warn!(what = R::WHAT, records = n, path = %path.display(), "batch spilled to file; replayed at next start");
-                R::records(metrics).add(&["spilled"], n);
-            }
-            Err(e) => {
-                tracing::error!(what = R::WHAT, error = %e, records = n, "batch could not be written nor spilled");
-                R::records(metrics).add(&["failed"], n);
-            }
-        },
-        None => {
-            tracing::error!(what = R::WHAT, records = n, "batch could not be written");
-            R::records(metrics).add(&["failed"], n);
-        }
-    }
-}
-
-async fn append_spill<R: Batched>(path: &PathBuf, batch: &[R]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
+/// Appends a batch to the spill file, one JSON record per line, and syncs
+/// it to disk before the batch counts as spilled.
+async fn append_spill<R: Batched>(path: &Path, batch: &[R]) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
     let mut text = String::new();
     for r in batch {
         text.push_str(&serde_json::to_string(r).map_err(std::io::Error::other)?);
@@ -211,29 +400,37 @@ async fn append_spill<R: Batched>(path: &PathBuf, batch: &[R]) -> std::io::Resul
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await?;
     }
-    let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
+    let mut f = tokio::fs::OpenOptions::new().create(true).read(true).append(true).open(path).await?;
+    // After a crash in the middle of an append the file may end in a torn
+    // line: start on a line of our own, or the first record joins it.
+    let len = f.metadata().await?.len();
+    if len > 0 {
+        let mut last = [0u8];
+        f.seek(std::io::SeekFrom::Start(len - 1)).await?;
+        f.read_exact(&mut last).await?;
+        if last[0] != b'\n' {
+            text.insert(0, '\n');
+        }
+    }
     f.write_all(text.as_bytes()).await?;
     f.sync_data().await
 }
 
-async fn replay_spill<R: Batched>(store: &dyn Store, path: &PathBuf, metrics: &Metrics) {
-    let Ok(text) = tokio::fs::read_to_string(path).await else { return };
-    let records: Vec<R> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    if records.is_empty() {
-        let _ = tokio::fs::remove_file(path).await;
-        return;
+/// Cuts the first `offset` bytes (records now in the store) off the spill
+/// file: the rest goes to a new file that replaces it.
+async fn keep_from(path: &Path, offset: u64) -> std::io::Result<()> {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    if offset == 0 {
+        return Ok(());
     }
-    let n = records.len();
-    match R::write(store, &records).await {
-        Ok(()) => {
-            let _ = tokio::fs::remove_file(path).await;
-            R::records(metrics).add(&["replayed"], n as u64);
-            tracing::info!(what = R::WHAT, records = n, "replayed spilled records");
-        }
-        Err(e) => {
-            tracing::warn!(what = R::WHAT, error = %e, records = n, "spilled records not replayed yet; kept for next start")
-        }
-    }
+    let mut from = tokio::fs::File::open(path).await?;
+    from.seek(std::io::SeekFrom::Start(offset)).await?;
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut to = tokio::fs::File::create(&tmp).await?;
+    tokio::io::copy(&mut from, &mut to).await?;
+    to.flush().await?;
+    to.sync_data().await?;
+    tokio::fs::rename(&tmp, path).await
 }
 
 #[cfg(test)]
@@ -252,6 +449,20 @@ mod tests {
 
     fn settings(spill: Option<PathBuf>) -> WriterSettings {
         WriterSettings { capacity: 4, batch_size: 3, flush_interval: Duration::from_millis(5), spill_path: spill }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_says_so() {
+        // No writer drains this queue.
+        let (tx, _rx) = mpsc::channel(2);
+        let sink: Sink<UsageRecord> = Sink { tx, metrics: Arc::new(Metrics::new()) };
+        assert!(!sink.is_full());
+        sink.send(record(1)).await;
+        assert!(!sink.is_full());
+        sink.send(record(2)).await;
+        assert!(sink.is_full(), "the pipeline sheds new requests now");
+        sink.send_or_drop(record(3));
+        assert!(sink.metrics.render().contains(r#"switchyard_usage_records_total{result="dropped"} 1"#));
     }
 
     #[tokio::test]
@@ -301,5 +512,85 @@ mod tests {
         handle.await.unwrap();
         assert_eq!(store.usage_batches.lock().unwrap().iter().flatten().count(), 2);
         assert!(!spill.exists());
+    }
+
+    /// Polls until `done` or 5 s.
+    async fn wait_for(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn written_ids(store: &MemoryStore) -> Vec<String> {
+        store.usage_batches.lock().unwrap().iter().flatten().map(|r| r.request_id.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn once_down_batches_skip_the_store_and_are_replayed_when_it_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill.jsonl");
+        let store = Arc::new(MemoryStore::default());
+        store.down.store(true, Ordering::SeqCst);
+        let metrics = Arc::new(Metrics::new());
+        let (sink, handle) = start_writer::<UsageRecord>(store.clone(), settings(Some(spill.clone())), metrics.clone());
+        sink.send(record(1)).await;
+        sink.flush().await; // after its attempts
+        assert_eq!(metrics.usage_records.get(&["spilled"]), 1);
+        // Known down: the next batch goes to the file without the attempts.
+        let started = Instant::now();
+        sink.send(record(2)).await;
+        sink.flush().await;
+        assert!(started.elapsed() < Duration::from_millis(800), "{:?}", started.elapsed());
+        assert_eq!(metrics.usage_records.get(&["spilled"]), 2);
+
+        // Back: the writer finds out by itself and replays the file.
+        store.down.store(false, Ordering::SeqCst);
+        wait_for(|| !spill.exists()).await;
+        assert!(!spill.exists(), "replayed without a restart");
+        assert_eq!(written_ids(&store), ["r1", "r2"]);
+        assert_eq!(metrics.usage_records.get(&["replayed"]), 2);
+        sink.send(record(3)).await;
+        sink.flush().await;
+        assert_eq!(written_ids(&store), ["r1", "r2", "r3"], "to the store again");
+        drop(sink);
+        handle.await.unwrap();
+        assert_eq!(metrics.usage_records.get(&["spilled"]), 2);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_dropped_without_taking_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill.jsonl");
+        let whole = serde_json::to_string(&record(1)).unwrap();
+        // A crash in the middle of an append.
+        std::fs::write(&spill, format!("{whole}\n{}", &whole[..20])).unwrap();
+        let store = Arc::new(MemoryStore::default());
+        store.down.store(true, Ordering::SeqCst);
+        let metrics = Arc::new(Metrics::new());
+        let (sink, handle) = start_writer::<UsageRecord>(store.clone(), settings(Some(spill.clone())), metrics.clone());
+        sink.send(record(2)).await;
+        sink.flush().await;
+        assert_eq!(std::fs::read_to_string(&spill).unwrap().lines().count(), 3);
+        store.down.store(false, Ordering::SeqCst);
+        drop(sink);
+        handle.await.unwrap();
+        // Next start: both whole records replayed, the torn line dropped.
+        let (sink, handle) = start_writer::<UsageRecord>(store.clone(), settings(Some(spill.clone())), metrics.clone());
+        drop(sink);
+        handle.await.unwrap();
+        assert_eq!(written_ids(&store), ["r1", "r2"]);
+        assert!(!spill.exists());
+    }
+
+    #[tokio::test]
+    async fn keep_from_cuts_what_was_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill.jsonl");
+        std::fs::write(&spill, "a\nb\nc\n").unwrap();
+        keep_from(&spill, 2).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&spill).unwrap(), "b\nc\n");
+        keep_from(&spill, 0).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&spill).unwrap(), "b\nc\n");
     }
 }

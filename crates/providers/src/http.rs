@@ -213,6 +213,31 @@ pub async fn post_json(
     Ok(crate::UpstreamResponse { status, body, rate_limits })
 }
 
+/// Sends one POST of `body` with `headers` for a caller that is not a
+/// provider (budget alert webhooks): the answer's status and at most
+/// `limit` bytes of its body (empty when it was longer). Failing to connect
+/// or to read is classified as for an upstream; deadlines are the caller's.
+pub async fn post_bytes(
+    client: &Client,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    body: Bytes,
+    limit: usize,
+) -> Result<(u16, Bytes), ProviderError> {
+    let mut request = http::Request::post(uri)
+        .body(Full::new(body))
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
+    let host = host_header(request.uri());
+    *request.headers_mut() = headers;
+    if let Some(host) = host {
+        request.headers_mut().insert(http::header::HOST, host);
+    }
+    let response = client.request(request).await.map_err(|e| classify_send(&e))?;
+    let status = response.status().as_u16();
+    let (body, _) = read_limited(response.into_body(), limit).await?;
+    Ok((status, body))
+}
+
 /// Headers for a protocol family: JSON content type, the credential (when
 /// there is one) as `auth_header: auth_prefix + key`, marked sensitive, and
 /// the provider's configured extra headers.

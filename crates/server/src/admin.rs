@@ -9,6 +9,8 @@
 //! | `/api/v1/{kind}/{id}` | GET, PATCH, DELETE |
 //! | `/api/v1/keys/{id}/{disable,enable,revoke,rotate}` | POST |
 //! | `/api/v1/audit` | GET |
+//! | `/api/v1/analytics/cost` | GET (JSON, or CSV with `format=csv`) |
+//! | `/api/v1/alerts` | GET |
 
 use crate::edge::RequestId;
 use crate::respond::error_response;
@@ -22,6 +24,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use switchyard_core::access::audit::Origin;
 use switchyard_core::access::{Kind, Principal};
+use switchyard_core::analytics;
 use switchyard_core::{ErrorKind, GatewayError};
 
 /// Admin bodies are small.
@@ -65,7 +68,7 @@ fn kind_of(collection: &str) -> Result<Kind, Response> {
         other => {
             return Err(error_response(&GatewayError::new(
                 ErrorKind::NotFound,
-                format!("Unknown admin collection '{other}': plans, tenants, teams, users, keys, audit."),
+                format!("Unknown admin collection '{other}': plans, tenants, teams, users, keys, audit, alerts."),
             )))
         }
     };
@@ -168,4 +171,30 @@ pub async fn key_action(
 pub async fn audit(State(state): State<AppState>, req: Request) -> Response {
     let c = try_or_respond!(call(&state, req).await);
     answer(StatusCode::OK, state.gateway.audit_list(&c.who, &c.query, &c.origin).await)
+}
+
+/// `GET /api/v1/alerts`: budget threshold alerts, newest first.
+pub async fn alerts(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.alerts_list(&c.who, &c.query, &c.origin).await)
+}
+
+/// `GET /api/v1/analytics/cost` (docs/analytics.md): JSON, or CSV with
+/// `format=csv`. At most `ANALYTICS_AT_ONCE` run at a time; others wait.
+pub async fn analytics_cost(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    let Ok(_turn) = state.analytics.acquire().await else {
+        return error_response(&GatewayError::new(ErrorKind::Overloaded, "The gateway is shutting down."));
+    };
+    match state.gateway.analytics_cost(&c.who, &c.query, &c.origin).await {
+        Ok(report) if report.query.format == analytics::Format::Csv => {
+            let headers = [
+                (http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (http::header::CONTENT_DISPOSITION, "attachment; filename=\"switchyard-cost.csv\""),
+            ];
+            (StatusCode::OK, headers, analytics::render::csv(&report)).into_response()
+        }
+        Ok(report) => (StatusCode::OK, axum::Json(analytics::render::json(&report))).into_response(),
+        Err(e) => error_response(&e),
+    }
 }

@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models[/{id}]` | [`v1`] |
 //! | `POST /v1/messages`, `POST /v1/messages/count_tokens` (Anthropic format) | [`v1`] |
-//! | `/api/v1/{plans,tenants,teams,users,keys}[/{id}[/{action}]]`, `/api/v1/audit`, `/api/v1/whoami` | [`admin`] |
+//! | `/api/v1/{plans,tenants,teams,users,keys}[/{id}[/{action}]]`, `/api/v1/audit`, `/api/v1/alerts`, `/api/v1/analytics/cost`, `/api/v1/whoami` | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
@@ -25,11 +25,18 @@ use switchyard_core::Gateway;
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
+    /// Analytics queries running at once: each holds a store connection
+    /// for its reads, and the usage writer must always find one (SQLite's
+    /// pool has four).
+    pub analytics: Arc<tokio::sync::Semaphore>,
 }
+
+/// See [`AppState::analytics`].
+const ANALYTICS_AT_ONCE: usize = 2;
 
 /// The whole application.
 pub fn app(gateway: Arc<Gateway>) -> Router {
-    let state = AppState { gateway };
+    let state = AppState { gateway, analytics: Arc::new(tokio::sync::Semaphore::new(ANALYTICS_AT_ONCE)) };
     Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))
@@ -39,6 +46,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/v1/models/{id}", get(v1::model))
         .route("/api/v1/whoami", get(admin::whoami))
         .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/analytics/cost", get(admin::analytics_cost))
+        .route("/api/v1/alerts", get(admin::alerts))
         .route("/api/v1/{collection}", get(admin::list).post(admin::create))
         .route("/api/v1/{collection}/{id}", get(admin::get).patch(admin::update).delete(admin::delete))
         .route("/api/v1/keys/{id}/{action}", post(admin::key_action))

@@ -4,7 +4,9 @@
 //! SQL files under `migrations/` (SQLite) and `migrations/postgres/`,
 //! embedded at compile time and applied at start.
 
+mod alerts;
 mod postgres;
+mod rollup;
 mod sql;
 mod sqlite;
 #[cfg(test)]
@@ -33,4 +35,4 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 mod redis;
-pub use self::redis::{RedisFeed, RedisLimiter};
+pub use self::redis::{RedisBudgets, RedisFeed, RedisLimiter};

@@ -9,7 +9,7 @@
 //! | flags (`stream`, `deleted`) | INTEGER 0/1 | BOOLEAN |
 
 use crate::sql::{
-    audit_page, err, migrator, spend_since_sql, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
+    audit_page, err, migrator, usage_values, volume_since_sql, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
 };
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Arguments, Connection, Row};
@@ -17,9 +17,13 @@ use std::str::FromStr;
 use std::time::Duration;
 use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
+use switchyard_core::alerts::{AlertQuery, AlertRecord, Delivery};
+use switchyard_core::analytics::{self, RollupQuery, RollupRow};
 use switchyard_core::store::{Change, DirEntry, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
+
+use crate::rollup::Dialect;
 
 /// Embedded migrations, in order; a list of its own (the SQLite history
 /// starts from an older schema). Add a file and a line; never edit an
@@ -29,6 +33,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "usage cost", include_str!("../migrations/postgres/0002_usage_cost.sql")),
     (3, "usage attribution", include_str!("../migrations/postgres/0003_usage_attribution.sql")),
     (4, "usage attempts", include_str!("../migrations/postgres/0004_usage_attempts.sql")),
+    (5, "usage rollups", include_str!("../migrations/postgres/0005_usage_rollups.sql")),
+    (6, "budget alerts", include_str!("../migrations/postgres/0006_budget_alerts.sql")),
 ];
 
 /// Connections per replica: the usage and audit writers, the directory
@@ -53,7 +59,9 @@ fn insert_usage_sql(rows: usize) -> &'static str {
             .iter()
             .map(|&n| {
                 format!(
-                    "INSERT INTO usage_records ({USAGE_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+                    // RETURNING answers the rows inserted, not the conflicts:
+                    // what the rollups may count.
+                    "INSERT INTO usage_records ({USAGE_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
                     usage_values(n, Placeholders::Numbered)
                 )
             })
@@ -62,6 +70,10 @@ fn insert_usage_sql(rows: usize) -> &'static str {
     let i = CHUNK_SIZES.iter().position(|&n| n == rows).unwrap_or(CHUNK_SIZES.len() - 1);
     &SQL[i]
 }
+
+/// The rollups' upserts, built once.
+static ROLLUP_UPSERTS: std::sync::LazyLock<Vec<(crate::rollup::Table, usize, String)>> =
+    std::sync::LazyLock::new(|| crate::rollup::upsert_statements(Placeholders::Numbered));
 
 /// One usage record's values, in the order of [`USAGE_COLUMNS`].
 fn bind_usage(args: &mut PgArguments, r: &UsageRecord) -> Result<(), sqlx::error::BoxDynError> {
@@ -313,6 +325,7 @@ impl Store for PostgresStore {
             // One transaction, multi-row INSERTs in fixed sizes: a round trip
             // per chunk instead of per record, each statement prepared once.
             let mut tx = self.pool.begin().await.map_err(err)?;
+            let mut inserted = Vec::with_capacity(batch.len());
             let mut rest = batch;
             while !rest.is_empty() {
                 let size = CHUNK_SIZES.iter().copied().find(|n| *n <= rest.len()).unwrap_or(1);
@@ -322,31 +335,75 @@ impl Store for PostgresStore {
                 for r in chunk {
                     bind_usage(&mut args, r).map_err(err)?;
                 }
-                sqlx::query_with(insert_usage_sql(size), args).persistent(true).execute(&mut *tx).await.map_err(err)?;
+                let ids: Vec<String> = sqlx::query_scalar_with(insert_usage_sql(size), args)
+                    .persistent(true)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                inserted.extend(analytics::rollup::inserted(chunk, &ids));
             }
+            // The rollups in the same transaction, their rows upserted in key
+            // order (replicas writing at once take row locks in one order).
+            crate::rollup::upsert(&mut tx, &ROLLUP_UPSERTS, &inserted).await?;
             tx.commit().await.map_err(err)
         })
     }
 
-    fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
+    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
-            let rows = sqlx::query(&spend_since_sql(Placeholders::Numbered))
+            let rows = sqlx::query(&volume_since_sql(Placeholders::Numbered))
                 .bind(since_ms)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(err)?;
             rows.iter()
-                .map(|row| {
-                    Ok(SpendRow {
-                        tenant_id: row.try_get("tenant_id").map_err(err)?,
-                        team_id: row.try_get("team_id").map_err(err)?,
-                        key_id: row.try_get("key_id").map_err(err)?,
-                        nanos: row.try_get("nanos").map_err(err)?,
-                        tokens: row.try_get("tokens").map_err(err)?,
-                    })
-                })
+                .map(|row| Ok((row.try_get("deployment").map_err(err)?, row.try_get("tokens").map_err(err)?)))
                 .collect()
         })
+    }
+
+    fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
+        Box::pin(async move {
+            let rows = self.usage_rollup(std::slice::from_ref(&analytics::plan::since(since_ms))).await?;
+            Ok(analytics::spend_rows(rows.into_iter().flatten().collect()))
+        })
+    }
+
+    fn usage_rollup<'a>(&'a self, queries: &'a [RollupQuery]) -> StoreFuture<'a, Vec<Vec<RollupRow>>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(err)?;
+            // One snapshot for the rollup and the raw reads.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            let mut answers = Vec::with_capacity(queries.len());
+            for query in queries {
+                answers.push(crate::rollup::read(&mut tx, Dialect::Postgres, query).await?);
+            }
+            tx.rollback().await.map_err(err)?;
+            Ok(answers)
+        })
+    }
+
+    fn insert_alert<'a>(&'a self, alert: &'a AlertRecord) -> StoreFuture<'a, bool> {
+        Box::pin(crate::alerts::postgres::insert(&self.pool, alert))
+    }
+
+    fn mark_alert<'a>(&'a self, id: &'a str, delivery: &'a Delivery) -> StoreFuture<'a, ()> {
+        Box::pin(crate::alerts::postgres::mark(&self.pool, id, delivery))
+    }
+
+    fn alerts_page<'a>(&'a self, query: &'a AlertQuery) -> StoreFuture<'a, Vec<AlertRecord>> {
+        Box::pin(crate::alerts::postgres::page(&self.pool, query))
+    }
+
+    fn pending_alerts(&self, stale_before: i64, limit: usize) -> StoreFuture<'_, Vec<AlertRecord>> {
+        Box::pin(crate::alerts::postgres::pending(&self.pool, stale_before, limit))
+    }
+
+    fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool> {
+        Box::pin(crate::alerts::postgres::claim(&self.pool, id, seen, now))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

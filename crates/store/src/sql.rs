@@ -45,7 +45,7 @@ pub(crate) enum Placeholders {
 
 impl Placeholders {
     /// The placeholder of the `n`th argument, counting from 1.
-    fn at(self, n: usize) -> String {
+    pub(crate) fn at(self, n: usize) -> String {
         match self {
             Placeholders::Anonymous => "?".to_string(),
             Placeholders::Numbered => format!("${n}"),
@@ -107,13 +107,12 @@ pub(crate) fn audit_page(q: &AuditQuery, p: Placeholders) -> (String, Vec<AuditA
     (sql, args)
 }
 
-/// Spend per (tenant, team, key) since an instant (the one parameter):
-/// rebuilds budget counters at start. A full scan of the period's records.
-pub(crate) fn spend_since_sql(p: Placeholders) -> String {
+/// Input + output tokens per deployment since an instant (the one
+/// parameter): rebuilds volume-discount counters at start.
+pub(crate) fn volume_since_sql(p: Placeholders) -> String {
     format!(
-        "SELECT tenant_id, team_id, key_id, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS nanos, \
-         CAST(COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) AS BIGINT) AS tokens \
-         FROM usage_records WHERE created_at >= {} GROUP BY tenant_id, team_id, key_id",
+        "SELECT deployment, CAST(COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) AS BIGINT) AS tokens \
+         FROM usage_records WHERE created_at >= {} AND deployment IS NOT NULL GROUP BY deployment",
         p.at(1)
     )
 }

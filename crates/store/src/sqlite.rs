@@ -7,12 +7,16 @@ use std::str::FromStr;
 use std::time::Duration;
 use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
+use switchyard_core::alerts::{AlertQuery, AlertRecord, Delivery};
+use switchyard_core::analytics::{self, RollupQuery, RollupRow};
 use switchyard_core::store::{Change, DirEntry, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
+use crate::rollup::Dialect;
+
 use crate::sql::{
-    audit_page, err, migrator, spend_since_sql, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
+    audit_page, err, migrator, usage_values, volume_since_sql, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
     USAGE_COLUMN_COUNT,
 };
 
@@ -29,7 +33,9 @@ fn insert_usage_sql(rows: usize) -> &'static str {
             .iter()
             .map(|&n| {
                 format!(
-                    "INSERT OR IGNORE INTO usage_records ({USAGE_COLUMNS}) VALUES {}",
+                    // RETURNING answers the rows inserted, not those ignored:
+                    // what the rollups may count.
+                    "INSERT OR IGNORE INTO usage_records ({USAGE_COLUMNS}) VALUES {} RETURNING id",
                     usage_values(n, Placeholders::Anonymous)
                 )
             })
@@ -38,6 +44,10 @@ fn insert_usage_sql(rows: usize) -> &'static str {
     let i = CHUNK_SIZES.iter().position(|&n| n == rows).unwrap_or(CHUNK_SIZES.len() - 1);
     &SQL[i]
 }
+
+/// The rollups' upserts, built once.
+static ROLLUP_UPSERTS: std::sync::LazyLock<Vec<(crate::rollup::Table, usize, String)>> =
+    std::sync::LazyLock::new(|| crate::rollup::upsert_statements(Placeholders::Anonymous));
 
 /// One usage record's values, in the order of `insert_usage_sql`'s columns.
 fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<(), sqlx::error::BoxDynError> {
@@ -80,6 +90,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "usage cost", include_str!("../migrations/0003_usage_cost.sql")),
     (4, "usage attribution", include_str!("../migrations/0004_usage_attribution.sql")),
     (5, "usage attempts", include_str!("../migrations/0005_usage_attempts.sql")),
+    (6, "usage rollups", include_str!("../migrations/0006_usage_rollups.sql")),
+    (7, "budget alerts", include_str!("../migrations/0007_budget_alerts.sql")),
 ];
 
 pub struct SqliteStore {
@@ -297,6 +309,7 @@ impl Store for SqliteStore {
             // chunk instead of per record (each round trip is two context
             // switches on the gateway's core).
             let mut tx = self.pool.begin().await.map_err(err)?;
+            let mut inserted = Vec::with_capacity(batch.len());
             let mut rest = batch;
             while !rest.is_empty() {
                 // Fixed chunk sizes so each statement is prepared once and
@@ -309,31 +322,70 @@ impl Store for SqliteStore {
                 for r in chunk {
                     bind_usage(&mut args, r).map_err(err)?;
                 }
-                sqlx::query_with(insert_usage_sql(size), args).persistent(true).execute(&mut *tx).await.map_err(err)?;
+                let ids: Vec<String> = sqlx::query_scalar_with(insert_usage_sql(size), args)
+                    .persistent(true)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                inserted.extend(analytics::rollup::inserted(chunk, &ids));
             }
+            // The rollups in the same transaction: committed together or not at all.
+            crate::rollup::upsert(&mut tx, &ROLLUP_UPSERTS, &inserted).await?;
             tx.commit().await.map_err(err)
         })
     }
 
-    fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
+    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
-            let rows = sqlx::query(&spend_since_sql(Placeholders::Anonymous))
+            let rows = sqlx::query(&volume_since_sql(Placeholders::Anonymous))
                 .bind(since_ms)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(err)?;
             rows.iter()
-                .map(|row| {
-                    Ok(SpendRow {
-                        tenant_id: row.try_get("tenant_id").map_err(err)?,
-                        team_id: row.try_get("team_id").map_err(err)?,
-                        key_id: row.try_get("key_id").map_err(err)?,
-                        nanos: row.try_get("nanos").map_err(err)?,
-                        tokens: row.try_get("tokens").map_err(err)?,
-                    })
-                })
+                .map(|row| Ok((row.try_get("deployment").map_err(err)?, row.try_get("tokens").map_err(err)?)))
                 .collect()
         })
+    }
+
+    fn spend_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<SpendRow>> {
+        Box::pin(async move {
+            let rows = self.usage_rollup(std::slice::from_ref(&analytics::plan::since(since_ms))).await?;
+            Ok(analytics::spend_rows(rows.into_iter().flatten().collect()))
+        })
+    }
+
+    fn usage_rollup<'a>(&'a self, queries: &'a [RollupQuery]) -> StoreFuture<'a, Vec<Vec<RollupRow>>> {
+        Box::pin(async move {
+            // A read transaction: one snapshot (WAL) for every statement.
+            let mut tx = self.pool.begin().await.map_err(err)?;
+            let mut answers = Vec::with_capacity(queries.len());
+            for query in queries {
+                answers.push(crate::rollup::read(&mut tx, Dialect::Sqlite, query).await?);
+            }
+            tx.rollback().await.map_err(err)?;
+            Ok(answers)
+        })
+    }
+
+    fn insert_alert<'a>(&'a self, alert: &'a AlertRecord) -> StoreFuture<'a, bool> {
+        Box::pin(crate::alerts::sqlite::insert(&self.pool, alert))
+    }
+
+    fn mark_alert<'a>(&'a self, id: &'a str, delivery: &'a Delivery) -> StoreFuture<'a, ()> {
+        Box::pin(crate::alerts::sqlite::mark(&self.pool, id, delivery))
+    }
+
+    fn alerts_page<'a>(&'a self, query: &'a AlertQuery) -> StoreFuture<'a, Vec<AlertRecord>> {
+        Box::pin(crate::alerts::sqlite::page(&self.pool, query))
+    }
+
+    fn pending_alerts(&self, stale_before: i64, limit: usize) -> StoreFuture<'_, Vec<AlertRecord>> {
+        Box::pin(crate::alerts::sqlite::pending(&self.pool, stale_before, limit))
+    }
+
+    fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool> {
+        Box::pin(crate::alerts::sqlite::claim(&self.pool, id, seen, now))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

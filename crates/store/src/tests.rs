@@ -52,6 +52,9 @@ for_each_backend!(
     concurrent_applies_number_changes_in_commit_order,
 );
 
+mod alerts;
+mod analytics;
+
 // ---------------------------------------------------------------------------
 // Harness
 

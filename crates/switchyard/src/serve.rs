@@ -1,8 +1,9 @@
 //! `switchyard serve`: the start-up order, and the shutdown order.
 //!
 //! Start: config → embedded simulator (if configured) → store (migrations)
-//! → usage writer (replays spilled records) → snapshot → keys into memory
-//! → listener → reload watcher → serve.
+//! → usage writer (replays spilled records) → snapshot → budget alerts
+//! (sends pending ones) → keys into memory → listener → reload watcher →
+//! serve.
 //!
 //! Stop (SIGTERM / Ctrl-C): stop accepting, let in-flight requests finish
 //! for up to `server.shutdown_grace`, drop what is left (their records are
@@ -16,13 +17,13 @@ use std::sync::Arc;
 use switchyard_config::Config;
 use switchyard_config::RedisFailure;
 use switchyard_core::access::ChangeFeed;
-use switchyard_core::budget::{Ledger, Zone};
+use switchyard_core::budget::{Ledger, SharedBudgets, Zone};
 use switchyard_core::gateway::Parts;
 use switchyard_core::limits::{FailureMode, Limiter};
 use switchyard_core::runtime::{BuildContext, Runtime};
 use switchyard_core::usage::{start_writer, WriterSettings};
 use switchyard_core::Gateway;
-use switchyard_store::{RedisFeed, RedisLimiter};
+use switchyard_store::{RedisBudgets, RedisFeed, RedisLimiter};
 use switchyard_telemetry::Metrics;
 use tokio::sync::watch;
 
@@ -59,18 +60,31 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     for note in runtime.notes() {
         tracing::warn!("{note}");
     }
-    let (limiter, changes) = match connect_redis(&config).await? {
-        Some((limiter, feed)) => (limiter, Some(feed)),
-        None => (Limiter::local(), None),
+    let zone = budget_zone(&config)?;
+    let (limiter, changes, ledger) = match connect_redis(&config).await? {
+        Some(shared) => (shared.limiter, Some(shared.feed), Ledger::with_shared(zone, shared.budgets, shared.mode)),
+        None => (Limiter::local(), None, Ledger::new(zone)),
     };
-    let ledger = Ledger::new(budget_zone(&config)?);
-    let parts =
-        Parts { store, usage: usage.clone(), audit: audit.clone(), metrics, sim_addr, limiter, changes, ledger };
+    // Sends the pending alerts a stop or a crash left, then those that fire.
+    let (alerts, alerts_task) =
+        switchyard_core::alerts::start(store.clone(), &config.alerts, ledger.zone().clone(), metrics.clone())?;
+    let parts = Parts {
+        store,
+        usage: usage.clone(),
+        audit: audit.clone(),
+        metrics,
+        sim_addr,
+        limiter,
+        changes,
+        ledger,
+        alerts,
+    };
     let gateway = Arc::new(Gateway::new(runtime, parts));
     let keys = gateway.load_directory().await.map_err(|e| format!("cannot load the directory: {e}"))?;
     // After the spill file was replayed (the usage writer did that first).
     usage.flush().await;
     gateway.seed_budgets().await.map_err(|e| format!("cannot read this period's spend: {e}"))?;
+    gateway.seed_volume().await.map_err(|e| format!("cannot read this month's provider volume: {e}"))?;
     // Other replicas' changes: announced through Redis (at once), and
     // polled for (the backstop).
     let changed = Arc::new(tokio::sync::Notify::new());
@@ -122,6 +136,9 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     drop(gateway);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer_task).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), audit_task).await;
+    // Ends once the last request holding its handle is gone; alerts it
+    // could not send in time stay pending for the next start.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), alerts_task).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -129,16 +146,30 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
 /// The shared limiter and change feed when `redis` is configured (read at
 /// start; changing `redis` needs a restart). Redis being down at start is
 /// not fatal: calls fail fast and `redis.on_failure` applies until it is up.
-async fn connect_redis(config: &Config) -> Result<Option<(Limiter, Arc<dyn ChangeFeed>)>, String> {
+/// What replicas share through Redis, when it is configured.
+struct Shared {
+    limiter: Limiter,
+    budgets: Arc<dyn SharedBudgets>,
+    mode: FailureMode,
+    feed: Arc<dyn ChangeFeed>,
+}
+
+async fn connect_redis(config: &Config) -> Result<Option<Shared>, String> {
     let Some(redis) = &config.redis else { return Ok(None) };
     let backend = RedisLimiter::connect(redis).await.map_err(|e| format!("redis: {e}"))?;
+    let budgets = RedisBudgets::connect(redis).await.map_err(|e| format!("redis: {e}"))?;
     let mode = match redis.on_failure {
         RedisFailure::Local => FailureMode::Local,
         RedisFailure::Closed => FailureMode::Closed,
     };
     let feed = RedisFeed::connect(redis).await.map_err(|e| format!("redis: {e}"))?;
-    tracing::info!(on_failure = ?redis.on_failure, "rate limits and directory changes shared through redis");
-    Ok(Some((Limiter::shared(Arc::new(backend), mode), Arc::new(feed))))
+    tracing::info!(on_failure = ?redis.on_failure, "rate limits, budgets and directory changes shared through redis");
+    Ok(Some(Shared {
+        limiter: Limiter::shared(Arc::new(backend), mode),
+        budgets: Arc::new(budgets),
+        mode,
+        feed: Arc::new(feed),
+    }))
 }
 
 /// Brings the directory up to date with changes made through other

@@ -16,7 +16,7 @@
 //! | `switchyard_gateway_overhead_seconds` | histogram | `operation` |
 //! | `switchyard_upstream_attempts_total` | counter | `deployment`, `outcome` |
 //! | `switchyard_translations_total` | counter | `client_format`, `provider_format` (`openai`, `anthropic`, `gemini`), `outcome` (`ok`, `refused`) |
-//! | `switchyard_usage_records_total` | counter | `result` (`written`, `failed`) |
+//! | `switchyard_usage_records_total` | counter | `result` (`written`, `spilled`, `replayed`, `failed`, `lost`) |
 //! | `switchyard_usage_queue_depth` | gauge | — |
 //! | `switchyard_config_reloads_total` | counter | `result` (`ok`, `error`, `unchanged`) |
 //!
@@ -45,7 +45,13 @@ pub struct Metrics {
     pub rate_limit_backend_failures: CounterFamily,
     pub budget_exceeded: CounterFamily,
     pub budget_actions: CounterFamily,
+    pub requests_shed: CounterFamily,
+    pub budget_backend_failures: CounterFamily,
     pub access_denied: CounterFamily,
+    /// Budget threshold alerts: fired, delivered / failed (per webhook),
+    /// dropped (queue full, or the store down and its buffer full).
+    pub alerts: CounterFamily,
+    pub alerts_queue_depth: GaugeFamily,
     pub directory_refreshes: CounterFamily,
     pub directory_seq: GaugeFamily,
     /// Handles to the series every finished request writes, per
@@ -187,10 +193,30 @@ impl Metrics {
                 "Requests over a spent budget that its action let through (downgrade, throttle) or throttled away (throttle_refused).",
                 &["action"],
             ),
+            requests_shed: CounterFamily::new(
+                "switchyard_requests_shed_total",
+                "Requests refused with 503 before any work because the gateway was overloaded, by reason.",
+                &["reason"],
+            ),
+            budget_backend_failures: CounterFamily::new(
+                "switchyard_budget_backend_failures_total",
+                "Budget reservations where the shared budget store (Redis) did not answer in time.",
+                &[],
+            ),
             access_denied: CounterFamily::new(
                 "switchyard_access_denied_total",
                 "Requests refused for who sent them (reason: unauthenticated, forbidden, policy).",
                 &["surface", "reason"],
+            ),
+            alerts: CounterFamily::new(
+                "switchyard_budget_alerts_total",
+                "Budget threshold alerts: fired (once per threshold and period), delivered and failed (per webhook), dropped.",
+                &["result"],
+            ),
+            alerts_queue_depth: GaugeFamily::new(
+                "switchyard_budget_alerts_queue_depth",
+                "Budget movements waiting for the alert worker.",
+                &[],
             ),
             directory_refreshes: CounterFamily::new(
                 "switchyard_directory_refreshes_total",
@@ -239,7 +265,11 @@ impl Metrics {
         self.rate_limit_backend_failures.render(&mut out);
         self.budget_exceeded.render(&mut out);
         self.budget_actions.render(&mut out);
+        self.requests_shed.render(&mut out);
+        self.budget_backend_failures.render(&mut out);
         self.access_denied.render(&mut out);
+        self.alerts.render(&mut out);
+        self.alerts_queue_depth.render(&mut out);
         self.directory_refreshes.render(&mut out);
         self.directory_seq.render(&mut out);
         out

@@ -81,7 +81,7 @@ fn a_full_document_loads_with_its_values_and_defaults() {
     assert_eq!(c.admin.bootstrap_token, "t0k");
     assert_eq!(c.usage.batch_size, 100);
     assert_eq!(c.usage.queue_capacity, 10_000, "default");
-    assert_eq!(c.usage.flush_interval, Duration::from_millis(500), "default");
+    assert_eq!(c.usage.flush_interval, Duration::from_millis(100), "default");
     assert!(!c.reload.watch);
     assert_eq!(c.reload.poll_interval, Duration::from_secs(1), "default");
     assert_eq!(c.timeouts.connect, Duration::from_secs(2));

@@ -19,8 +19,8 @@ use crate::Gateway;
 use serde_json::{Map, Value};
 
 /// The largest page of a list.
-const MAX_PAGE: usize = 500;
-const DEFAULT_PAGE: usize = 50;
+pub(crate) const MAX_PAGE: usize = 500;
+pub(crate) const DEFAULT_PAGE: usize = 50;
 /// The longest overlap of a rotation: 30 days.
 const MAX_OVERLAP_SECONDS: u64 = 30 * 86_400;
 
@@ -371,7 +371,7 @@ impl Gateway {
                     .tenant(who.tenant_scope())
                     .target(T::KIND.as_str(), id)
                     .reason("object of another tenant");
-                self.audit.send_detached(record);
+                self.audit.send_or_drop(record);
                 Err(not_found(T::KIND, id))
             }
             None => Err(not_found(T::KIND, id)),
@@ -752,11 +752,11 @@ fn rotated_name(name: &str, new_id: &str) -> String {
     format!("{base} rotated-{tail}")
 }
 
-fn unknown_param(name: &str, allowed: &str) -> GatewayError {
+pub(crate) fn unknown_param(name: &str, allowed: &str) -> GatewayError {
     invalid(name, format!("Unknown query parameter '{name}'. Allowed: {allowed}."))
 }
 
-fn parse_limit(v: &str) -> Result<usize, GatewayError> {
+pub(crate) fn parse_limit(v: &str) -> Result<usize, GatewayError> {
     v.parse::<usize>()
         .ok()
         .filter(|n| (1..=MAX_PAGE).contains(n))

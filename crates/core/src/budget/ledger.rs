@@ -18,6 +18,7 @@
 //!   integers, each valid after any partial update.
 
 use super::period::{self, Period, Window, Zone};
+use super::shared::Hold;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,7 +90,7 @@ impl Spend {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dimension {
     Cost,
     Tokens,
@@ -208,7 +209,7 @@ fn grouped(n: u64) -> String {
 }
 
 /// (scope, period, window start in unix ms).
-type Key = (Arc<str>, Period, i64);
+pub(super) type Key = (Arc<str>, Period, i64);
 type Map = HashMap<Key, Spend>;
 
 struct Shared {
@@ -247,6 +248,9 @@ impl Shared {
 /// need alive on their own.
 pub struct Ledger {
     shared: Arc<Shared>,
+    /// Counters shared by replicas (Redis), if configured: then this
+    /// process's own counters decide only while the backend is down.
+    pub(super) remote: Option<super::shared::Remote>,
 }
 
 impl Default for Ledger {
@@ -270,7 +274,7 @@ impl Ledger {
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             reservations: AtomicU64::new(0),
         };
-        Ledger { shared: Arc::new(shared) }
+        Ledger { shared: Arc::new(shared), remote: None }
     }
 
     pub fn zone(&self) -> &Zone {
@@ -342,7 +346,7 @@ impl Ledger {
         if count & (SWEEP_EVERY - 1) == 0 {
             shared.sweep(now_ms);
         }
-        Ok(Hold { shared: shared.clone(), keys, limits, nanos, tokens })
+        Ok(Hold::Local(LocalHold { shared: shared.clone(), keys, limits, nanos, tokens }))
     }
 
     /// What a scope has spent and holds in the window containing now.
@@ -389,11 +393,12 @@ fn overrun(cap: &Cap, spend: &Spend, nanos: i64, tokens: u64) -> Option<(Dimensi
     None
 }
 
-/// A reservation. `commit` moves the actual amounts into committed and frees
-/// the reservation (in the windows it was made in, even if the period rolled
-/// over meanwhile); dropping it uncommitted frees the reservation and
-/// commits nothing. `Send + 'static`, so it can live in a response stream.
-pub struct Hold {
+/// A reservation in this process's ledger. `commit` moves the actual
+/// amounts into committed and frees the reservation (in the windows it was
+/// made in, even if the period rolled over meanwhile); dropping it
+/// uncommitted frees the reservation and commits nothing. `Send +
+/// 'static`, so it can live in a response stream.
+pub struct LocalHold {
     shared: Arc<Shared>,
     /// The accounts reserved in; emptied once settled.
     keys: Vec<Key>,
@@ -404,9 +409,9 @@ pub struct Hold {
     tokens: u64,
 }
 
-impl std::fmt::Debug for Hold {
+impl std::fmt::Debug for LocalHold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hold")
+        f.debug_struct("LocalHold")
             .field("keys", &self.keys)
             .field("nanos", &self.nanos)
             .field("tokens", &self.tokens)
@@ -414,7 +419,7 @@ impl std::fmt::Debug for Hold {
     }
 }
 
-impl Hold {
+impl LocalHold {
     /// The request's actual cost and tokens are known: they are committed
     /// whatever they are (more than reserved included — the money is spent;
     /// later reservations see it), and the reservation is freed. Returns
@@ -463,14 +468,14 @@ impl Hold {
 /// One account's caps as a hold remembers them (the tightest when several
 /// caps share the account).
 #[derive(Clone, Copy, Debug)]
-struct Limits {
-    window: Window,
-    max_nanos: Option<i64>,
-    max_tokens: Option<u64>,
+pub(super) struct Limits {
+    pub(super) window: Window,
+    pub(super) max_nanos: Option<i64>,
+    pub(super) max_tokens: Option<u64>,
 }
 
 impl Limits {
-    fn tighten(&mut self, cap: &Cap) {
+    pub(super) fn tighten(&mut self, cap: &Cap) {
         fn min<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
             match (a, b) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -483,7 +488,7 @@ impl Limits {
 
     /// Pushes a crossing per capped dimension whose committed spend moved
     /// to another whole percent of the cap.
-    fn moved(&self, key: &Key, before: &Spend, after: &Spend, out: &mut Vec<Crossing>) {
+    pub(super) fn moved(&self, key: &Key, before: &Spend, after: &Spend, out: &mut Vec<Crossing>) {
         let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let dimensions = [
             (Dimension::Cost, self.max_nanos, before.committed_nanos, after.committed_nanos),
@@ -514,7 +519,7 @@ impl Limits {
     }
 }
 
-impl Drop for Hold {
+impl Drop for LocalHold {
     fn drop(&mut self) {
         self.settle(None);
     }

@@ -29,10 +29,14 @@
 //! `n` admitted requests the bound is at most `max + n · (A − E)` for a
 //! constant overrun `A − E` (asserted by the ledger's tests).
 //!
-//! The [`Ledger`] is in-process: each replica counts its own requests.
+//! The [`Ledger`] counts in this process, or — with Redis configured — in
+//! counters shared by every replica ([`SharedBudgets`]; the module doc of
+//! `shared` says what happens when Redis does not answer).
 
 mod ledger;
 pub mod period;
+mod shared;
 
-pub use ledger::{Action, Cap, Crossing, Dimension, Exceeded, Hold, Ledger, Spend};
+pub use ledger::{Action, Cap, Crossing, Dimension, Exceeded, Ledger, LocalHold, Spend};
 pub use period::{label, rfc3339, window, Offset, Period, Window, Zone};
+pub use shared::{BudgetAccount, Hold, Moved, NotReserved, SharedBudgets, SharedHold, SharedRefusal};

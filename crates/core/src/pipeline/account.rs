@@ -7,12 +7,14 @@
 
 use crate::budget::Hold;
 use crate::limits::Admission;
+use crate::runtime::Deployment;
 use crate::usage::{UsageRecord, UsageSink};
+use crate::volume::VolumeMeter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_providers::Operation;
 use switchyard_telemetry::Metrics;
-use switchyard_types::cost::{self, PriceSheet};
+use switchyard_types::cost;
 use switchyard_types::Usage;
 
 /// Status recorded when the client disconnected before the answer ended.
@@ -33,11 +35,20 @@ pub struct Account {
     /// are held until the record is written, and its token reservation is
     /// corrected to the real usage then.
     pub admission: Option<Admission>,
-    /// The prices of the deployment that answered (or was tried last).
-    pub price: Option<PriceSheet>,
+    /// The deployment that answered (or was tried last): its prices and its
+    /// provider's volume discounts.
+    pub priced: Option<Arc<Deployment>>,
+    /// Monthly volume per provider (discounts); set by the pipeline.
+    pub volume: Option<Arc<VolumeMeter>>,
+    /// The request's cost once computed (the header and the record must
+    /// agree, and volume must be counted once).
+    cost: Option<Option<i64>>,
     /// The request's reservation under its budgets: the actual cost and
     /// tokens are committed when the record is written.
     pub hold: Option<Hold>,
+    /// Told when the commit moves a budget past a threshold; set by the
+    /// pipeline with the hold.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 impl Account {
@@ -53,15 +64,40 @@ impl Account {
             overhead: None,
             finished: false,
             admission: None,
-            price: None,
+            priced: None,
+            volume: None,
+            cost: None,
             hold: None,
+            alerts: None,
         }
     }
 
-    /// What `usage` costs at the prices of the deployment tried last, in
-    /// nano-dollars: `None` when no deployment was tried.
-    pub fn cost(&self, usage: &Usage) -> Option<i64> {
-        cost_of(self.price.as_ref(), usage)
+    /// What `usage` costs at the prices of the deployment tried last, less
+    /// its provider's volume discount, in nano-dollars: `None` when no
+    /// deployment was tried. Computed once (the usage's tokens are added to
+    /// the provider's monthly volume then); later calls return the same.
+    pub fn cost(&mut self, usage: &Usage) -> Option<i64> {
+        if let Some(cost) = self.cost {
+            return cost;
+        }
+        let cost = self.priced.as_ref().map(|d| {
+            if usage.source == switchyard_types::UsageSource::None {
+                // Providers do not bill a refused or failed call.
+                return 0;
+            }
+            let picos = cost::cost_picos(&d.price, &usage.priced_tokens());
+            let picos = match &self.volume {
+                Some(meter) if !d.discounts.is_empty() => {
+                    let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+                    let before = meter.add(&d.provider_name, tokens, crate::now_unix_ms());
+                    cost::discounted(picos, &d.discounts, before)
+                }
+                _ => picos,
+            };
+            cost::to_nanos(picos)
+        });
+        self.cost = Some(cost);
+        cost
     }
 
     /// Records attempt `self.record.attempts`, which failed upstream and is
@@ -74,7 +110,7 @@ impl Account {
         r.status = status;
         r.error_kind = Some(error_kind.to_string());
         r.latency_ms = took.as_secs_f64() * 1e3;
-        r.cost_nanos = self.price.map(|_| 0);
+        r.cost_nanos = self.priced.as_ref().map(|_| 0);
         self.sink.send_detached(r);
     }
 
@@ -122,10 +158,22 @@ impl Account {
         r.overhead_ms = overhead.as_secs_f64() * 1e3;
         r.cache_read_tokens = usage.cache_read_tokens;
         r.cache_write_tokens = usage.cache_write_tokens;
-        r.cost_nanos = cost_of(self.price.as_ref(), &usage);
+        let cost = self.cost(&usage);
+        let r = &mut self.record;
+        r.cost_nanos = cost;
         if let Some(hold) = self.hold.take() {
             let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
-            hold.commit(r.cost_nanos.unwrap_or(0), tokens);
+            match self.alerts.clone() {
+                // Crossings come at once from this process's ledger, when
+                // Redis answers from the shared one.
+                Some(alerts) => {
+                    let tenant = r.tenant_id.clone().unwrap_or_default();
+                    hold.commit_then(r.cost_nanos.unwrap_or(0), tokens, move |crossings| {
+                        alerts.notify(&tenant, crossings)
+                    });
+                }
+                None => drop(hold.commit(r.cost_nanos.unwrap_or(0), tokens)),
+            }
         }
         if let Some(mut admission) = self.admission.take() {
             let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
@@ -163,16 +211,6 @@ impl Drop for Account {
             self.sink.send_detached(record);
         }
     }
-}
-
-/// Tokens at the sheet's prices; an attempt that produced no usage costs 0
-/// (providers do not bill a refused or failed call).
-fn cost_of(price: Option<&PriceSheet>, usage: &Usage) -> Option<i64> {
-    let price = price?;
-    if usage.source == switchyard_types::UsageSource::None {
-        return Some(0);
-    }
-    Some(cost::to_nanos(cost::cost_picos(price, &usage.priced_tokens())))
 }
 
 /// Status codes as static label values (bounded set).

@@ -41,7 +41,7 @@ impl Gateway {
             let record = AuditRecord::new(Actor::of_key(&caller.key), "access.denied", &origin())
                 .tenant(Some(caller.tenant_id()))
                 .reason("missing permission inference");
-            self.audit.send_detached(record);
+            self.audit.send_or_drop(record);
             return Err(GatewayError::new(
                 ErrorKind::PermissionDenied,
                 "This API key's roles do not allow model calls (it needs the admin or developer role).",
@@ -58,7 +58,7 @@ impl Gateway {
             .tenant(Some(caller.tenant_id()))
             .target("key", &caller.key.id)
             .reason(format!("route '{route}' not allowed"));
-        self.audit.send_detached(record);
+        self.audit.send_or_drop(record);
     }
 }
 

@@ -70,7 +70,7 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
         account.record.attempts += 1;
         account.record.deployment = Some(deployment.name.clone());
         account.record.model = Some(deployment.model.to_string());
-        account.price = Some(deployment.price);
+        account.priced = Some(deployment.clone());
         // A body the target format cannot express is the client's error,
         // returned at once like an upstream 4xx.
         let prepared = prepare(deployment, &cx, &mut canonical).map_err(|mut e| {

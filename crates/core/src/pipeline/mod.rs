@@ -60,9 +60,20 @@ impl Inbound {
 impl Gateway {
     /// Serves one chat-completions or embeddings request.
     pub async fn handle(&self, op: Operation, inbound: Inbound) -> Result<Reply, GatewayError> {
+        if self.usage.is_full() {
+            // Records would pile up in memory: refuse before doing any work.
+            self.metrics.requests_shed.inc(&["usage_queue_full"]);
+            let mut e = GatewayError::new(
+                crate::ErrorKind::Overloaded,
+                "The gateway is busy writing usage records; try again shortly.",
+            );
+            e.retry_after = Some(std::time::Duration::from_secs(1));
+            return Err(e);
+        }
         let rt = self.runtime();
         let mut account =
             Account::start(self.usage.clone(), self.metrics.clone(), op, &inbound.request_id, inbound.received);
+        account.volume = Some(self.volume.clone());
 
         let key = match self.authenticate(inbound.credential.as_deref(), || inbound.origin()) {
             Ok(k) => k,
@@ -108,6 +119,9 @@ impl Gateway {
         // May replace the plan (a spent budget that downgrades).
         let budget_action = match self.reserve_budget(&rt, &key, &mut plan, op, &head, inbound.body.len()).await {
             Ok(budgeted) => {
+                if budgeted.hold.is_some() {
+                    account.alerts = Some(self.alerts.clone());
+                }
                 account.hold = budgeted.hold;
                 budgeted.action
             }

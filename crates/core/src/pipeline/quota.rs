@@ -10,7 +10,7 @@ use super::admit::Head;
 use super::limit::estimate;
 use super::resolve::Plan;
 use crate::access::Caller;
-use crate::budget::{Action, Exceeded, Hold, Period};
+use crate::budget::{Action, Exceeded, Hold, NotReserved, Period};
 use crate::error::{ErrorKind, GatewayError};
 use crate::limits::{headers, Check, Limits, NotAdmitted};
 use crate::runtime::Runtime;
@@ -58,30 +58,42 @@ impl Gateway {
             let price = dearest(plan.attempts.iter().map(|d| &d.price));
             let nanos = to_nanos(cost_picos(&price, &Tokens { input: prompt, output, ..Tokens::default() }));
             let now = crate::now_unix_ms();
-            let exceeded = match self.ledger.reserve(&caps, nanos, prompt.saturating_add(output), now) {
+            let fell_back = |down: &crate::limits::BackendDown| {
+                self.metrics.budget_backend_failures.inc(&[]);
+                tracing::warn!(error = %down.0, "shared budget store unavailable; applying the configured failure mode");
+            };
+            let exceeded = match self.ledger.admit(&caps, nanos, prompt.saturating_add(output), now, fell_back).await {
                 Ok(hold) => {
                     let action = (!actions.is_empty()).then(|| actions.join(", "));
                     return Ok(Budgeted { hold: Some(hold), action });
                 }
-                Err(exceeded) => exceeded,
+                Err(NotReserved::Exceeded(exceeded)) => exceeded,
+                Err(NotReserved::Unavailable(down)) => {
+                    let mut e = GatewayError::new(
+                        ErrorKind::Overloaded,
+                        format!("Budgets cannot be checked right now ({}); try again shortly.", down.0),
+                    );
+                    e.retry_after = Some(std::time::Duration::from_secs(1));
+                    return Err(e);
+                }
             };
             let Some(i) =
                 caps.iter().position(|c| c.enforce && c.scope == exceeded.scope && c.period == exceeded.period)
             else {
-                return Err(self.budget_refused(&exceeded, now, None));
+                return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, None));
             };
             let budget = format!("scope={}; period={}", exceeded.scope, period_name(exceeded.period));
             match caps[i].action.clone() {
-                Action::Block => return Err(self.budget_refused(&exceeded, now, None)),
+                Action::Block => return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, None)),
                 Action::Downgrade(to) => {
                     let Some(route) = rt.routes.get(&*to).filter(|r| caller.may_use(&r.name) && !r.targets.is_empty())
                     else {
                         let why = format!("its downgrade route `{to}` is not available to this key");
-                        return Err(self.budget_refused(&exceeded, now, Some(&why)));
+                        return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, Some(&why)));
                     };
                     if route.embeddings != (op == Operation::Embeddings) {
                         let why = format!("its downgrade route `{to}` does not serve {}", op.as_str());
-                        return Err(self.budget_refused(&exceeded, now, Some(&why)));
+                        return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, Some(&why)));
                     }
                     actions.push(format!("downgrade; {budget}; from={}; to={to}", plan.route.name));
                     self.metrics.budget_actions.inc(&["downgrade"]);
@@ -128,11 +140,13 @@ impl Gateway {
         Err(GatewayError::new(ErrorKind::QuotaExceeded, "Budget exceeded."))
     }
 
-    /// A budget refused the request: counted, and told as 429
-    /// `insufficient_quota` with `retry-after` until the period ends.
-    fn budget_refused(&self, exceeded: &Exceeded, now: i64, why: Option<&str>) -> GatewayError {
+    /// A budget refused the request: counted, alerted (its 100% threshold,
+    /// once per period), and told as 429 `insufficient_quota` with
+    /// `retry-after` until the period ends.
+    fn budget_refused(&self, tenant_id: &str, exceeded: &Exceeded, now: i64, why: Option<&str>) -> GatewayError {
         let scope = exceeded.scope.split(':').next().unwrap_or("-");
         self.metrics.budget_exceeded.inc(&[scope, period_name(exceeded.period)]);
+        self.alerts.notify(tenant_id, vec![exceeded.crossing()]);
         let mut message = exceeded.message(self.ledger.zone());
         if let Some(why) = why {
             message = format!("{} It cannot downgrade: {why}.", message);
@@ -165,6 +179,9 @@ impl Gateway {
         let now = crate::now_unix_ms();
         for period in [crate::budget::Period::Day, crate::budget::Period::Month] {
             let w = crate::budget::window(period, now, self.ledger.zone());
+            // Rows are per (tenant, team, key): a tenant's spend is the sum
+            // of its rows.
+            let mut by_scope: std::collections::HashMap<String, (i64, u64)> = Default::default();
             for row in self.store.spend_since(w.start_ms).await? {
                 let tokens = u64::try_from(row.tokens).unwrap_or(0);
                 let scopes = [
@@ -173,7 +190,13 @@ impl Gateway {
                     row.tenant_id.map(|t| format!("tenant:{t}")),
                 ];
                 for scope in scopes.into_iter().flatten() {
-                    self.ledger.seed(&scope, period, w.start_ms, row.nanos, tokens);
+                    let sum = by_scope.entry(scope).or_default();
+                    *sum = (sum.0.saturating_add(row.nanos), sum.1.saturating_add(tokens));
+                }
+            }
+            for (scope, (nanos, tokens)) in by_scope {
+                if let Err(down) = self.ledger.seed_shared(&scope, period, w.start_ms, nanos, tokens).await {
+                    tracing::warn!(error = %down.0, scope, "cannot seed the shared budget counters; they count from zero");
                 }
             }
         }

@@ -16,12 +16,13 @@
 //! - Releases and reconciliations are fire and forget (spawned, bounded): a
 //!   slot that is not freed expires with its lease (`redis.lease`).
 
-use super::{connect_bound, manager, FailureStreak};
+use super::{Background, Link};
+#[cfg(test)]
 use redis::aio::ConnectionManager;
-use redis::{Pipeline, Script, ScriptInvocation};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use redis::Script;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchyard_config::RedisConfig;
 use switchyard_core::limits::{
     BackendDown, BoxFuture, Check, Dimension, Grant, Limits, Quota, Refusal, SharedBackend, Window,
@@ -33,36 +34,23 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lim
 /// up to 2^53. A limit that large is unlimited in practice.
 const EXACT: u64 = 1 << 53;
 
-/// How long calls fail at once after a failed one (see the module doc).
-const PAUSE: Duration = Duration::from_millis(200);
-
 /// The shared rate-limit backend. Cheap to share behind an `Arc`; the
 /// connection is multiplexed, so concurrent admissions do not queue.
 pub struct RedisLimiter {
-    conn: ConnectionManager,
+    link: Link,
     /// `{prefix}:rl:` (GCRA state) and `{prefix}:rc:` (leases).
     state_prefix: String,
     lease_prefix: String,
-    timeout: Duration,
-    /// Bound of the spawned releases and reconciliations: off the request
-    /// path, and a lost release holds a slot for a whole lease.
-    background_timeout: Duration,
     lease_us: u64,
     /// Lease ids are `{lease_id_prefix}-{n}`: random per limiter, counted
     /// per admission.
     lease_id_prefix: String,
     leases: AtomicU64,
-    epoch: Instant,
-    /// µs since `epoch` until which calls fail at once (0: Redis answers).
-    paused_until: AtomicU64,
-    background: Arc<FailureStreak>,
-    /// Spawned releases and reconciliations not finished yet.
-    in_flight: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLimiter").field("prefix", &self.state_prefix).field("timeout", &self.timeout).finish()
+        f.debug_struct("RedisLimiter").field("prefix", &self.state_prefix).field("timeout", &self.link.timeout).finish()
     }
 }
 
@@ -73,44 +61,27 @@ impl RedisLimiter {
     /// fast with [`BackendDown`] (so `on_failure` applies) until Redis
     /// answers, and it reconnects by itself.
     pub async fn connect(config: &RedisConfig) -> Result<RedisLimiter, String> {
-        let conn = manager(config)?;
         let limiter = RedisLimiter {
-            conn,
+            link: Link::new(config)?,
             state_prefix: format!("{}:rl:", config.key_prefix),
             lease_prefix: format!("{}:rc:", config.key_prefix),
-            timeout: config.timeout.get(),
-            background_timeout: connect_bound(config),
             lease_us: u64::try_from(config.lease.get().as_micros()).unwrap_or(u64::MAX).clamp(1, EXACT),
             lease_id_prefix: format!("{:016x}", fastrand::u64(..)),
             leases: AtomicU64::new(0),
-            epoch: Instant::now(),
-            paused_until: AtomicU64::new(0),
-            background: Arc::new(FailureStreak::default()),
-            in_flight: Arc::new(AtomicUsize::new(0)),
         };
-        let mut conn = limiter.conn.clone();
-        match tokio::time::timeout(connect_bound(config), SCRIPT.prepare_invoke().load_async(&mut conn)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "redis does not answer at start; rate limits follow redis.on_failure until it does")
-            }
-            Err(_) => tracing::warn!(
-                timeout = ?connect_bound(config),
-                "redis does not answer at start; rate limits follow redis.on_failure until it does"
-            ),
-        }
+        limiter.link.load(&SCRIPT, "rate limits").await;
         Ok(limiter)
     }
 
     /// Releases and reconciliations sent but not answered yet (each is
     /// bounded in time, so this stays under their rate × a few timeouts).
     pub fn background_in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.link.background_in_flight()
     }
 
     #[cfg(test)]
     pub(super) fn connection(&self) -> ConnectionManager {
-        self.conn.clone()
+        self.link.conn.clone()
     }
 
     fn state_key(&self, scope: &str) -> String {
@@ -119,29 +90,6 @@ impl RedisLimiter {
 
     fn lease_key(&self, scope: &str) -> String {
         format!("{}{scope}", self.lease_prefix)
-    }
-
-    fn micros(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// Whether calls may go to Redis (not within a pause).
-    fn paused(&self) -> Option<BackendDown> {
-        let until = self.paused_until.load(Ordering::Relaxed);
-        (until != 0 && self.micros() < until)
-            .then(|| BackendDown("redis failed moments ago; not asked again yet".into()))
-    }
-
-    fn failed(&self, reason: String) -> BackendDown {
-        let until = self.micros().saturating_add(u64::try_from(PAUSE.as_micros()).unwrap_or(u64::MAX));
-        self.paused_until.store(until.max(1), Ordering::Relaxed);
-        BackendDown(reason)
-    }
-
-    fn answered(&self) {
-        if self.paused_until.load(Ordering::Relaxed) != 0 {
-            self.paused_until.store(0, Ordering::Relaxed);
-        }
     }
 
     /// Frees the slots `lease` holds (or may hold) in `scopes`: members
@@ -163,54 +111,8 @@ impl RedisLimiter {
             let members: Vec<String> = (1..=n).map(|i| format!("{lease}#{i}")).collect();
             pipe.cmd("ZREM").arg(self.lease_key(scope)).arg(members).ignore();
         }
-        self.spawn_background("release", Background::Pipeline(pipe));
+        self.link.spawn_background("release", Background::Pipeline(pipe));
     }
-
-    /// Runs `job` on the current runtime, bounded; failures are logged once
-    /// per streak. Without a runtime (shutting down) nothing is sent: slots
-    /// expire with their lease.
-    fn spawn_background(&self, what: &'static str, job: Background) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let mut conn = self.conn.clone();
-        let (bound, streak) = (self.background_timeout, self.background.clone());
-        let counted = InFlight::enter(&self.in_flight);
-        runtime.spawn(async move {
-            let _counted = counted;
-            let sent = match &job {
-                Background::Pipeline(pipe) => tokio::time::timeout(bound, pipe.exec_async(&mut conn)).await,
-                Background::Script(call) => {
-                    tokio::time::timeout(bound, call.invoke_async::<i64>(&mut conn)).await.map(|r| r.map(drop))
-                }
-            };
-            streak.record(
-                what,
-                sent.map_err(|_| format!("no answer within {bound:?}")).and_then(|r| r.map_err(|e| e.to_string())),
-            );
-        });
-    }
-}
-
-/// One spawned call, counted in `in_flight` until it ends or is dropped.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn enter(count: &Arc<AtomicUsize>) -> InFlight {
-        count.fetch_add(1, Ordering::Relaxed);
-        InFlight(count.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-enum Background {
-    Pipeline(Pipeline),
-    Script(ScriptInvocation<'static>),
 }
 
 /// A limit as the script takes it: capped at [`EXACT`], -1 for none.
@@ -229,7 +131,7 @@ impl SharedBackend for RedisLimiter {
             if checks.is_empty() {
                 return Ok(Ok(Grant::default()));
             }
-            if let Some(down) = self.paused() {
+            if let Some(down) = self.link.paused() {
                 return Err(down);
             }
             let lease = format!("{}-{}", self.lease_id_prefix, self.leases.fetch_add(1, Ordering::Relaxed));
@@ -240,14 +142,15 @@ impl SharedBackend for RedisLimiter {
                 let Limits { rpm, tpm, max_concurrent } = check.limits;
                 call.arg(arg(rpm)).arg(arg(tpm)).arg(arg(max_concurrent));
             }
-            let mut conn = self.conn.clone();
-            let (reason, maybe_ran) = match tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await {
+            let mut conn = self.link.conn.clone();
+            let (reason, maybe_ran) = match tokio::time::timeout(self.link.timeout, call.invoke_async(&mut conn)).await
+            {
                 Ok(Ok::<Vec<i64>, _>(reply)) => {
-                    self.answered();
+                    self.link.answered();
                     return decode(&checks, &reply, lease).map_err(BackendDown);
                 }
                 Ok(Err(e)) => (format!("redis: {e}"), e.is_io_error() && !e.is_connection_refusal()),
-                Err(_) => (format!("redis did not answer within {:?}", self.timeout), true),
+                Err(_) => (format!("redis did not answer within {:?}", self.link.timeout), true),
             };
             if maybe_ran {
                 // The script may have run (or still run) after the answer
@@ -255,7 +158,7 @@ impl SharedBackend for RedisLimiter {
                 let slots = checks.iter().filter(|c| c.limits.max_concurrent.is_some()).map(|c| &c.scope);
                 self.free_slots(&lease, slots);
             }
-            Err(self.failed(reason))
+            Err(self.link.failed(reason))
         })
     }
 
@@ -272,7 +175,7 @@ impl SharedBackend for RedisLimiter {
         for (scope, limit) in &grant.token_scopes {
             call.key(self.state_key(scope)).arg(arg(Some(*limit)));
         }
-        self.spawn_background("reconcile", Background::Script(call));
+        self.link.spawn_background("reconcile", Background::Script(call));
     }
 }
 

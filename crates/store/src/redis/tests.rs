@@ -25,7 +25,7 @@ const SECOND: Duration = Duration::from_secs(1);
 /// clocks start a few ms apart; a loaded test machine adds more).
 const DRIFT: Duration = Duration::from_millis(250);
 
-fn server_url() -> Option<String> {
+pub(super) fn server_url() -> Option<String> {
     let url = std::env::var("SWITCHYARD_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
     if url.is_none() && std::env::var("CI").is_ok_and(|v| !v.is_empty()) {
         panic!(
@@ -39,7 +39,7 @@ fn server_url() -> Option<String> {
     url
 }
 
-fn config(url: &str, lease: Duration) -> RedisConfig {
+pub(super) fn config(url: &str, lease: Duration) -> RedisConfig {
     RedisConfig {
         url: url.to_string(),
         // Generous: parallel tests on a busy machine, not a latency test.

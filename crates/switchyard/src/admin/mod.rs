@@ -1,4 +1,4 @@
-//! `switchyard tenants|plans|teams|users|keys|audit|whoami`: the admin
+//! `switchyard tenants|plans|teams|users|keys|audit|alerts|analytics|whoami`: the admin
 //! API (docs/admin-api.md) from the command line.
 //!
 //! Each command is first turned into a [`Plan`] — the request and how to
@@ -7,12 +7,15 @@
 //!
 //! | file | holds |
 //! | --- | --- |
-//! | `tenants.rs`, `plans.rs`, `teams.rs`, `users.rs`, `keys.rs`, `audit.rs` | each kind's subcommands, request building and table columns |
+//! | `tenants.rs`, `plans.rs`, `teams.rs`, `users.rs`, `keys.rs`, `audit.rs`, `alerts.rs` | each kind's subcommands, request building and table columns |
+//! | `analytics.rs` | `analytics cost`: the query and the report's rendering |
 //! | `body.rs` | create/update bodies and the flags kinds share |
 //! | `duration.rs` | `--overlap 10m`, `--expires-in 30d`, `--since 1h` |
 //! | `client.rs` | the HTTP client, percent-encoding, the error line |
 //! | `table.rs` | plain-text tables |
 
+mod alerts;
+mod analytics;
 mod audit;
 mod body;
 mod client;
@@ -80,6 +83,10 @@ pub enum AdminCommand {
     Keys(Resource<keys::Command>),
     /// Read the audit log of admin changes and security decisions.
     Audit(Resource<audit::Command>),
+    /// Read budget threshold alerts and their delivery status.
+    Alerts(Resource<alerts::Command>),
+    /// Spend analytics: cost, tokens, requests and errors by model, key, team, tag, date….
+    Analytics(Resource<analytics::Command>),
     /// Show who the token is: the bootstrap token, or a key with its tenant and permissions.
     Whoami(Connection),
 }
@@ -109,6 +116,8 @@ pub enum View {
     Secret { note: String },
     /// A delete, whose answer may be empty.
     Deleted { what: String },
+    /// An analytics report (`analytics::render`).
+    Report,
 }
 
 /// How a kind pages: forward by id (`after`/`next_after`), or the audit
@@ -152,6 +161,8 @@ impl AdminCommand {
             AdminCommand::Users(r) => with(r, now_ms),
             AdminCommand::Keys(r) => with(r, now_ms),
             AdminCommand::Audit(r) => with(r, now_ms),
+            AdminCommand::Alerts(r) => with(r, now_ms),
+            AdminCommand::Analytics(r) => with(r, now_ms),
             AdminCommand::Whoami(c) => {
                 Ok((c, Plan { call: Call::new(Method::GET, "/api/v1/whoami".into()), view: View::Object }))
             }
@@ -239,6 +250,14 @@ pub async fn run(command: AdminCommand) -> Result<(), String> {
                 println!("{secret}");
                 let id = object.get("id").and_then(Value::as_str).unwrap_or("?");
                 eprintln!("key {id} {note} (the secret above is shown only once)");
+            }
+        }
+        View::Report => {
+            let report = answer.ok_or("the gateway answered with an empty body")?;
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", analytics::render(&report));
             }
         }
         View::Deleted { what } => {

@@ -184,6 +184,18 @@ fn audit_pages_backwards_and_takes_relative_times() {
 }
 
 #[test]
+fn alerts_page_backwards_with_filters() {
+    let (_, p) = plan("alerts list --tenant acme --scope key:key_1 --status failed --since 1h --limit 5");
+    assert_eq!(
+        line(&p.call),
+        format!("GET /api/v1/alerts?tenant_id=acme&scope=key%3Akey_1&status=failed&since={}&limit=5", NOW - 3_600_000)
+    );
+    assert!(matches!(p.view, View::List { cursor: Cursor::Before, all: false, .. }));
+    assert_eq!(line(&call("alerts list --before alr_9")), "GET /api/v1/alerts?before=alr_9");
+    assert!(parse("alerts list --until soon").unwrap().plan(NOW).is_err());
+}
+
+#[test]
 fn connection_flags_go_anywhere_and_admin_token_still_works() {
     let (c, p) = plan("whoami --url http://gw:1 --token t1 --output json");
     assert_eq!((c.url.as_str(), c.token.as_str(), c.output), ("http://gw:1", "t1", Output::Json));

@@ -168,3 +168,45 @@ async fn records_name_the_team_user_end_user_and_tags() {
     assert_eq!((record.status, record.tags), (400, None));
     assert!(h.sim_requests().await.len() == 1, "the refused request never went upstream");
 }
+
+/// A provider's volume discount: the tier reached by its tokens this month
+/// *before* a request prices the whole request; a restart rebuilds the
+/// month's volume from the stored records.
+#[tokio::test]
+async fn volume_discounts_apply_once_the_provider_reaches_a_tier() {
+    let config = base_config(
+        r#"  - { name: bulk, kind: openai_compatible, base_url: "sim://", volume_discounts: [{ from_tokens: 30, percent: 50 }, { from_tokens: 1000000, percent: 90 }] }"#,
+        r#"  - { name: bulk, provider: bulk, model: model-v, price: { input_per_mtok: 1, output_per_mtok: 2, per_request: 0.001 } }"#,
+        r#"  - { name: bulk, targets: [bulk] }"#,
+    );
+    let mut h = Harness::start(&bin(), &config);
+    let key = h.key().await;
+    let full = |usage: &Value| expected_nanos(usage, 1_000_000, 1_000_000, 2_000_000, 1_000_000_000);
+    // Half of the exact pico-dollars (rounded half up), then to nanos.
+    let half = |usage: &Value| {
+        let prompt = usage["prompt_tokens"].as_u64().unwrap() as u128;
+        let completion = usage["completion_tokens"].as_u64().unwrap() as u128;
+        let picos = prompt * 1_000_000 + completion * 2_000_000 + 1_000_000_000;
+        let discounted = (picos * 5_000 + 5_000) / 10_000;
+        ((discounted + 500) / 1000) as i64
+    };
+    let mut volume = 0u64;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (cost, body, id) = chat(&h, &key, "bulk").await;
+        let usage = &body["usage"];
+        let expected = if volume >= 30 { half(usage) } else { full(usage) };
+        let record = record_of(&h, &id).await;
+        assert_eq!(record.cost_nanos, Some(expected), "volume before: {volume}; {usage}");
+        assert_eq!(cost, switchyard_types::cost::usd_text(expected), "the header says the same");
+        seen.push(volume >= 30);
+        volume += usage["total_tokens"].as_u64().unwrap();
+    }
+    assert_eq!(seen.first(), Some(&false), "the first request pays full price");
+    assert_eq!(seen.last(), Some(&true), "later ones reach the 50% tier: {seen:?}");
+
+    // After a restart the month's volume comes back from the records.
+    h.restart(&bin());
+    let (_, body, id) = chat(&h, &key, "bulk").await;
+    assert_eq!(record_of(&h, &id).await.cost_nanos, Some(half(&body["usage"])), "still in the 50% tier");
+}

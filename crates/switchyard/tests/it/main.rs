@@ -6,10 +6,13 @@
 
 mod access;
 mod admin_cli;
+mod alerts;
+mod analytics;
 mod budget;
 mod chat;
 mod cli;
 mod cost;
+mod durability;
 mod errors;
 mod lifecycle;
 mod replicas;

@@ -1,6 +1,6 @@
 //! Two gateway processes sharing PostgreSQL and Redis, as replicas behind a
 //! load balancer would: a key revoked through one is refused by the other
-//! within a second, and one rate limit holds across both.
+//! within a second, and one rate limit and one budget hold across both.
 //!
 //! Needs `SWITCHYARD_TEST_POSTGRES_URL` and `SWITCHYARD_TEST_REDIS_URL`
 //! (`tests/services.sh` starts both and exports them). Without them the tests
@@ -210,6 +210,46 @@ async fn one_rate_limit_holds_across_two_replicas() {
         started.elapsed()
     );
     assert!(admitted_tokens <= 3000 && admitted_tokens + estimate > 3000 * 95 / 100, "{admitted_tokens} of 3000");
+}
+
+/// A key's budget holds across two replicas: both reserve in Redis, so
+/// together they admit what one would. The slow model keeps every admitted
+/// request in flight until the burst is over (reservations, not commits,
+/// are what is shared at that moment).
+#[tokio::test]
+async fn one_budget_holds_across_two_replicas() {
+    let (Some(pg), Some(redis)) = (service("SWITCHYARD_TEST_POSTGRES_URL"), service("SWITCHYARD_TEST_REDIS_URL"))
+    else {
+        return;
+    };
+    let db = Database::create(&pg);
+    let (a, b) = pair(&db, Some(&redis));
+    let budget = json!({"name": "budget", "budgets": [{"period": "day", "max_tokens": 1000}]});
+    let (status, created) = admin(&a, reqwest::Method::POST, "/api/v1/keys", budget).await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    wait_known(&b, &key).await;
+    let body = json!({"model": "slow", "max_tokens": 128, "messages": [{"role": "user", "content": "hi"}]});
+    let estimate = (serde_json::to_vec(&body).unwrap().len() / 4) as u64 + 128;
+    let (ok, refused) = burst(&a, &b, &key, "slow", 128, 30).await;
+    eprintln!("a 1,000-token budget across two replicas: {ok} admitted at {estimate} tokens each, {refused} refused");
+    assert_eq!(ok as u64, 1000 / estimate, "exactly what fits, not twice that");
+    // What they spent, from the stored records: within the budget.
+    let sum = "SELECT COUNT(*) || ' ' || COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) \
+               FROM usage_records WHERE status = 200";
+    let start = Instant::now();
+    let (count, spent) = loop {
+        let out = std::process::Command::new("psql").args([&db.url, "-t", "-A", "-c", sum]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let (count, spent) = text.split_once(' ').unwrap_or(("0", "0"));
+        let (count, spent): (usize, u64) = (count.parse().unwrap_or(0), spent.parse().unwrap_or(0));
+        if count >= ok || start.elapsed() > Duration::from_secs(10) {
+            break (count, spent);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(count, ok, "every admitted request recorded");
+    assert!(spent <= 1000, "spent {spent} of 1,000 tokens");
 }
 
 /// Waits until replica `b` accepts `key` (created through the other one).
