@@ -110,7 +110,20 @@ pub trait Store: Send + Sync + 'static {
     fn usage_rollup<'a>(&'a self, queries: &'a [RollupQuery]) -> StoreFuture<'a, Vec<Vec<RollupRow>>>;
     /// Input + output tokens per deployment of the usage records created at
     /// or after `since_ms`: rebuilds volume-discount counters at start.
-    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>>;
+    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
+        Box::pin(async move {
+            let query = crate::analytics::plan::since_by(since_ms, vec![crate::analytics::Dim::Deployment]);
+            let rows = self.usage_rollup(std::slice::from_ref(&query)).await?;
+            Ok(rows
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    let deployment = r.keys.into_iter().next().flatten()?;
+                    Some((deployment, r.sums.total_tokens()))
+                })
+                .collect())
+        })
+    }
     /// Records a budget alert unless one exists for its
     /// (scope, period, window start, dimension, threshold): `true` when
     /// inserted — it fired now — `false` when it had fired before (here or
@@ -241,20 +254,6 @@ pub mod memory {
                 self.check()?;
                 lock(&self.usage_batches).push(batch.to_vec());
                 Ok(())
-            })
-        }
-
-        fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
-            Box::pin(async move {
-                self.check()?;
-                let mut by: std::collections::BTreeMap<String, i64> = Default::default();
-                for r in lock(&self.usage_batches).iter().flatten().filter(|r| r.created_at >= since_ms) {
-                    if let Some(d) = &r.deployment {
-                        *by.entry(d.clone()).or_default() +=
-                            (r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0)) as i64;
-                    }
-                }
-                Ok(by.into_iter().collect())
             })
         }
 

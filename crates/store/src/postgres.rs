@@ -8,9 +8,7 @@
 //! | bound parameters per statement | 32 766 | 65 535 |
 //! | flags (`stream`, `deleted`) | INTEGER 0/1 | BOOLEAN |
 
-use crate::sql::{
-    audit_page, err, migrator, usage_values, volume_since_sql, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
-};
+use crate::sql::{audit_page, err, migrator, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Arguments, Connection, Row};
 use std::str::FromStr;
@@ -346,19 +344,6 @@ impl Store for PostgresStore {
             // order (replicas writing at once take row locks in one order).
             crate::rollup::upsert(&mut tx, &ROLLUP_UPSERTS, &inserted).await?;
             tx.commit().await.map_err(err)
-        })
-    }
-
-    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
-        Box::pin(async move {
-            let rows = sqlx::query(&volume_since_sql(Placeholders::Numbered))
-                .bind(since_ms)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?;
-            rows.iter()
-                .map(|row| Ok((row.try_get("deployment").map_err(err)?, row.try_get("tokens").map_err(err)?)))
-                .collect()
         })
     }
 

@@ -107,16 +107,6 @@ pub(crate) fn audit_page(q: &AuditQuery, p: Placeholders) -> (String, Vec<AuditA
     (sql, args)
 }
 
-/// Input + output tokens per deployment since an instant (the one
-/// parameter): rebuilds volume-discount counters at start.
-pub(crate) fn volume_since_sql(p: Placeholders) -> String {
-    format!(
-        "SELECT deployment, CAST(COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) AS BIGINT) AS tokens \
-         FROM usage_records WHERE created_at >= {} AND deployment IS NOT NULL GROUP BY deployment",
-        p.at(1)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,7 @@ use switchyard_types::UsageSource;
 use crate::rollup::Dialect;
 
 use crate::sql::{
-    audit_page, err, migrator, usage_values, volume_since_sql, write_err, AuditArg, Placeholders, USAGE_COLUMNS,
-    USAGE_COLUMN_COUNT,
+    audit_page, err, migrator, usage_values, write_err, AuditArg, Placeholders, USAGE_COLUMNS, USAGE_COLUMN_COUNT,
 };
 
 /// Rows per multi-row INSERT, largest first; 25 columns × 256 rows stays
@@ -332,19 +331,6 @@ impl Store for SqliteStore {
             // The rollups in the same transaction: committed together or not at all.
             crate::rollup::upsert(&mut tx, &ROLLUP_UPSERTS, &inserted).await?;
             tx.commit().await.map_err(err)
-        })
-    }
-
-    fn volume_since(&self, since_ms: i64) -> StoreFuture<'_, Vec<(String, i64)>> {
-        Box::pin(async move {
-            let rows = sqlx::query(&volume_since_sql(Placeholders::Anonymous))
-                .bind(since_ms)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?;
-            rows.iter()
-                .map(|row| Ok((row.try_get("deployment").map_err(err)?, row.try_get("tokens").map_err(err)?)))
-                .collect()
         })
     }
 

@@ -65,11 +65,17 @@ pub fn over(
 /// Every record created at or after `since_ms`: what budgets rebuild
 /// their counters from at start (dimensions tenant, team, key).
 pub fn since(since_ms: i64) -> RollupQuery {
+    since_by(since_ms, vec![Dim::Tenant, Dim::Team, Dim::Key])
+}
+
+/// Totals by `dims` of the usage recorded at or after `since_ms`, read like
+/// [`since`] (whole days, then whole hours, then raw minutes).
+pub fn since_by(since_ms: i64, dims: Vec<Dim>) -> RollupQuery {
     let first = ceil(since_ms, HOUR_MS);
     let first_day = ceil(first, DAY_MS);
     RollupQuery {
         source: Source::Usage,
-        dims: vec![Dim::Tenant, Dim::Team, Dim::Key],
+        dims,
         filters: Vec::new(),
         time: TimeKey::Total,
         days: Some((first_day, i64::MAX)),
