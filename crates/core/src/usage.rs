@@ -157,8 +157,15 @@ impl UsageRecord {
     /// (`use_…`) with `.n` added.
     pub fn for_attempt(&self, n: u32) -> UsageRecord {
         let mut r = self.clone();
-        r.id = format!("{}.{n}", self.id);
-        r.attempt = n;
+        r.set_attempt(n);
         r
+    }
+
+    /// Makes this record attempt `n` of its request (in place: the final
+    /// record is not copied).
+    pub fn set_attempt(&mut self, n: u32) {
+        use std::fmt::Write;
+        let _ = write!(self.id, ".{n}");
+        self.attempt = n;
     }
 }

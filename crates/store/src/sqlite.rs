@@ -23,25 +23,65 @@ use crate::sql::{
 /// under SQLite's 32 766 bound parameters.
 const CHUNK_SIZES: &[usize] = &[256, 64, 16, 4, 1];
 
-/// The INSERT for `rows` rows (one of [`CHUNK_SIZES`]), written once: building
-/// it per batch (a placeholder formatted per value) cost ~2,700 instructions
-/// per record, more than SQLite's own work on the row.
-fn insert_usage_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        CHUNK_SIZES
-            .iter()
-            .map(|&n| {
-                format!(
-                    // RETURNING answers the rows inserted, not those ignored:
-                    // what the rollups may count.
-                    "INSERT OR IGNORE INTO usage_records ({USAGE_COLUMNS}) VALUES {} RETURNING id",
-                    usage_values(n, Placeholders::Anonymous)
-                )
-            })
-            .collect()
+/// The INSERT for `rows` rows (one of [`CHUNK_SIZES`]), written once (building
+/// it per batch cost ~2,700 instructions per record). With `returning` it
+/// answers the ids of the rows inserted, not of those ignored: what
+/// the rollups may count when a batch is replayed.
+fn insert_usage_sql(rows: usize, returning: bool) -> &'static str {
+    static SQL: std::sync::LazyLock<[Vec<String>; 2]> = std::sync::LazyLock::new(|| {
+        [false, true].map(|returning| {
+            CHUNK_SIZES
+                .iter()
+                .map(|&n| {
+                    let values = usage_values(n, Placeholders::Anonymous);
+                    let tail = if returning { " RETURNING id" } else { "" };
+                    format!(
+                        "INSERT OR IGNORE INTO usage_records ({USAGE_COLUMNS}) VALUES {values}{tail}",
+                        values = values,
+                        tail = tail
+                    )
+                })
+                .collect()
+        })
     });
     let i = CHUNK_SIZES.iter().position(|&n| n == rows).unwrap_or(CHUNK_SIZES.len() - 1);
-    &SQL[i]
+    &SQL[usize::from(returning)][i]
+}
+
+/// Inserts `batch` in multi-row chunks of fixed sizes (one round trip per
+/// chunk, each statement prepared once). Answers the records inserted; with
+/// `returning` false, `None` as soon as a chunk met an existing record
+/// (the caller starts again with `returning`).
+async fn insert_usage<'b>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &'b [UsageRecord],
+    returning: bool,
+) -> Result<Option<Vec<&'b UsageRecord>>, StoreError> {
+    let mut inserted = Vec::with_capacity(batch.len());
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let size = CHUNK_SIZES.iter().copied().find(|n| *n <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut args = SqliteArguments::default();
+        args.reserve(size * USAGE_COLUMN_COUNT, 0);
+        for r in chunk {
+            bind_usage(&mut args, r).map_err(err)?;
+        }
+        let sql = insert_usage_sql(size, returning);
+        if returning {
+            let ids: Vec<String> =
+                sqlx::query_scalar_with(sql, args).persistent(true).fetch_all(&mut **tx).await.map_err(err)?;
+            inserted.extend(analytics::rollup::inserted(chunk, &ids));
+        } else {
+            let done = sqlx::query_with(sql, args).persistent(true).execute(&mut **tx).await.map_err(err)?;
+            if done.rows_affected() != chunk.len() as u64 {
+                return Ok(None);
+            }
+            inserted.extend(chunk);
+        }
+    }
+    Ok(Some(inserted))
 }
 
 /// The rollups' upserts, built once.
@@ -304,31 +344,22 @@ impl Store for SqliteStore {
 
     fn write_usage<'a>(&'a self, batch: &'a [UsageRecord]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            // Multi-row INSERTs: one round trip to SQLite's worker thread per
-            // chunk instead of per record (each round trip is two context
-            // switches on the gateway's core).
+            // Almost always every record is new: insert without RETURNING and
+            // check the count. Only a replay that meets records already
+            // stored (a spill file, a retried batch that had committed)
+            // takes the slower way, which learns which rows went in.
             let mut tx = self.pool.begin().await.map_err(err)?;
-            let mut inserted = Vec::with_capacity(batch.len());
-            let mut rest = batch;
-            while !rest.is_empty() {
-                // Fixed chunk sizes so each statement is prepared once and
-                // cached (preparing a 500-row INSERT cost more than running it).
-                let size = CHUNK_SIZES.iter().copied().find(|n| *n <= rest.len()).unwrap_or(1);
-                let (chunk, tail) = rest.split_at(size);
-                rest = tail;
-                let mut args = SqliteArguments::default();
-                args.reserve(size * USAGE_COLUMN_COUNT, 0);
-                for r in chunk {
-                    bind_usage(&mut args, r).map_err(err)?;
+            let inserted = match insert_usage(&mut tx, batch, false).await? {
+                Some(all) => all,
+                None => {
+                    tx.rollback().await.map_err(err)?;
+                    tx = self.pool.begin().await.map_err(err)?;
+                    insert_usage(&mut tx, batch, true).await?.unwrap_or_default()
                 }
-                let ids: Vec<String> = sqlx::query_scalar_with(insert_usage_sql(size), args)
-                    .persistent(true)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                inserted.extend(analytics::rollup::inserted(chunk, &ids));
-            }
-            // The rollups in the same transaction: committed together or not at all.
+            };
+            // The rollups in the same transaction: committed together or not
+            // at all (rows upserted in key order, so concurrent writers take
+            // row locks in one order).
             crate::rollup::upsert(&mut tx, &ROLLUP_UPSERTS, &inserted).await?;
             tx.commit().await.map_err(err)
         })

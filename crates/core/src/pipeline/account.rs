@@ -179,7 +179,8 @@ impl Account {
             let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
             admission.reconcile(used, Instant::now());
         }
-        let record = self.record.for_attempt(self.record.attempts);
+        let mut record = std::mem::take(&mut self.record);
+        record.set_attempt(record.attempts);
         self.observe(&record, latency, overhead, ttft);
         self.metrics.in_flight.add(&[self.op.as_str()], -1);
         record
