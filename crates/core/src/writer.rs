@@ -74,10 +74,19 @@ impl<R: Batched> Sink<R> {
         }
     }
 
-    /// Whether the queue has no room left: the pipeline sheds new requests
-    /// then (503) instead of letting their records wait in memory.
-    pub fn is_full(&self) -> bool {
-        self.tx.capacity() == 0
+    /// Waits up to `wait` for the queue to have room; `false` if it stayed
+    /// full all that time. The pipeline admits a request only when this is
+    /// `true` (else 503): a queue that drains — a writer behind a busy CPU —
+    /// slows clients down instead of failing them, and one that does not —
+    /// a writer stuck on the store — sheds them rather than letting records
+    /// pile up in memory.
+    pub async fn admit(&self, wait: Duration) -> bool {
+        if self.tx.capacity() > 0 {
+            return true;
+        }
+        // A reserved slot is given back at once: the request queues its
+        // record at its end, like any other.
+        matches!(tokio::time::timeout(wait, self.tx.reserve()).await, Ok(Ok(_)))
     }
 
     /// Only after the writer has ended (a bug or a late shutdown race).
@@ -452,16 +461,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_queue_says_so() {
-        // No writer drains this queue.
-        let (tx, _rx) = mpsc::channel(2);
+    async fn a_full_queue_admits_when_it_drains_and_sheds_when_it_does_not() {
+        let (tx, mut rx) = mpsc::channel(2);
         let sink: Sink<UsageRecord> = Sink { tx, metrics: Arc::new(Metrics::new()) };
-        assert!(!sink.is_full());
+        let wait = Duration::from_millis(200);
+        assert!(sink.admit(wait).await);
         sink.send(record(1)).await;
-        assert!(!sink.is_full());
         sink.send(record(2)).await;
-        assert!(sink.is_full(), "the pipeline sheds new requests now");
+        // Nothing drains it: refused once the wait is over, not before.
+        let t0 = Instant::now();
+        assert!(!sink.admit(wait).await, "the pipeline sheds this request");
+        assert!(t0.elapsed() >= wait);
+        // A writer that takes a record within the wait lets the request in.
+        let drain = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let first = rx.recv().await;
+            (first.is_some(), rx)
+        });
+        assert!(sink.admit(Duration::from_secs(10)).await);
+        let (took, _rx) = drain.await.unwrap();
+        assert!(took);
+        // The slot it waited for is still free for its record.
         sink.send_or_drop(record(3));
+        sink.send_or_drop(record(4));
         assert!(sink.metrics.render().contains(r#"switchyard_usage_records_total{result="dropped"} 1"#));
     }
 

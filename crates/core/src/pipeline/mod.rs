@@ -33,6 +33,11 @@ use switchyard_providers::Operation;
 use switchyard_translate::Format;
 use switchyard_types::Usage;
 
+/// How long a request waits for room in a full usage queue before it is
+/// shed (503): longer than a busy CPU makes the writer lag, shorter than a
+/// store outage holds it (the writer turns to the spill file after 2 s).
+const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A request as the server hands it over.
 pub struct Inbound {
     pub request_id: String,
@@ -60,8 +65,8 @@ impl Inbound {
 impl Gateway {
     /// Serves one chat-completions or embeddings request.
     pub async fn handle(&self, op: Operation, inbound: Inbound) -> Result<Reply, GatewayError> {
-        if self.usage.is_full() {
-            // Records would pile up in memory: refuse before doing any work.
+        if !self.usage.admit(ADMIT_WAIT).await {
+            // The writer made no room for a while: refuse before any work.
             self.metrics.requests_shed.inc(&["usage_queue_full"]);
             let mut e = GatewayError::new(
                 crate::ErrorKind::Overloaded,

@@ -416,3 +416,111 @@ async fn durability_sigterm_with_postgres_down_spills_then_replays_at_start() {
     assert_eq!(spilled_lines(&h), None, "replayed and removed at start:\n{}", h.stderr());
     assert_stored_once(&pg, &sent);
 }
+
+/// The server and its backends (the pool's sessions), to freeze a
+/// database that hangs rather than refuses.
+fn server_processes(pid: u32) -> Vec<u32> {
+    let children = std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|e| {
+        let child: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // "pid (comm) S ppid …"
+        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == pid).then_some(child)
+    });
+    std::iter::once(pid).chain(children).collect()
+}
+
+/// SIGSTOPs the server's processes; SIGCONTs them when dropped.
+struct Frozen(Vec<u32>);
+
+impl Frozen {
+    fn freeze(pg: &Postgres) -> Frozen {
+        let pids = server_processes(pg.pid.unwrap());
+        Frozen::signal(&pids, "-STOP");
+        Frozen(pids)
+    }
+
+    fn signal(pids: &[u32], signal: &str) {
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let _ = Command::new("kill").arg(signal).args(&pids).status();
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        Frozen::signal(&self.0, "-CONT");
+    }
+}
+
+/// A database that hangs (every process stopped) holds the writer for
+/// its 2 s store timeout; a small usage queue fills behind it, and a new
+/// request waits 1 s for room, then is shed: 503 with `retry-after`, no
+/// record. Once the writer spills, requests succeed again; thawed, the
+/// database gets every admitted request's record once.
+#[tokio::test]
+async fn durability_hung_store_sheds_after_a_second_then_recovers() {
+    let Some(pg_bin) = pg_binaries() else { return };
+    let pg = Postgres::start(pg_bin);
+    let usage = "usage: { queue_capacity: 8, batch_size: 1, flush_interval: 10ms }";
+    let h = Harness::start(bin(), &config(&pg.url()).replace("usage: { flush_interval: 50ms, batch_size: 1000 }", usage));
+    let key = h.key().await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let s = chat(&h, &key, format!("before-{i}")).await;
+        assert_eq!(s.status, 200);
+        sent.push(s.request_id);
+    }
+    let stored = eventually(Duration::from_secs(10), || async { (pg.stored_request_ids().len() == 5).then_some(()) });
+    assert!(stored.await.is_some(), "{}", h.stderr());
+
+    let frozen = Frozen::freeze(&pg);
+    let t0 = Instant::now();
+    // One record held by the writer, eight queued: the next request waits.
+    let body = json!({"model": "chat", "messages": [{"role": "user", "content": "Say hello"}]});
+    let mut shed = None;
+    for i in 0..40 {
+        let request_id = format!("frozen-{i}");
+        let sent_at = t0.elapsed();
+        let r = h.post("/v1/chat/completions", &key).header("x-request-id", &request_id).json(&body).send().await;
+        let r = r.unwrap();
+        let status = r.status().as_u16();
+        let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let text = r.text().await.unwrap();
+        if status == 503 {
+            shed = Some((sent_at, t0.elapsed() - sent_at, retry_after, text));
+            break;
+        }
+        assert_eq!(status, 200, "{text}");
+        sent.push(request_id);
+    }
+    let (sent_at, waited, retry_after, text) = shed.expect("no request was shed while the store hung");
+    eprintln!("shed after {} admitted requests, sent {sent_at:?} after the freeze, waited {waited:?}", sent.len() - 5);
+    assert!(sent_at < Duration::from_secs(1), "the requests before it took {sent_at:?}: too slow to tell");
+    assert!(waited >= Duration::from_millis(950), "shed after {waited:?}, not after waiting for room");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(text.contains("usage records"), "{text}");
+    assert!((9..=12).contains(&(sent.len() - 5)), "{} admitted before the queue was full", sent.len() - 5);
+
+    // The writer gives up on the store and spills: requests pass again.
+    let recovered = eventually(Duration::from_secs(10), || async {
+        let s = chat(&h, &key, format!("after-{}", fastrand::u64(..))).await;
+        assert!(s.status == 200 || s.status == 503, "{}", s.status);
+        (s.status == 200).then_some(s.request_id)
+    });
+    let id = recovered.await.unwrap_or_else(|| panic!("requests were still refused:\n{}", h.stderr()));
+    sent.push(id);
+    assert!(spilled_lines(&h).is_some_and(|n| n > 0), "nothing spilled:\n{}", h.stderr());
+
+    drop(frozen);
+    let replayed = eventually(Duration::from_secs(15), || async { spilled_lines(&h).is_none().then_some(()) }).await;
+    assert!(replayed.is_some(), "the spill file was not replayed:\n{}", h.stderr());
+    let complete =
+        eventually(Duration::from_secs(10), || async { (pg.stored_request_ids().len() >= sent.len()).then_some(()) });
+    assert!(complete.await.is_some(), "records missing after the replay:\n{}", h.stderr());
+    // Every admitted request stored once; the shed ones (the first, and
+    // the refused tries of the `eventually` loop) made no record.
+    assert_stored_once(&pg, &sent);
+    let metrics = h.metrics().await;
+    assert!(metric(&metrics, "switchyard_requests_shed_total{reason=\"usage_queue_full\"}") >= 1, "{metrics}");
+    assert_eq!(metric(&metrics, "switchyard_usage_records_total{result=\"lost\"}"), 0);
+}
