@@ -5,7 +5,7 @@
 
 use crate::Duration;
 use serde::{Deserialize, Serialize};
-use switchyard_types::{Capability, ProviderKind, Tier};
+use switchyard_types::{Capability, Classification, ProviderKind, Tier};
 
 /// The whole document. Sections are deserialised one by one (see `load.rs`)
 /// so an error in one does not hide errors in another.
@@ -18,6 +18,8 @@ pub struct Config {
     pub budgets: BudgetsConfig,
     /// Budget threshold alerts and their webhooks (`alerts.rs`).
     pub alerts: crate::AlertsConfig,
+    /// Data classification of requests and masking (docs/routing.md).
+    pub classification: ClassificationConfig,
     /// Shared state for replicas (rate-limit counters, directory change
     /// notifications); absent: this process counts alone.
     pub redis: Option<RedisConfig>,
@@ -178,6 +180,28 @@ pub struct RateLimitsConfig {
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         RateLimitsConfig { chat: None, embeddings: None, default_max_tokens: 256 }
+    }
+}
+
+/// How a request's data classification is decided and what masking does
+/// (docs/routing.md#data-classification).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassificationConfig {
+    /// The class of a request when neither its `x-switchyard-classification`
+    /// header nor its key or tenant names one.
+    pub default: Classification,
+    /// Scan prompts for personal data and secrets (e-mail addresses, phone
+    /// numbers, ID and card numbers, API keys, passwords); a finding raises
+    /// the request to at least `P1`.
+    pub detect: bool,
+    /// Put the originals back into answers from masked (`L2`) calls.
+    pub restore: bool,
+}
+
+impl Default for ClassificationConfig {
+    fn default() -> Self {
+        ClassificationConfig { default: Classification::P2, detect: true, restore: true }
     }
 }
 
@@ -403,10 +427,26 @@ pub struct DeploymentConfig {
     pub price: Option<Price>,
     #[serde(default = "default_capabilities")]
     pub capabilities: Vec<Capability>,
+    /// Tokens of prompt plus answer the model takes; absent: not checked.
+    #[serde(default)]
+    pub context_window: Option<u64>,
+    /// 0–1, higher is better: ranks deployments under `strategy: quality`
+    /// and is the capability fit of `strategy: score` (absent: 0.5).
+    #[serde(default)]
+    pub quality: Option<f64>,
+    /// Share of traffic under `strategy: weighted` (relative, ≥ 1).
+    #[serde(default = "one")]
+    pub weight: u32,
 }
 
+fn one() -> u32 {
+    1
+}
+
+/// Absent: a chat model that takes tools, images and JSON mode — list
+/// capabilities to keep requests that need one away from it.
 fn default_capabilities() -> Vec<Capability> {
-    vec![Capability::Chat]
+    vec![Capability::Chat, Capability::Tools, Capability::Vision, Capability::Json]
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -418,9 +458,71 @@ pub struct RouteConfig {
     /// fails before any byte reached the client (connect error, timeout,
     /// 429 or 5xx).
     pub targets: Vec<String>,
+    /// How `targets` are ranked for each request (docs/routing.md#strategies).
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Tried after every target, in this order, whatever the strategy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<String>,
+    /// The weights of `strategy: score`.
+    #[serde(default)]
+    pub score_weights: ScoreWeights,
     /// Limits per tenant on this route.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+}
+
+/// How a route ranks the deployments that pass its filters.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// In the order of `targets`.
+    #[default]
+    Priority,
+    /// Cheapest for this request first (its prompt and answer allowance at
+    /// each deployment's prices).
+    Cost,
+    /// Fastest first, from live latency that fades with age.
+    Latency,
+    /// Highest `quality` first.
+    Quality,
+    /// Smooth weighted round robin by `weight`.
+    Weighted,
+    /// Fewest requests in flight first.
+    LeastBusy,
+    /// Highest weighted sum of security fit, capability fit, latency and cost.
+    Score,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Priority => "priority",
+            Strategy::Cost => "cost",
+            Strategy::Latency => "latency",
+            Strategy::Quality => "quality",
+            Strategy::Weighted => "weighted",
+            Strategy::LeastBusy => "least_busy",
+            Strategy::Score => "score",
+        }
+    }
+}
+
+/// Weights of `strategy: score`: non-negative, not all zero (they are
+/// used as shares of their sum).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreWeights {
+    pub security: f64,
+    pub capability: f64,
+    pub latency: f64,
+    pub cost: f64,
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        ScoreWeights { security: 0.40, capability: 0.25, latency: 0.20, cost: 0.15 }
+    }
 }
 
 #[cfg(test)]

@@ -204,6 +204,15 @@ impl Config {
                     "expected at least one of chat, tools, vision, json, embeddings".into(),
                 );
             }
+            if d.context_window == Some(0) {
+                err(format!("{at}.context_window"), "expected a positive number of tokens".into());
+            }
+            if let Some(q) = d.quality.filter(|q| !(0.0..=1.0).contains(q)) {
+                err(format!("{at}.quality"), format!("expected a number from 0 to 1, found {q}"));
+            }
+            if d.weight == 0 {
+                err(format!("{at}.weight"), "expected a positive whole number (a share of traffic)".into());
+            }
         }
 
         let _ = unique_names(self.routes.iter().map(|r| r.name.as_str()), "routes", &origins.routes, &mut err);
@@ -212,22 +221,36 @@ impl Config {
             if r.targets.is_empty() {
                 err(format!("{at}.targets"), "expected at least one deployment".into());
             }
+            // Targets, then fallbacks: each a known deployment, once per route.
             let mut seen = HashSet::new();
-            for (j, t) in r.targets.iter().enumerate() {
+            let listed = r.targets.iter().enumerate().map(|(j, t)| ("targets", j, t));
+            for (field, j, t) in listed.chain(r.fallbacks.iter().enumerate().map(|(j, f)| ("fallbacks", j, f))) {
                 if !deployments.contains_key(t.as_str()) {
                     if !origins.deployments.excuses(t) {
                         err(
-                            format!("{at}.targets[{j}]"),
+                            format!("{at}.{field}[{j}]"),
                             format!("no deployment named {t:?} ({})", known(t, &deployments)),
                         );
                     }
                 } else if !seen.insert(t) {
-                    err(format!("{at}.targets[{j}]"), format!("{t:?} is listed twice"));
+                    err(format!("{at}.{field}[{j}]"), format!("{t:?} is listed twice"));
                 }
+            }
+            let w = r.score_weights;
+            for (field, v) in
+                [("security", w.security), ("capability", w.capability), ("latency", w.latency), ("cost", w.cost)]
+            {
+                if !v.is_finite() || v < 0.0 {
+                    err(format!("{at}.score_weights.{field}"), format!("expected a number ≥ 0, found {v}"));
+                }
+            }
+            if w.security + w.capability + w.latency + w.cost <= 0.0 {
+                err(format!("{at}.score_weights"), "expected at least one weight above 0".into());
             }
             let kinds: HashSet<bool> = r
                 .targets
                 .iter()
+                .chain(&r.fallbacks)
                 .filter_map(|t| self.deployments.iter().find(|d| &d.name == t))
                 .map(|d| d.capabilities.contains(&Capability::Embeddings))
                 .collect();
@@ -451,6 +474,31 @@ mod tests {
         assert_eq!(shown[0], ("routes[0].targets[2]".into(), "\"chat\" is listed twice".into()));
         assert!(shown[1].1.starts_with("mixes embedding deployments"), "{shown:?}");
         assert_eq!(shown[2], ("routes[1].targets".into(), "expected at least one deployment".into()));
+    }
+
+    #[test]
+    fn routing_fields_are_checked() {
+        let text = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: a, provider: s, model: m, quality: 1.5, weight: 0, context_window: 0 }\n  - { name: b, provider: s, model: m }\nroutes:\n  - { name: r, strategy: score, targets: [a], fallbacks: [b, a, zzz], score_weights: { security: -1, capability: 0, latency: 0, cost: 0 } }\n";
+        let shown: Vec<(String, String)> = problems(text).into_iter().map(|e| (e.path, e.message)).collect();
+        let paths: Vec<&str> = shown.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "deployments[0].context_window",
+                "deployments[0].quality",
+                "deployments[0].weight",
+                "routes[0].fallbacks[1]",
+                "routes[0].fallbacks[2]",
+                "routes[0].score_weights.security",
+                "routes[0].score_weights"
+            ],
+            "{shown:?}"
+        );
+        assert_eq!(shown[3].1, "\"a\" is listed twice");
+        assert!(shown[4].1.starts_with("no deployment named \"zzz\""), "{shown:?}");
+        let bad_strategy =
+            messages_at("routes:\n  - { name: r, strategy: fastest, targets: [] }\n", "routes[0].strategy");
+        assert!(bad_strategy[0].contains("unknown variant `fastest`"), "{bad_strategy:?}");
     }
 
     #[test]

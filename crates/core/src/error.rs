@@ -36,6 +36,9 @@ pub enum ErrorKind {
     UpstreamTimeout,
     /// The gateway is shutting down or a queue is full (503).
     Overloaded,
+    /// Policy keeps the request from every deployment of its route: its
+    /// data classification or the tenant's regions (403).
+    PolicyRefused,
     /// A bug (500).
     Internal,
 }
@@ -56,6 +59,7 @@ const TABLE: &[(ErrorKind, u16, &str, Option<&str>)] = &[
     (ErrorKind::UpstreamFailed, 502, "server_error", Some("upstream_error")),
     (ErrorKind::UpstreamTimeout, 504, "timeout_error", Some("upstream_timeout")),
     (ErrorKind::Overloaded, 503, "server_error", Some("overloaded")),
+    (ErrorKind::PolicyRefused, 403, "permission_error", Some("data_policy")),
     (ErrorKind::Internal, 500, "server_error", Some("internal_error")),
 ];
 
@@ -81,6 +85,7 @@ impl ErrorKind {
             ErrorKind::UpstreamFailed => "upstream_failed",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::Overloaded => "overloaded",
+            ErrorKind::PolicyRefused => "policy_refused",
             ErrorKind::Internal => "internal",
         }
     }
@@ -226,6 +231,7 @@ mod tests {
             ErrorKind::UpstreamFailed,
             ErrorKind::UpstreamTimeout,
             ErrorKind::Overloaded,
+            ErrorKind::PolicyRefused,
             ErrorKind::Internal,
         ];
         assert_eq!(kinds.len(), TABLE.len());

@@ -79,6 +79,10 @@ pub struct KeyRecord {
     /// explicit, audited setting only the platform admin may make.
     #[serde(default)]
     pub unlimited: bool,
+    /// The data classification of this key's requests when they send no
+    /// `x-switchyard-classification` header (`None`: the tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<switchyard_types::Classification>,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The key made by rotating this one.

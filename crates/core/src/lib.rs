@@ -32,6 +32,7 @@ pub mod keys;
 pub mod limits;
 pub mod pipeline;
 pub mod reply;
+pub mod routing;
 pub mod runtime;
 pub mod store;
 pub mod tokenize;

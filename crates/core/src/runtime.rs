@@ -6,10 +6,11 @@
 //! Building reuses HTTP clients from the previous snapshot when their
 //! settings are unchanged, so connection pools survive reloads.
 
+use crate::routing::live::Live;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use switchyard_config::{Config, Timeouts, EMBEDDED_SIM_URL};
+use switchyard_config::{Config, ScoreWeights, Strategy, Timeouts, EMBEDDED_SIM_URL};
 use switchyard_providers::anthropic::Anthropic;
 use switchyard_providers::gemini::Gemini;
 use switchyard_providers::http::{build_client, Client, ClientSettings};
@@ -17,7 +18,7 @@ use switchyard_providers::openai_compat::OpenAiCompat;
 use switchyard_providers::Provider;
 use switchyard_translate::Format;
 use switchyard_types::cost::PriceSheet;
-use switchyard_types::{Capability, ProviderKind};
+use switchyard_types::{Capability, ProviderKind, Tier};
 
 pub struct Deployment {
     pub name: String,
@@ -36,12 +37,34 @@ pub struct Deployment {
     pub priced_by: String,
     /// The provider's volume discount tiers (empty: none).
     pub discounts: Arc<[switchyard_types::cost::Tier]>,
+    /// Where it computes (the provider's tier) and the provider's region.
+    pub tier: Tier,
+    pub region: Option<String>,
+    /// Prompt plus answer tokens it takes (`None`: not checked).
+    pub context_window: Option<u64>,
+    /// 0–1 (`None`: not configured).
+    pub quality: Option<f64>,
+    pub weight: u32,
+    /// In flight and latency from real traffic; survives reloads.
+    pub live: Arc<Live>,
+}
+
+impl Deployment {
+    pub fn can(&self, c: Capability) -> bool {
+        self.capabilities.contains(&c)
+    }
 }
 
 pub struct Route {
     pub name: String,
-    /// Enabled deployments, in the order they are tried.
+    /// Enabled deployments, in configured order (the strategy ranks them).
     pub targets: Vec<Arc<Deployment>>,
+    /// Enabled fallbacks, tried after the targets in this order.
+    pub fallbacks: Vec<Arc<Deployment>>,
+    pub strategy: Strategy,
+    pub score_weights: ScoreWeights,
+    /// Smooth weighted round robin's running weights, one per target.
+    pub rotation: std::sync::Mutex<Vec<i64>>,
     /// Why some configured targets are missing (e.g. "openai: no api_key").
     pub disabled: Vec<String>,
     pub embeddings: bool,
@@ -68,7 +91,15 @@ pub struct BuildContext<'a> {
 
 /// A provider as its deployments need it: client, timeouts, kind, enabled,
 /// volume discount tiers.
-type BuiltProvider = (Arc<dyn Provider>, Timeouts, ProviderKind, bool, Arc<[switchyard_types::cost::Tier]>);
+struct BuiltProvider {
+    provider: Arc<dyn Provider>,
+    timeouts: Timeouts,
+    kind: ProviderKind,
+    enabled: bool,
+    discounts: Arc<[switchyard_types::cost::Tier]>,
+    tier: Tier,
+    region: Option<String>,
+}
 
 impl Runtime {
     pub fn build(config: Config, ctx: BuildContext<'_>) -> Result<Runtime, String> {
@@ -111,46 +142,66 @@ impl Runtime {
                 .iter()
                 .map(|d| d.tier().map_err(|e| format!("provider {}: volume_discounts: {e}", p.name)))
                 .collect::<Result<_, _>>()?;
-            providers.insert(p.name.as_str(), (provider, timeouts, p.kind, p.enabled(), discounts));
+            let built = BuiltProvider {
+                provider,
+                timeouts,
+                kind: p.kind,
+                enabled: p.enabled(),
+                discounts,
+                tier: p.tier,
+                region: p.region.clone(),
+            };
+            providers.insert(p.name.as_str(), built);
         }
         let mut deployments: HashMap<&str, (Arc<Deployment>, bool)> = HashMap::new();
         for d in &config.deployments {
-            let (provider, timeouts, kind, enabled, discounts) = providers
+            let p = providers
                 .get(d.provider.as_str())
-                .cloned()
                 .ok_or_else(|| format!("deployment {}: unknown provider {}", d.name, d.provider))?;
-            let (price, priced_by) = price_of(d, kind)?;
+            let (price, priced_by) = price_of(d, p.kind)?;
+            let live = ctx.previous.and_then(|r| r.live_of(&d.name)).unwrap_or_default();
             let dep = Deployment {
                 name: d.name.clone(),
                 model: Arc::from(d.model.as_str()),
                 provider_name: d.provider.clone(),
-                provider_kind: kind,
-                format: format_of(kind),
-                provider,
-                timeouts,
+                provider_kind: p.kind,
+                format: format_of(p.kind),
+                provider: p.provider.clone(),
+                timeouts: p.timeouts,
                 capabilities: d.capabilities.clone(),
                 price,
                 priced_by,
-                discounts,
+                discounts: p.discounts.clone(),
+                tier: p.tier,
+                region: p.region.clone(),
+                context_window: d.context_window,
+                quality: d.quality,
+                weight: d.weight.max(1),
+                live,
             };
-            deployments.insert(d.name.as_str(), (Arc::new(dep), enabled));
+            deployments.insert(d.name.as_str(), (Arc::new(dep), p.enabled));
         }
         let mut routes = HashMap::new();
         let mut route_order = Vec::new();
         for r in &config.routes {
-            let mut targets = Vec::new();
             let mut disabled = Vec::new();
-            for t in &r.targets {
-                let (dep, enabled) = deployments
-                    .get(t.as_str())
-                    .cloned()
-                    .ok_or_else(|| format!("route {}: unknown deployment {t}", r.name))?;
-                if enabled {
-                    targets.push(dep);
-                } else {
-                    disabled.push(format!("{t} (provider {} has no api_key)", dep.provider_name));
+            let mut enabled = |names: &[String]| -> Result<Vec<Arc<Deployment>>, String> {
+                let mut out = Vec::new();
+                for t in names {
+                    let (dep, enabled) = deployments
+                        .get(t.as_str())
+                        .cloned()
+                        .ok_or_else(|| format!("route {}: unknown deployment {t}", r.name))?;
+                    if enabled {
+                        out.push(dep);
+                    } else {
+                        disabled.push(format!("{t} (provider {} has no api_key)", dep.provider_name));
+                    }
                 }
-            }
+                Ok(out)
+            };
+            let targets = enabled(&r.targets)?;
+            let fallbacks = enabled(&r.fallbacks)?;
             // Validation guarantees a route's targets are all embeddings or
             // all chat; the first configured one (enabled or not) decides.
             let embeddings = r
@@ -163,7 +214,11 @@ impl Runtime {
                 r.name.clone(),
                 Arc::new(Route {
                     name: r.name.clone(),
+                    rotation: std::sync::Mutex::new(vec![0; targets.len()]),
                     targets,
+                    fallbacks,
+                    strategy: r.strategy,
+                    score_weights: r.score_weights,
                     disabled,
                     embeddings,
                     limits: r.limits.map(crate::limits::Limits::from).unwrap_or_default(),
@@ -171,6 +226,15 @@ impl Runtime {
             );
         }
         Ok(Runtime { config: Arc::new(config), routes, route_order, built_at: crate::now_unix_ms() / 1000, clients })
+    }
+
+    /// The live figures of a deployment of this snapshot, by name.
+    fn live_of(&self, deployment: &str) -> Option<Arc<Live>> {
+        self.routes
+            .values()
+            .flat_map(|r| r.targets.iter().chain(&r.fallbacks))
+            .find(|d| d.name == deployment)
+            .map(|d| d.live.clone())
     }
 
     /// Human-readable notes about the snapshot worth logging at start.

@@ -96,6 +96,13 @@ pub struct UsageRecord {
     /// `x-switchyard-tags` as a JSON object text, keys sorted.
     #[serde(default)]
     pub tags: Option<String>,
+    /// The request's data classification (`P0`, `P1`, `P2`), once known.
+    #[serde(default)]
+    pub classification: Option<String>,
+    /// Why the router chose its plan: `strategy; class (source); n of m
+    /// eligible[; masked on L2]`.
+    #[serde(default)]
+    pub route_reason: Option<String>,
 }
 
 fn yes() -> bool {
@@ -124,6 +131,8 @@ impl Default for UsageRecord {
             attempt: 0,
             is_final: true,
             model: None,
+            classification: None,
+            route_reason: None,
             latency_ms: 0.0,
             ttft_ms: None,
             overhead_ms: 0.0,

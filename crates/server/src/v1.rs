@@ -55,6 +55,27 @@ pub async fn count_tokens(State(state): State<AppState>, req: Request) -> Respon
     }
 }
 
+/// `POST /api/v1/route`: the router's plan for this request, and why
+/// (no upstream call; `?format=anthropic` reads an Anthropic body).
+pub async fn dry_run(State(state): State<AppState>, req: Request) -> Response {
+    let credential = credential(req.headers());
+    let origin = origin(&req);
+    let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
+    let dialect = match req.uri().query() {
+        Some(q) if q.split('&').any(|p| p == "format=anthropic") => Format::Anthropic,
+        _ => Format::OpenAi,
+    };
+    let limit = state.gateway.runtime().config.server.max_body_bytes;
+    let result = match read_body(req.into_body(), limit).await {
+        Ok(body) => state.gateway.dry_run(credential.as_deref(), origin, classification.as_deref(), dialect, &body),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(body) => json(body),
+        Err(e) => error_response(&e),
+    }
+}
+
 pub async fn models(State(state): State<AppState>, req: Request) -> Response {
     match state.gateway.models(credential(req.headers()).as_deref(), origin(&req), None) {
         Ok(body) => json(body),
@@ -75,6 +96,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
     let credential = credential(req.headers());
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let (tags, end_user) = (header_text(req.headers(), TAGS_HEADER), header_text(req.headers(), USER_HEADER));
+    let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
@@ -83,7 +105,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
             return error_response_as(&e, dialect);
         }
     };
-    let inbound = Inbound { request_id, credential, body, dialect, received, peer, tags, end_user };
+    let inbound = Inbound { request_id, credential, body, dialect, received, peer, tags, end_user, classification };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),
         Err(e) => error_response_as(&e, dialect),

@@ -35,6 +35,7 @@ use crate::faults::{self, Fault};
 use crate::knobs::Knobs;
 use crate::pacing::{self, Frames};
 use crate::record::{Format, Recording};
+use crate::text::Source;
 use crate::tools::{self, Function, ToolCall};
 use crate::{text, wire, Sim};
 
@@ -42,6 +43,8 @@ const MESSAGES: &str = "/v1/messages";
 const COUNT_TOKENS: &str = "/v1/messages/count_tokens";
 /// Words of the text block before a `tool_use` block the model chose to make.
 const TOOL_PREAMBLE_WORDS: u32 = 2;
+/// The words of a tool answer's preamble.
+static LOREM: Source = Source::Lorem;
 /// `anthropic-ratelimit-requests-limit` of simulated 429s.
 const REQUESTS_LIMIT: u32 = 500;
 /// The `data` of the `error` event ending a stream (`error_after_tokens`),
@@ -187,6 +190,8 @@ struct MessagesRequest {
     tool: Option<ToolCall>,
     /// Words of text before the `tool_use` block (see [`ToolChoice::preamble_words`]).
     preamble_words: u32,
+    /// The last user message's text, for the `echo` knob.
+    echo: String,
     input_tokens: u32,
 }
 
@@ -204,7 +209,10 @@ fn parse_messages(v: &Value) -> Result<MessagesRequest, ApiError> {
     };
     let choice = ToolChoice::of(v);
     let tool = offered_tool(v, choice);
-    Ok(MessagesRequest { model, stream, max_tokens, tool, preamble_words: choice.preamble_words(), input_tokens })
+    // `parse_prompt` checked that `messages` is an array.
+    let messages = v.get("messages").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let echo = text::last_user_text(messages, "content", false);
+    Ok(MessagesRequest { model, stream, max_tokens, tool, preamble_words: choice.preamble_words(), echo, input_tokens })
 }
 
 /// The request's `tool_choice`; absent or of another type, `auto`.
@@ -276,19 +284,19 @@ struct Plan {
 
 #[derive(Debug)]
 enum Reply {
-    /// `words` words, then `stop_reason` `end_turn` or `max_tokens`.
-    Text { words: u32, stop_reason: &'static str },
-    /// A text block of `preamble_words` words (none when 0), then the call
+    /// `words` words of `source`, then `stop_reason` `end_turn` or `max_tokens`.
+    Text { words: u32, stop_reason: &'static str, source: Source },
+    /// A text block of `preamble_words` lorem words (none when 0), then the call
     /// with id `toolu_sim<tool_id>`.
     Tool { tool_id: u64, call: ToolCall, preamble_words: u32 },
 }
 
 impl Plan {
     fn new(sim: &Sim, req: MessagesRequest, knobs: &Knobs) -> Self {
-        let reply = match Answer::decide(knobs, req.tool, Some(req.max_tokens)) {
+        let reply = match Answer::decide(knobs, req.tool, Some(req.max_tokens), req.echo) {
             Answer::Tool(call) => Reply::Tool { tool_id: sim.next_ids(1), call, preamble_words: req.preamble_words },
-            Answer::Text { words, truncated } => {
-                Reply::Text { words, stop_reason: if truncated { "max_tokens" } else { "end_turn" } }
+            Answer::Text { words, truncated, source } => {
+                Reply::Text { words, stop_reason: if truncated { "max_tokens" } else { "end_turn" }, source }
             }
         };
         Self { id: sim.next_ids(1), model: req.model, reply, input_tokens: req.input_tokens }
@@ -315,6 +323,14 @@ impl Plan {
             Reply::Text { words, .. } => Some(words),
             Reply::Tool { preamble_words: 0, .. } => None,
             Reply::Tool { preamble_words, .. } => Some(preamble_words),
+        }
+    }
+
+    /// Where the words of the `text` block come from (a tool preamble's are lorem).
+    fn text_source(&self) -> &Source {
+        match &self.reply {
+            Reply::Text { source, .. } => source,
+            Reply::Tool { .. } => &LOREM,
         }
     }
 
@@ -361,7 +377,7 @@ fn render(plan: &Plan) -> String {
     b.push_str(",\"content\":[");
     if let Some(words) = text_words {
         b.push_str("{\"type\":\"text\",\"text\":\"");
-        text::push_answer(&mut b, 0, words);
+        plan.text_source().push_answer(&mut b, 0, words);
         b.push_str("\"}");
     }
     if let Reply::Tool { tool_id, call, .. } = &plan.reply {
@@ -460,10 +476,10 @@ impl MessageFrames {
         });
     }
 
-    fn text_delta(buf: &mut String, k: u32) {
+    fn text_delta(&self, buf: &mut String, k: u32) {
         Self::delta(buf, 0, "\"text_delta\",\"text\":", |b| {
             b.push('"');
-            text::push_token(b, 0, k);
+            self.plan.text_source().push_token(b, 0, k);
             b.push('"');
         });
     }
@@ -516,11 +532,11 @@ impl Frames for MessageFrames {
 
     fn step(&self, buf: &mut String, k: u32) {
         let Reply::Tool { tool_id, call, preamble_words } = &self.plan.reply else {
-            return Self::text_delta(buf, k);
+            return self.text_delta(buf, k);
         };
         let preamble_words = *preamble_words;
         if k < preamble_words {
-            return Self::text_delta(buf, k);
+            return self.text_delta(buf, k);
         }
         let index = self.plan.last_block();
         if k == preamble_words {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::answer::Answer;
 use crate::knobs::Knobs;
 use crate::record::Format;
+use crate::text::Source;
 use crate::tools::{self, Function, ToolCall};
 use crate::wire::{self, BadRequest};
 use crate::{faults, pacing, stream, text, Sim};
@@ -44,6 +45,8 @@ struct ChatRequest {
     n: u32,
     max_tokens: Option<u64>,
     tool: Option<ToolCall>,
+    /// The last user message's text, for the `echo` knob.
+    echo: String,
     prompt_tokens: u32,
 }
 
@@ -63,8 +66,8 @@ pub(crate) struct Plan {
 
 #[derive(Debug)]
 pub(crate) enum Reply {
-    /// `words` tokens per choice, then `finish` (`stop` or `length`).
-    Text { words: u32, finish: &'static str },
+    /// `words` tokens of `source` per choice, then `finish` (`stop` or `length`).
+    Text { words: u32, finish: &'static str, source: Source },
     /// One call per choice; choice `c` has id `call_sim<first_id + c>`.
     Tool { first_id: u64, call: ToolCall },
 }
@@ -134,6 +137,7 @@ fn parse(v: &Value, deployment: Option<&str>) -> Result<ChatRequest, BadRequest>
         n,
         max_tokens: max_completion.or(max_tokens),
         tool: offered_tool(v),
+        echo: text::last_user_text(messages, "content", false),
         prompt_tokens: text::prompt_tokens(None, messages),
     })
 }
@@ -177,15 +181,15 @@ fn opt<T>(
 impl Plan {
     fn new(sim: &Sim, req: ChatRequest, knobs: &Knobs) -> Self {
         let n = req.n;
-        let (reply, per_choice) = match Answer::decide(knobs, req.tool, req.max_tokens) {
+        let (reply, per_choice) = match Answer::decide(knobs, req.tool, req.max_tokens, req.echo) {
             Answer::Tool(call) => {
                 let tokens = call.tokens();
                 let first_id = sim.next_ids(u64::from(n));
                 (Reply::Tool { first_id, call }, tokens)
             }
-            Answer::Text { words, truncated } => {
+            Answer::Text { words, truncated, source } => {
                 let finish = if truncated { "length" } else { "stop" };
-                (Reply::Text { words, finish }, words)
+                (Reply::Text { words, finish, source }, words)
             }
         };
         Self {
@@ -230,9 +234,9 @@ fn render(plan: &Plan) -> String {
         wire::push_num(&mut b, c);
         b.push_str(",\"message\":{\"role\":\"assistant\",\"content\":");
         match &plan.reply {
-            Reply::Text { words, .. } => {
+            Reply::Text { words, source, .. } => {
                 b.push('"');
-                text::push_answer(&mut b, c, *words);
+                source.push_answer(&mut b, c, *words);
                 b.push_str("\",\"refusal\":null,\"annotations\":[]}");
             }
             Reply::Tool { first_id, call } => {

@@ -12,8 +12,9 @@
 //!   `RESOURCE_EXHAUSTED` with a `RetryInfo` of `retry_after_s`, …).
 //! - Answers: one candidate; `finishReason` `STOP` (also for function
 //!   calls) or `MAX_TOKENS` when `generationConfig.maxOutputTokens` is
-//!   smaller than `answer_tokens`. `usageMetadata` is always reported (the
-//!   `usage` knob only affects OpenAI). A function call is made when
+//!   smaller than the answer (`answer_tokens`, or the `echo`ed words).
+//!   `usageMetadata` is always reported (the `usage` knob only affects
+//!   OpenAI). A function call is made when
 //!   `tools[].functionDeclarations` are offered, `toolConfig.
 //!   functionCallingConfig.mode` is not `NONE` and the last content has no
 //!   `functionResponse` part; `allowedFunctionNames[0]` selects the function.
@@ -220,6 +221,8 @@ enum Request {
     Generate {
         tool: Option<ToolCall>,
         max_tokens: Option<u64>,
+        /// The last user content's text, for the `echo` knob.
+        echo: String,
         prompt_tokens: u32,
     },
     CountTokens {
@@ -272,8 +275,8 @@ pub(crate) async fn dispatch(
     }
     let knobs = &slot.knobs;
     let body = match req {
-        Request::Generate { tool, max_tokens, prompt_tokens } => {
-            let plan = Plan::new(&sim, model, Answer::decide(knobs, tool, max_tokens), prompt_tokens);
+        Request::Generate { tool, max_tokens, echo, prompt_tokens } => {
+            let plan = Plan::new(&sim, model, Answer::decide(knobs, tool, max_tokens, echo), prompt_tokens);
             if method == Method::Stream {
                 return pacing::respond(rec, StreamFrames::new(plan), knobs);
             }
@@ -307,7 +310,9 @@ fn parse(method: Method, model: &str, v: &Value) -> Result<Request, ApiError> {
                 })?),
             };
             let prompt_tokens = prompt_tokens(v.get("systemInstruction"), contents);
-            Ok(Request::Generate { tool: offered_tool(v, contents), max_tokens, prompt_tokens })
+            // Single-turn requests may leave out `role`.
+            let echo = text::last_user_text(contents, "parts", true);
+            Ok(Request::Generate { tool: offered_tool(v, contents), max_tokens, echo, prompt_tokens })
         }
         Method::CountTokens => {
             // Either `contents`, or a whole `generateContentRequest`.
@@ -461,10 +466,10 @@ impl Plan {
     fn push_response(&self, b: &mut String, (from, to): (u32, u32), last: bool, stream: bool) {
         b.push_str("{\"candidates\":[{\"content\":{\"parts\":[");
         match &self.answer {
-            Answer::Text { .. } => {
+            Answer::Text { source, .. } => {
                 b.push_str("{\"text\":\"");
                 for k in from..to {
-                    text::push_token(b, 0, k);
+                    source.push_token(b, 0, k);
                 }
                 b.push_str("\"}");
             }
@@ -612,7 +617,8 @@ mod tests {
     use super::*;
 
     fn plan(words: u32) -> Plan {
-        Plan { model: "m".into(), response_id: 1, answer: Answer::Text { words, truncated: false }, prompt_tokens: 1 }
+        let answer = Answer::Text { words, truncated: false, source: text::Source::Lorem };
+        Plan { model: "m".into(), response_id: 1, answer, prompt_tokens: 1 }
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct Knobs {
     pub tokens_per_sec: f64,
     /// Words (≈ tokens) in a text answer, per choice.
     pub answer_tokens: u32,
+    /// Answer text with the request's last user text instead of lorem
+    /// words: its words split on single spaces are the tokens
+    /// (`answer_tokens` is then unused; an empty text is an empty answer).
+    pub echo: bool,
     /// Probability (0..=1) that a request fails with `error_status`.
     pub error_rate: f64,
     /// Status of injected errors (`error_rate`, `fail_next`).
@@ -65,6 +69,7 @@ impl Default for Knobs {
             ttft_ms: 0,
             tokens_per_sec: 0.0,
             answer_tokens: 16,
+            echo: false,
             error_rate: 0.0,
             error_status: 500,
             fail_next: 0,
@@ -231,6 +236,8 @@ mod tests {
         assert_eq!((k.error_after_tokens, k.cut_after_tokens), (Some(2), None));
         assert_eq!(Knobs::default().error_after_tokens, None);
         assert!(serde_json::from_str::<Knobs>(r#"{"error_after_tokens":-1}"#).is_err());
+        assert!(!Knobs::default().echo);
+        assert!(serde_json::from_str::<Knobs>(r#"{"echo":true}"#).unwrap().echo);
     }
 
     #[test]

@@ -31,7 +31,8 @@
 //! Gemini `responseId` `sim<N>`; every answer carries `req_sim<seq>` in
 //! `x-request-id` (`request-id` for Anthropic). Token counts: prompt ≈
 //! characters of the message (and system) text / 4, at least 1; output =
-//! words (a tool call ≈ characters of its name and arguments / 4).
+//! words (a tool call ≈ characters of its name and arguments / 4; `echo`:
+//! the echoed words).
 //!
 //! # Knobs
 //! Per model, with a default set for models without their own. All fields
@@ -46,6 +47,7 @@
 //! | `ttft_ms` | 0 | stream: delay before the first chunk (headers go out at once) |
 //! | `tokens_per_sec` | 0 | stream pacing: the first word comes with the first chunk, each next one 1/rate later (a Gemini chunk when its first word is due); 0 = as fast as possible |
 //! | `answer_tokens` | 16 | words per text answer |
+//! | `echo` | false | true = a text answer (every format, stream or not) is the request's last user text instead of lorem words: OpenAI/Azure the last `role: user` message's `content` string or its `text` parts concatenated, Anthropic the last `role: user` message's string or `text` blocks, Gemini the last `role: user` (or role-less) content's `parts[].text`. Its words split on single spaces are the tokens (the first bare, the others with a leading space, so a stream joins back to the text), JSON-escaped; their number replaces `answer_tokens`, still cut by the output limit (`length` / `max_tokens` / `MAX_TOKENS`). No text is an empty answer (0 tokens). Tool calls are unchanged (an Anthropic tool preamble stays lorem) |
 //! | `error_rate` / `error_status` | 0 / 500 | random injected errors, in the format's envelope with the knob's status: OpenAI `server_error` for 5xx; Anthropic `api_error` (500, other 5xx), `overloaded_error` (503, 529), 4xx by Anthropic's table; Gemini `INTERNAL` (500), `UNAVAILABLE` (503), … |
 //! | `fail_next` | 0 | the next N requests fail with `error_status` |
 //! | `rate_limit_rate` / `rate_limit_next` | 0 / 0 | 429: OpenAI body + `retry-after`, `x-ratelimit-*`; Anthropic `rate_limit_error` + `retry-after`, `anthropic-ratelimit-requests-{limit,remaining,reset}`; Gemini `RESOURCE_EXHAUSTED` with a `RetryInfo` `retryDelay` |

@@ -17,7 +17,7 @@ use crate::chat::{Plan, Reply};
 use crate::knobs::Knobs;
 use crate::pacing::{self, Frames};
 use crate::record::Recording;
-use crate::{text, wire};
+use crate::wire;
 
 /// The in-band error of a stream that fails after HTTP 200: OpenAI's error
 /// envelope on a `data:` line (the message of
@@ -121,9 +121,9 @@ impl Frames for ChatFrames {
                 buf,
                 c,
                 |b| match &self.plan.reply {
-                    Reply::Text { .. } => {
+                    Reply::Text { source, .. } => {
                         b.push_str("{\"content\":\"");
-                        text::push_token(b, c, k);
+                        source.push_token(b, c, k);
                         b.push_str("\"}");
                     }
                     Reply::Tool { call, .. } => {

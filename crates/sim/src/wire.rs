@@ -17,6 +17,13 @@ use crate::record::Format;
 /// Appends `s` as a JSON string literal.
 pub(crate) fn push_str_lit(buf: &mut String, s: &str) {
     buf.push('"');
+    push_escaped(buf, s);
+    buf.push('"');
+}
+
+/// Appends `s` escaped for the inside of a JSON string literal, byte for
+/// byte as `serde_json` escapes it.
+pub(crate) fn push_escaped(buf: &mut String, s: &str) {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let esc = match c {
@@ -25,6 +32,8 @@ pub(crate) fn push_str_lit(buf: &mut String, s: &str) {
             '\n' => "\\n",
             '\r' => "\\r",
             '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
             c if (c as u32) < 0x20 => "",
             _ => continue,
         };
@@ -37,7 +46,6 @@ pub(crate) fn push_str_lit(buf: &mut String, s: &str) {
         start = i + c.len_utf8();
     }
     buf.push_str(&s[start..]);
-    buf.push('"');
 }
 
 /// Appends a number (or anything whose `Display` is valid JSON).
@@ -259,10 +267,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn string_literals_round_trip() {
-        for s in ["plain", "q\"uote\\", "nl\n\ttab\r", "\u{1}ctl", "ünï ✓"] {
+    fn string_literals_round_trip_and_match_serde_json() {
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        for s in ["plain", "q\"uote\\", "nl\n\ttab\r", "\u{1}ctl", "ünï ✓", "\u{7f}/<>", controls.as_str()] {
             let mut buf = String::new();
             push_str_lit(&mut buf, s);
+            assert_eq!(buf, serde_json::to_string(s).unwrap());
             let back: String = serde_json::from_str(&buf).unwrap();
             assert_eq!(back, s);
         }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "usage attempts", include_str!("../migrations/postgres/0004_usage_attempts.sql")),
     (5, "usage rollups", include_str!("../migrations/postgres/0005_usage_rollups.sql")),
     (6, "budget alerts", include_str!("../migrations/postgres/0006_budget_alerts.sql")),
+    (7, "usage routing", include_str!("../migrations/postgres/0007_usage_routing.sql")),
 ];
 
 /// Connections per replica: the usage and audit writers, the directory
@@ -144,6 +145,8 @@ fn bind_usage(args: &mut PgArguments, r: &UsageRecord) -> Result<(), sqlx::error
     args.add(i32::try_from(r.attempt).unwrap_or(i32::MAX))?;
     args.add(r.is_final)?;
     args.add(r.model.as_deref())?;
+    args.add(r.classification.as_deref())?;
+    args.add(r.route_reason.as_deref())?;
     Ok(())
 }
 
@@ -249,6 +252,8 @@ fn usage_from_row(row: &PgRow) -> Result<UsageRecord, StoreError> {
         attempt: row.try_get::<i32, _>("attempt").map_err(err)? as u32,
         is_final: row.try_get("is_final").map_err(err)?,
         model: row.try_get("model").map_err(err)?,
+        classification: row.try_get("classification").map_err(err)?,
+        route_reason: row.try_get("route_reason").map_err(err)?,
     })
 }
 

@@ -31,9 +31,10 @@ pub(crate) fn write_err(e: sqlx::Error) -> StoreError {
 /// The columns of `usage_records`, in the order every backend binds them.
 pub(crate) const USAGE_COLUMNS: &str = "id, request_id, created_at, key_id, tenant_id, operation, route, deployment, \
     stream, status, error_kind, input_tokens, output_tokens, usage_source, attempts, latency_ms, ttft_ms, overhead_ms, \
-    cache_read_tokens, cache_write_tokens, cost_nanos, team_id, user_id, end_user, tags, attempt, is_final, model";
+    cache_read_tokens, cache_write_tokens, cost_nanos, team_id, user_id, end_user, tags, attempt, is_final, model, \
+    classification, route_reason";
 
-pub(crate) const USAGE_COLUMN_COUNT: usize = 28;
+pub(crate) const USAGE_COLUMN_COUNT: usize = 30;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Placeholders {
@@ -120,7 +121,7 @@ mod tests {
         let (sql, _) = audit_page(&q, Placeholders::Anonymous);
         assert!(sql.ends_with("action = ? AND at >= ? ORDER BY id DESC LIMIT ?"), "{sql}");
         assert_eq!(usage_values(2, Placeholders::Numbered).matches('$').count(), 2 * USAGE_COLUMN_COUNT);
-        assert!(usage_values(2, Placeholders::Numbered).ends_with("$55, $56)"));
+        assert!(usage_values(2, Placeholders::Numbered).ends_with("$59, $60)"));
         assert_eq!(usage_values(1, Placeholders::Anonymous), format!("({})", vec!["?"; USAGE_COLUMN_COUNT].join(", ")));
     }
 }

@@ -118,6 +118,8 @@ fn bind_usage<'q>(args: &mut SqliteArguments<'q>, r: &'q UsageRecord) -> Result<
     args.add(i64::from(r.attempt))?;
     args.add(r.is_final as i64)?;
     args.add(r.model.as_deref())?;
+    args.add(r.classification.as_deref())?;
+    args.add(r.route_reason.as_deref())?;
     Ok(())
 }
 
@@ -131,6 +133,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "usage attempts", include_str!("../migrations/0005_usage_attempts.sql")),
     (6, "usage rollups", include_str!("../migrations/0006_usage_rollups.sql")),
     (7, "budget alerts", include_str!("../migrations/0007_budget_alerts.sql")),
+    (8, "usage routing", include_str!("../migrations/0008_usage_routing.sql")),
 ];
 
 pub struct SqliteStore {
@@ -253,6 +256,8 @@ fn usage_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UsageRecord, StoreErr
         attempt: row.try_get::<i64, _>("attempt").map_err(err)? as u32,
         is_final: row.try_get::<i64, _>("is_final").map_err(err)? != 0,
         model: row.try_get("model").map_err(err)?,
+        classification: row.try_get("classification").map_err(err)?,
+        route_reason: row.try_get("route_reason").map_err(err)?,
     })
 }
 

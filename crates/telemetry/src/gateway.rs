@@ -46,6 +46,8 @@ pub struct Metrics {
     pub budget_exceeded: CounterFamily,
     pub budget_actions: CounterFamily,
     pub requests_shed: CounterFamily,
+    pub route_decisions: CounterFamily,
+    pub pii_masked: CounterFamily,
     pub budget_backend_failures: CounterFamily,
     pub access_denied: CounterFamily,
     /// Budget threshold alerts: fired, delivered / failed (per webhook),
@@ -198,6 +200,16 @@ impl Metrics {
                 "Requests refused with 503 before any work because the gateway was overloaded, by reason.",
                 &["reason"],
             ),
+            route_decisions: CounterFamily::new(
+                "switchyard_route_decisions_total",
+                "Routing decisions, by route, strategy, data classification and outcome (routed, refused: no eligible deployment).",
+                &["route", "strategy", "classification", "outcome"],
+            ),
+            pii_masked: CounterFamily::new(
+                "switchyard_pii_masked_total",
+                "Findings masked in requests sent to L2 (cloud) deployments, by kind.",
+                &["kind"],
+            ),
             budget_backend_failures: CounterFamily::new(
                 "switchyard_budget_backend_failures_total",
                 "Budget reservations where the shared budget store (Redis) did not answer in time.",
@@ -266,6 +278,8 @@ impl Metrics {
         self.budget_exceeded.render(&mut out);
         self.budget_actions.render(&mut out);
         self.requests_shed.render(&mut out);
+        self.route_decisions.render(&mut out);
+        self.pii_masked.render(&mut out);
         self.budget_backend_failures.render(&mut out);
         self.access_denied.render(&mut out);
         self.alerts.render(&mut out);

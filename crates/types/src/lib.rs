@@ -11,4 +11,4 @@ mod vocab;
 
 pub use raw_object::RawObject;
 pub use usage::{Usage, UsageSource};
-pub use vocab::{Capability, ProviderKind, Tier};
+pub use vocab::{Capability, Classification, ProviderKind, Tier, TierAccess};

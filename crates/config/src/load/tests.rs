@@ -113,7 +113,11 @@ fn a_full_document_loads_with_its_values_and_defaults() {
     assert_eq!(c.deployments[0].price.as_ref().map(|p| p.output_per_mtok), Some(0.6));
     assert_eq!(c.deployments[1].price.as_ref().map(|p| p.output_per_mtok), Some(0.0), "default");
     assert_eq!(c.deployments[1].capabilities, vec![Capability::Embeddings]);
-    assert_eq!(c.deployments[2].capabilities, vec![Capability::Chat], "default");
+    assert_eq!(
+        c.deployments[2].capabilities,
+        vec![Capability::Chat, Capability::Tools, Capability::Vision, Capability::Json],
+        "default"
+    );
     assert_eq!(c.routes[0].targets, vec!["mini", "sim-chat"]);
     assert_eq!(c.routes[1].name, "text-embedding-3-small");
 }

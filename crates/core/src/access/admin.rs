@@ -818,6 +818,8 @@ pub fn seed(now: i64) -> (Vec<Plan>, Tenant) {
         limits: Limits::default(),
         budgets: Vec::new(),
         allowed_routes: None,
+        classification: None,
+        allowed_regions: None,
         metadata: Map::new(),
         created_at: now,
         updated_at: now,

@@ -220,6 +220,14 @@ pub struct Tenant {
     pub budgets: Vec<Budget>,
     #[serde(default)]
     pub allowed_routes: Option<Vec<String>>,
+    /// Its requests' data classification when neither the request nor the
+    /// key names one (`None`: `classification.default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<switchyard_types::Classification>,
+    /// Regions its requests may be served in (providers' `region`);
+    /// `None`: any. A deployment without a region is then not allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_regions: Option<Vec<String>>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
     pub created_at: i64,
@@ -317,8 +325,8 @@ entity!(Plan, Kind::Plan,
     patch: &["name", "limits", "key_limits", "allowed_routes", "metadata"],
     tenant: |s| { let _ = s; None });
 entity!(Tenant, Kind::Tenant,
-    create: &["id", "name", "status", "trial_ends_at", "plan_id", "limits", "budgets", "allowed_routes", "metadata"],
-    patch: &["name", "status", "trial_ends_at", "plan_id", "limits", "budgets", "allowed_routes", "metadata"],
+    create: &["id", "name", "status", "trial_ends_at", "plan_id", "limits", "budgets", "allowed_routes", "classification", "allowed_regions", "metadata"],
+    patch: &["name", "status", "trial_ends_at", "plan_id", "limits", "budgets", "allowed_routes", "classification", "allowed_regions", "metadata"],
     tenant: |s| Some(&s.id));
 entity!(Team, Kind::Team,
     create: &["tenant_id", "name", "limits", "budgets", "allowed_routes", "metadata"],
@@ -329,8 +337,8 @@ entity!(User, Kind::User,
     patch: &["team_id", "name", "email", "metadata"],
     tenant: |s| Some(&s.tenant_id));
 entity!(crate::keys::KeyRecord, Kind::Key,
-    create: &["tenant_id", "team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "budgets", "unlimited", "metadata"],
-    patch: &["team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "budgets", "unlimited", "metadata"],
+    create: &["tenant_id", "team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "budgets", "unlimited", "classification", "metadata"],
+    patch: &["team_id", "user_id", "name", "roles", "allowed_routes", "expires_at", "limits", "budgets", "unlimited", "classification", "metadata"],
     tenant: |s| Some(&s.tenant_id));
 
 /// The largest limit accepted (10¹²): bigger means "no limit" and should
@@ -376,6 +384,9 @@ pub fn check_body(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Gat
                         format!("'metadata' is at most {MAX_METADATA_BYTES} bytes as JSON."),
                     ));
                 }
+            }
+            ("allowed_regions", Value::Array(a)) if a.len() > MAX_ROUTES => {
+                return Err(invalid("allowed_regions", format!("'allowed_regions' holds at most {MAX_ROUTES} names.")));
             }
             ("allowed_routes", Value::Array(a)) if a.len() > MAX_ROUTES => {
                 return Err(invalid("allowed_routes", format!("'allowed_routes' holds at most {MAX_ROUTES} names.")));

@@ -49,6 +49,9 @@ pub struct Account {
     /// Told when the commit moves a budget past a threshold; set by the
     /// pipeline with the hold.
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// The request counts as in flight at the deployment of its current
+    /// attempt (`least_busy`) until this is replaced or dropped.
+    pub busy: Option<crate::routing::live::Busy>,
 }
 
 impl Account {
@@ -69,6 +72,7 @@ impl Account {
             cost: None,
             hold: None,
             alerts: None,
+            busy: None,
         }
     }
 

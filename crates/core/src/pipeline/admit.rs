@@ -62,6 +62,19 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Records that policy kept a request from every deployment of its
+    /// route (its data classification, the tenant's regions).
+    pub fn policy_refused(&self, caller: &Caller, route: &str, why: &str, origin: Origin) {
+        self.metrics.access_denied.inc(&["v1", "data_policy"]);
+        let record = AuditRecord::new(Actor::of_key(&caller.key), "request.refused", &origin)
+            .tenant(Some(caller.tenant_id()))
+            .target("route", route)
+            .reason(why.to_string());
+        self.audit.send_or_drop(record);
+    }
+}
+
 /// Shows enough of a presented secret to recognise it, never all of it.
 fn redact(secret: &str) -> String {
     let head: String = secret.chars().take(6).collect();

@@ -10,9 +10,10 @@
 
 use super::account::Account;
 use super::admit::Head;
-use super::stream::{Deadlines, Mode, Relay};
+use super::stream::{Deadlines, Mode, Relay, Restore};
 use super::translate::{self, Canonical, Translation};
 use crate::error::GatewayError;
+use crate::routing::Step;
 use crate::runtime::Deployment;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub enum Answer {
 pub struct Attempted {
     pub answer: Answer,
     pub deployment: Arc<Deployment>,
+    /// It was sent the masked body (originals may be restored).
+    pub masked: bool,
     /// The provider's rate-limit headers (OpenAI's names), relayed.
     pub rate_limits: Vec<(&'static str, String)>,
 }
@@ -44,9 +47,19 @@ pub struct Context<'a> {
     pub dialect: Format,
     pub head: &'a Head<'a>,
     pub body: &'a Bytes,
+    /// The body with its findings masked, for steps that need it.
+    pub masked: Option<(&'a Head<'a>, &'a Bytes)>,
+    /// Puts the originals back into answers from masked steps.
+    pub restorer: Option<&'a Arc<switchyard_pii::Restorer>>,
     pub request_id: &'a str,
     pub heartbeat: Duration,
     pub metrics: &'a Metrics,
+}
+
+/// The request as one step sends it: the client's, or the masked one.
+struct Body<'a> {
+    head: &'a Head<'a>,
+    bytes: &'a Bytes,
 }
 
 /// One deployment's request, ready to send.
@@ -56,14 +69,16 @@ struct Prepared {
     translation: Option<Translation>,
 }
 
-pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Account) -> Result<Attempted, GatewayError> {
+pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Result<Attempted, GatewayError> {
     let mut last: Option<GatewayError> = None;
-    // Decoded the first time a deployment needs another format.
-    let mut canonical: Option<Canonical> = None;
+    // Decoded the first time a deployment needs another format (one for
+    // the client's body, one for the masked body).
+    let mut canonical: [Option<Canonical>; 2] = [None, None];
     // The failed attempt before this one: recorded as such once the next
     // one starts (the last failure is the request's own final record).
     let mut failed: Option<(u16, &'static str, Duration)> = None;
-    for deployment in plan {
+    for step in plan {
+        let deployment = &step.deployment;
         if let Some((status, kind, took)) = failed.take() {
             account.attempt_failed(status, kind, took);
         }
@@ -73,22 +88,36 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
         account.priced = Some(deployment.clone());
         // A body the target format cannot express is the client's error,
         // returned at once like an upstream 4xx.
-        let prepared = prepare(deployment, &cx, &mut canonical).map_err(|mut e| {
+        let (head, body) = match cx.masked {
+            Some(masked) if step.masked => masked,
+            _ => (cx.head, cx.body),
+        };
+        let body = Body { head, bytes: body };
+        let prepared = prepare(deployment, &cx, &body, &mut canonical[usize::from(step.masked)]).map_err(|mut e| {
             e.attempts = account.record.attempts;
             e.deployment = Some(deployment.name.clone());
             e
         })?;
+        account.busy = Some(deployment.live.busy());
         let started = Instant::now();
-        let result = attempt(deployment, &cx, prepared).await;
+        let restore = cx.restorer.filter(|_| step.masked);
+        let result = attempt(deployment, &cx, &body, prepared, restore).await;
         let took = started.elapsed();
         account.add_upstream_time(took);
+        match &result {
+            Ok(_) => deployment.live.observe(took),
+            Err(e) if e.retryable() => deployment.live.observe_failure(took),
+            Err(_) => {} // the caller's error, not the deployment's
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.as_str(),
         };
         cx.metrics.attempts.inc(&[&deployment.name, outcome]);
         match result {
-            Ok((answer, rate_limits)) => return Ok(Attempted { answer, deployment: deployment.clone(), rate_limits }),
+            Ok((answer, rate_limits)) => {
+                return Ok(Attempted { answer, deployment: deployment.clone(), masked: step.masked, rate_limits })
+            }
             Err(e) => {
                 tracing::warn!(request_id = cx.request_id, deployment = %deployment.name, error_kind = e.kind.as_str(), "attempt failed: {}", e.message);
                 let mut error = GatewayError::from_provider(&e, &deployment.name);
@@ -109,22 +138,23 @@ pub async fn run(plan: &[Arc<Deployment>], cx: Context<'_>, account: &mut Accoun
 fn prepare(
     deployment: &Deployment,
     cx: &Context<'_>,
+    body: &Body<'_>,
     canonical: &mut Option<Canonical>,
 ) -> Result<Prepared, GatewayError> {
-    let head = cx.head;
+    let head = body.head;
     if deployment.format == cx.dialect {
         // Same format: pass-through. OpenAI streams always ask upstream for
         // usage; the relay hides it again if the client did not ask.
         let force_usage = cx.dialect == Format::OpenAi && head.stream && !head.include_usage;
         let body = match rewrite_request(&head.object, &head.model, &deployment.model, force_usage) {
             Some(rewritten) => Bytes::from(rewritten),
-            None => cx.body.clone(), // fast path: unchanged bytes
+            None => body.bytes.clone(), // fast path: unchanged bytes
         };
         return Ok(Prepared { body, translation: None });
     }
     let canonical = match canonical {
         Some(c) => c,
-        None => match translate::decode(cx.op, cx.dialect, cx.body) {
+        None => match translate::decode(cx.op, cx.dialect, body.bytes) {
             Ok(c) => canonical.insert(c),
             Err(e) => {
                 cx.metrics.translations.inc(&[cx.dialect.as_str(), deployment.format.as_str(), "refused"]);
@@ -153,9 +183,11 @@ type Limits = Vec<(&'static str, String)>;
 async fn attempt(
     deployment: &Deployment,
     cx: &Context<'_>,
+    body: &Body<'_>,
     prepared: Prepared,
+    restore: Option<&Arc<switchyard_pii::Restorer>>,
 ) -> Result<(Answer, Limits), ProviderError> {
-    let head = cx.head;
+    let head = body.head;
     let request = UpstreamRequest {
         operation: cx.op,
         model: deployment.model.clone(),
@@ -176,11 +208,11 @@ async fn attempt(
         let answer = match prepared.translation {
             None if cx.dialect == Format::OpenAi => Answer::Full(bytes, None),
             None => {
-                let usage = translate::passed_usage(cx.dialect, head, cx.body, &bytes);
+                let usage = translate::passed_usage(cx.dialect, head, body.bytes, &bytes);
                 Answer::Full(bytes, Some(usage))
             }
             Some(tr) => {
-                let (body, usage) = translate::response(tr, cx.op, head, cx.body, cx.request_id, &bytes)?;
+                let (body, usage) = translate::response(tr, cx.op, head, body.bytes, cx.request_id, &bytes)?;
                 Answer::Full(body, Some(usage))
             }
         };
@@ -198,12 +230,20 @@ async fn attempt(
         return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a stream, got a whole body"));
     };
     let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
-    let mode = match prepared.translation {
-        None if cx.dialect == Format::OpenAi => Mode::pass_through(head.include_usage),
-        None => Mode::observe(translate::decoder(cx.dialect, cx.request_id)),
-        Some(tr) => Mode::translate(translate::decoder(tr.from, cx.request_id), translate::encoder(tr.to, head)),
+    let mode = match (prepared.translation, restore) {
+        // The text is only reachable decoded: same format or not.
+        (tr, Some(restorer)) => {
+            let from = tr.map_or(deployment.format, |t| t.from);
+            let restore = Restore::new(restorer.clone());
+            Mode::restoring(translate::decoder(from, cx.request_id), translate::encoder(cx.dialect, head), restore)
+        }
+        (None, None) if cx.dialect == Format::OpenAi => Mode::pass_through(head.include_usage),
+        (None, None) => Mode::observe(translate::decoder(cx.dialect, cx.request_id)),
+        (Some(tr), None) => {
+            Mode::translate(translate::decoder(tr.from, cx.request_id), translate::encoder(tr.to, head))
+        }
     };
-    let mut relay = Relay::new(upstream, deadlines, mode, cx.body.clone());
+    let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
     relay.prime().await?;
     Ok((Answer::Stream(Box::new(relay)), rate_limits))
 }

@@ -22,11 +22,14 @@ pub mod translate;
 use crate::access::audit::Origin;
 use crate::error::GatewayError;
 use crate::reply::{Reply, ReplyBody};
+use crate::routing::{self, classify, needs::Needs};
 use crate::tokenize;
 use crate::Gateway;
 use account::Account;
 use attempt::{Answer, Context};
 use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 use switchyard_providers::openai_compat::wire::{self, ResponsePeek};
 use switchyard_providers::Operation;
@@ -54,6 +57,8 @@ pub struct Inbound {
     /// `x-switchyard-tags` and `x-switchyard-user`, as sent.
     pub tags: Option<String>,
     pub end_user: Option<String>,
+    /// `x-switchyard-classification`, as sent.
+    pub classification: Option<String>,
 }
 
 impl Inbound {
@@ -105,8 +110,8 @@ impl Gateway {
         };
         account.record.stream = head.stream;
 
-        let plan = match resolve::resolve(&rt, &key, &head.model, op) {
-            Ok(p) => p,
+        let route = match resolve::route(&rt, &key, &head.model, op) {
+            Ok(r) => r,
             Err(e) => {
                 if rt.routes.contains_key(&head.model) && !key.may_use(&head.model) {
                     self.route_refused(&key, &head.model, inbound.origin());
@@ -114,15 +119,38 @@ impl Gateway {
                 return Err(fail(account, e).await);
             }
         };
-        let mut plan = plan;
-        account.record.route = Some(plan.route.name.clone());
+        account.record.route = Some(route.name.clone());
+        let class =
+            match classify::classify(inbound.classification.as_deref(), &key, &rt.config.classification, &inbound.body)
+            {
+                Ok(c) => c,
+                Err(e) => return Err(fail(account, e).await),
+            };
+        account.record.classification = Some(class.class.as_str().to_string());
+        let request = routing::Request {
+            needs: Needs::of(op, &head, &inbound.body, rt.config.rate_limits.default_max_tokens),
+            class,
+            regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
+        };
+        let decided = routing::plan(&route, &request);
+        let outcome = if decided.is_ok() { "routed" } else { "refused" };
+        self.metrics.route_decisions.inc(&[&route.name, route.strategy.as_str(), class.class.as_str(), outcome]);
+        let mut plan = match decided {
+            Ok(p) => p,
+            Err(e) => {
+                if e.kind == crate::ErrorKind::PolicyRefused {
+                    self.policy_refused(&key, &route.name, &e.message, inbound.origin());
+                }
+                return Err(fail(account, e).await);
+            }
+        };
 
         match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()).await {
             Ok(admission) => account.admission = admission,
             Err(e) => return Err(fail(account, e).await),
         }
         // May replace the plan (a spent budget that downgrades).
-        let budget_action = match self.reserve_budget(&rt, &key, &mut plan, op, &head, inbound.body.len()).await {
+        let budget_action = match self.reserve_budget(&rt, &key, &mut plan, &request).await {
             Ok(budgeted) => {
                 if budgeted.hold.is_some() {
                     account.alerts = Some(self.alerts.clone());
@@ -133,6 +161,29 @@ impl Gateway {
             Err(e) => return Err(fail(account, e).await),
         };
         account.record.route = Some(plan.route.name.clone());
+        account.record.route_reason = Some(std::mem::take(&mut plan.reason));
+        // P1 data bound for L2: the body with its findings masked, once.
+        let mut restorer = None;
+        let masked_body = if plan.steps.iter().any(|s| s.masked) {
+            let mut masker = switchyard_pii::Masker::new();
+            let masked = match classify::mask_body(&inbound.body, &mut masker) {
+                Ok(m) => m,
+                Err(e) => return Err(fail(account, e).await),
+            };
+            for (kind, n) in masker.counts() {
+                self.metrics.pii_masked.add(&[kind.as_str()], n as u64);
+            }
+            if rt.config.classification.restore {
+                restorer = Some(masker.into_restorer()).filter(|r| !r.is_empty()).map(std::sync::Arc::new);
+            }
+            masked
+        } else {
+            None
+        };
+        let masked_head = match masked_body.as_ref().map(|b| admit::parse(op, inbound.dialect, b)).transpose() {
+            Ok(h) => h,
+            Err(e) => return Err(fail(account, e).await),
+        };
         let quota = account.admission.as_ref().map(|a| crate::limits::headers::headers(a.quota()));
 
         let cx = Context {
@@ -140,11 +191,13 @@ impl Gateway {
             dialect: inbound.dialect,
             head: &head,
             body: &inbound.body,
+            masked: masked_head.as_ref().zip(masked_body.as_ref()),
+            restorer: restorer.as_ref(),
             request_id: &inbound.request_id,
             heartbeat: rt.config.server.heartbeat.get(),
             metrics: &self.metrics,
         };
-        let attempted = match attempt::run(&plan.attempts, cx, &mut account).await {
+        let attempted = match attempt::run(&plan.steps, cx, &mut account).await {
             Ok(a) => a,
             Err(mut e) => {
                 if let Some(q) = quota {
@@ -171,6 +224,10 @@ impl Gateway {
         match attempted.answer {
             Answer::Full(body, usage) => {
                 let usage = usage.unwrap_or_else(|| response_usage(&inbound.body, &body));
+                let body = match (&restorer, attempted.masked) {
+                    (Some(r), true) => classify::restore_body(body, r),
+                    _ => body,
+                };
                 if let Some(nanos) = account.cost(&usage) {
                     headers.push(("x-switchyard-cost-usd", switchyard_types::cost::usd_text(nanos)));
                 }
@@ -206,12 +263,16 @@ impl Gateway {
     }
 }
 
-/// Records a failed request and hands the error back.
-async fn fail(mut account: Account, mut e: GatewayError) -> GatewayError {
-    account.commit();
-    e.attempts = account.record.attempts;
-    account.finish_async(e.status(), Some(e.kind.as_str()), Usage::default(), None).await;
-    e
+/// Records a failed request and hands the error back. Boxed: `handle` has
+/// a dozen ways to fail, and an unboxed future at each would each take
+/// room in `handle`'s own future (~9 KB more, copied on every request).
+fn fail(mut account: Account, mut e: GatewayError) -> Pin<Box<dyn Future<Output = GatewayError> + Send>> {
+    Box::pin(async move {
+        account.commit();
+        e.attempts = account.record.attempts;
+        account.finish_async(e.status(), Some(e.kind.as_str()), Usage::default(), None).await;
+        e
+    })
 }
 
 /// Usage of a whole response: as reported, or counted when absent.
@@ -243,7 +304,7 @@ impl Gateway {
             return Err(GatewayError::new(crate::ErrorKind::Internal, "count_tokens decoded a non-chat body"));
         };
         let rt = self.runtime();
-        resolve::resolve(&rt, &key, &request.model, Operation::Chat)?;
+        resolve::route(&rt, &key, &request.model, Operation::Chat)?;
         tokenize::warm_up();
         let n = tokenize::count(&translate::prompt_text(&request));
         Ok(Bytes::from(serde_json::json!({ "input_tokens": n }).to_string()))

@@ -6,13 +6,11 @@
 //! rest of the reservation is released then. A budget that would be passed
 //! blocks, downgrades or throttles the request (its `on_exceed`).
 
-use super::admit::Head;
-use super::limit::estimate;
-use super::resolve::Plan;
 use crate::access::Caller;
 use crate::budget::{Action, Exceeded, Hold, NotReserved, Period};
 use crate::error::{ErrorKind, GatewayError};
 use crate::limits::{headers, Check, Limits, NotAdmitted};
+use crate::routing::{self, Plan};
 use crate::runtime::Runtime;
 use crate::Gateway;
 use std::borrow::Cow;
@@ -43,19 +41,19 @@ impl Gateway {
         rt: &Runtime,
         caller: &Caller,
         plan: &mut Plan,
-        op: Operation,
-        head: &Head<'_>,
-        body_len: usize,
+        request: &routing::Request<'_>,
     ) -> Result<Budgeted, GatewayError> {
         if caller.caps.is_empty() {
             return Ok(Budgeted::default());
         }
-        let (prompt, output) = estimate(op, head, body_len, rt.config.rate_limits.default_max_tokens);
+        // The same estimate limits use (prompt bytes / 4, answer allowance).
+        let (prompt, output) = (request.needs.prompt_tokens, request.needs.output_tokens);
+        let op = if request.needs.embeddings { Operation::Embeddings } else { Operation::Chat };
         let mut caps = Cow::Borrowed(&caller.caps[..]);
         let mut actions: Vec<String> = Vec::new();
         // Each round relaxes one budget: at most one round per budget.
         for _ in 0..=caller.caps.len() {
-            let price = dearest(plan.attempts.iter().map(|d| &d.price));
+            let price = dearest(plan.steps.iter().map(|s| &s.deployment.price));
             let nanos = to_nanos(cost_picos(&price, &Tokens { input: prompt, output, ..Tokens::default() }));
             let now = crate::now_unix_ms();
             let fell_back = |down: &crate::limits::BackendDown| {
@@ -86,8 +84,7 @@ impl Gateway {
             match caps[i].action.clone() {
                 Action::Block => return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, None)),
                 Action::Downgrade(to) => {
-                    let Some(route) = rt.routes.get(&*to).filter(|r| caller.may_use(&r.name) && !r.targets.is_empty())
-                    else {
+                    let Some(route) = rt.routes.get(&*to).filter(|r| caller.may_use(&r.name)) else {
                         let why = format!("its downgrade route `{to}` is not available to this key");
                         return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, Some(&why)));
                     };
@@ -95,9 +92,18 @@ impl Gateway {
                         let why = format!("its downgrade route `{to}` does not serve {}", op.as_str());
                         return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, Some(&why)));
                     }
+                    // The cheaper route is routed like any other: its
+                    // filters (classification above all) apply.
+                    let downgraded = match routing::plan(route, request) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let why = format!("its downgrade route `{to}` cannot serve it ({})", e.message);
+                            return Err(self.budget_refused(caller.tenant_id(), &exceeded, now, Some(&why)));
+                        }
+                    };
                     actions.push(format!("downgrade; {budget}; from={}; to={to}", plan.route.name));
                     self.metrics.budget_actions.inc(&["downgrade"]);
-                    *plan = Plan { route: route.clone(), attempts: route.targets.clone() };
+                    *plan = downgraded;
                 }
                 Action::Throttle(rpm) => {
                     let scope = Arc::from(format!("budget:{}:{}", exceeded.scope, period_name(exceeded.period)));

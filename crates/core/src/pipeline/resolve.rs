@@ -1,22 +1,14 @@
-//! Resolution: which route the request names, and the plan of attempts.
-//!
-//! This is the seam the routing engine plugs into: today a plan is the
-//! route's enabled deployments in configured order; strategies, tiers and
-//! rollouts will reorder and filter here without touching the attempt loop.
+//! Resolution: which route the request names, and whether this key may use
+//! it for this operation. Which of the route's deployments are tried, and
+//! in what order, is the router's ([`crate::routing`]).
 
 use crate::access::Caller;
 use crate::error::{ErrorKind, GatewayError};
-use crate::runtime::{Deployment, Route, Runtime};
+use crate::runtime::{Route, Runtime};
 use std::sync::Arc;
 use switchyard_providers::Operation;
 
-/// The ordered deployments to try for one request.
-pub struct Plan {
-    pub route: Arc<Route>,
-    pub attempts: Vec<Arc<Deployment>>,
-}
-
-pub fn resolve(rt: &Runtime, key: &Caller, model: &str, op: Operation) -> Result<Plan, GatewayError> {
+pub fn route(rt: &Runtime, key: &Caller, model: &str, op: Operation) -> Result<Arc<Route>, GatewayError> {
     let route = rt.routes.get(model).filter(|_| key.may_use(model)).ok_or_else(|| {
         GatewayError::new(
             ErrorKind::ModelNotFound,
@@ -33,11 +25,5 @@ pub fn resolve(rt: &Runtime, key: &Caller, model: &str, op: Operation) -> Result
         )
         .with_param("model"));
     }
-    if route.targets.is_empty() {
-        return Err(GatewayError::new(
-            ErrorKind::UpstreamUnavailable,
-            format!("The model `{model}` has no enabled deployment: {}.", route.disabled.join(", ")),
-        ));
-    }
-    Ok(Plan { route: route.clone(), attempts: route.targets.clone() })
+    Ok(route.clone())
 }

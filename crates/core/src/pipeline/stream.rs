@@ -28,7 +28,9 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
+use switchyard_pii::Restorer;
 use switchyard_providers::openai_compat::wire::{carries_usage, chunk_text, ChunkPeek};
 use switchyard_providers::sse::{SseEvent, SseFramer};
 use switchyard_providers::{ProviderError, ProviderErrorKind};
@@ -65,7 +67,66 @@ pub enum Mode {
         encoder: Box<dyn StreamEncoder>,
         /// Scratch space, reused for every event.
         events: Vec<StreamEvent>,
+        /// Originals put back into the text of an answer to a masked
+        /// request (same format too: the text is only reachable decoded).
+        restore: Option<Restore>,
     },
+}
+
+/// Puts masked originals back into a stream's text deltas. A placeholder
+/// cut across two deltas (`[EMA` + `IL_1]`) is held back until the next
+/// delta of its part decides it, and flushed at the part's end, the
+/// finish, the end or an error — whichever comes first.
+pub struct Restore {
+    restorer: Arc<Restorer>,
+    /// Held-back text per part index.
+    pending: Vec<(u32, String)>,
+}
+
+impl Restore {
+    pub fn new(restorer: Arc<Restorer>) -> Self {
+        Restore { restorer, pending: Vec::new() }
+    }
+
+    fn apply(&mut self, events: &mut Vec<StreamEvent>) {
+        let mut out = Vec::with_capacity(events.len() + 1);
+        for event in events.drain(..) {
+            match event {
+                StreamEvent::TextDelta { index, text } => {
+                    let held = self.take(Some(index)).map(|(_, t)| t).unwrap_or_default();
+                    let mut stream = self.restorer.stream();
+                    let ready = stream.push(&(held + &text));
+                    let rest = stream.finish();
+                    if !rest.is_empty() {
+                        self.pending.push((index, rest));
+                    }
+                    if !ready.is_empty() {
+                        out.push(StreamEvent::TextDelta { index, text: ready });
+                    }
+                }
+                StreamEvent::PartEnd { index } => {
+                    if let Some((index, text)) = self.take(Some(index)) {
+                        out.push(StreamEvent::TextDelta { index, text });
+                    }
+                    out.push(event);
+                }
+                StreamEvent::Finish { .. } | StreamEvent::Done | StreamEvent::Error(_) => {
+                    while let Some((index, text)) = self.take(None) {
+                        out.push(StreamEvent::TextDelta { index, text });
+                    }
+                    out.push(event);
+                }
+                other => out.push(other),
+            }
+        }
+        *events = out;
+    }
+
+    /// The held-back text of part `index` (any part: `None`).
+    fn take(&mut self, index: Option<u32>) -> Option<(u32, String)> {
+        let at = self.pending.iter().position(|(i, _)| index.is_none_or(|x| x == *i))?;
+        Some(self.pending.swap_remove(at))
+    }
 }
 
 impl Mode {
@@ -78,7 +139,12 @@ impl Mode {
     }
 
     pub fn translate(decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>) -> Self {
-        Mode::Translate { decoder, encoder, events: Vec::new() }
+        Mode::Translate { decoder, encoder, events: Vec::new(), restore: None }
+    }
+
+    /// Translating, with masked originals put back into the text.
+    pub fn restoring(decoder: Box<dyn StreamDecoder>, encoder: Box<dyn StreamEncoder>, restore: Restore) -> Self {
+        Mode::Translate { decoder, encoder, events: Vec::new(), restore: Some(restore) }
     }
 }
 
@@ -294,6 +360,9 @@ impl Relay {
                 if let Err(e) = decoder.decode(event.name(), &data, events) {
                     return Some(self.fail(ErrorKind::UpstreamFailed, &format!("unreadable upstream event: {e}")));
                 }
+                if let Mode::Translate { restore: Some(restore), events, .. } = &mut self.mode {
+                    restore.apply(events);
+                }
                 let translated = self.encode_events();
                 match self.mode {
                     Mode::Observe { .. } => Some(event.raw),
@@ -378,6 +447,9 @@ impl Relay {
         decoder.end(events);
         if !events.iter().any(|e| matches!(e, StreamEvent::Done | StreamEvent::Error(_))) {
             return None;
+        }
+        if let Mode::Translate { restore: Some(restore), events, .. } = &mut self.mode {
+            restore.apply(events);
         }
         self.encode_events()
     }
@@ -466,5 +538,46 @@ impl SeenText {
 
     fn estimate_tokens(&self) -> u64 {
         tokenize::count(&self.text) + (self.beyond as u64).div_ceil(4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn text(index: u32, t: &str) -> StreamEvent {
+        StreamEvent::TextDelta { index, text: t.into() }
+    }
+
+    #[test]
+    fn restore_puts_originals_back_across_deltas() {
+        let mut masker = switchyard_pii::Masker::new();
+        let masked = masker.mask("write to bob@example.com").unwrap();
+        assert_eq!(masked, "write to [EMAIL_1]");
+        let mut restore = Restore::new(Arc::new(masker.into_restorer()));
+        // A placeholder cut over three deltas, then one cut at the end.
+        let mut out = String::new();
+        for chunk in ["Sent to [EM", "AIL", "_1] ok [EMAIL_"] {
+            let mut events = vec![text(0, chunk)];
+            restore.apply(&mut events);
+            for e in &events {
+                if let StreamEvent::TextDelta { text, .. } = e {
+                    out.push_str(text);
+                }
+            }
+        }
+        assert_eq!(out, "Sent to bob@example.com ok ");
+        // The part's end flushes what was held back (an unfinished
+        // placeholder is just text), before the end event itself.
+        let mut events = vec![StreamEvent::PartEnd { index: 0 }, StreamEvent::Done];
+        restore.apply(&mut events);
+        assert_eq!(events, [text(0, "[EMAIL_"), StreamEvent::PartEnd { index: 0 }, StreamEvent::Done]);
+        // Held back on two parts: `Done` flushes both.
+        let mut events = vec![text(0, "a [E"), text(1, "b [EMAIL_1"), StreamEvent::Done];
+        restore.apply(&mut events);
+        assert_eq!(events.len(), 5, "{events:?}");
+        assert_eq!(events[..2], [text(0, "a "), text(1, "b ")]);
+        assert_eq!(events[4], StreamEvent::Done);
     }
 }

@@ -48,7 +48,7 @@ fn parse_events(body: &str) -> Vec<(String, Value)> {
 }
 
 /// Our events: exactly `event: …\ndata: …\n\n` each.
-fn events(body: &str) -> Vec<(String, Value)> {
+pub(super) fn events(body: &str) -> Vec<(String, Value)> {
     assert!(body.ends_with("\n\n") && !body.ends_with("\n\n\n"), "framing: {body:?}");
     parse_events(body)
 }
@@ -57,7 +57,7 @@ fn fixture_events(name: &str) -> Vec<(String, Value)> {
     parse_events(&wire_fixture(&format!("anthropic/{name}")))
 }
 
-fn names(events: &[(String, Value)]) -> Vec<&str> {
+pub(super) fn names(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(n, _)| n.as_str()).collect()
 }
 
@@ -72,7 +72,7 @@ fn runs(events: &[(String, Value)]) -> Vec<&(String, Value)> {
     out
 }
 
-fn text_deltas(events: &[(String, Value)]) -> String {
+pub(super) fn text_deltas(events: &[(String, Value)]) -> String {
     events.iter().filter_map(|(_, v)| v["delta"]["text"].as_str()).collect()
 }
 

@@ -32,7 +32,7 @@ fn body() -> Value {
 }
 
 /// The chunks of a Gemini SSE body: each `data: {…}\r\n\r\n`, no `[DONE]`.
-fn chunks(body: &str) -> Vec<Value> {
+pub(super) fn chunks(body: &str) -> Vec<Value> {
     assert!(body.ends_with("\r\n\r\n"), "framing: {body:?}");
     body[..body.len() - 4]
         .split("\r\n\r\n")
@@ -48,7 +48,7 @@ fn fixture_chunks(name: &str) -> Vec<Value> {
     chunks(&wire_fixture(&format!("gemini/{name}")))
 }
 
-fn text(resp: &Value) -> String {
+pub(super) fn text(resp: &Value) -> String {
     resp["candidates"][0]["content"]["parts"].as_array().unwrap().iter().filter_map(|p| p["text"].as_str()).collect()
 }
 

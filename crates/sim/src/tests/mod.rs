@@ -5,6 +5,7 @@ mod anthropic;
 mod azure;
 mod chat;
 mod control;
+mod echo;
 mod embeddings;
 mod faults;
 mod formats;

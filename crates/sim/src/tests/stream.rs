@@ -34,7 +34,7 @@ fn fixture_chunks(name: &str) -> Vec<Value> {
     sse_chunks(&fixture(name))
 }
 
-fn content_of(chunks: &[Value], index: u64) -> String {
+pub(super) fn content_of(chunks: &[Value], index: u64) -> String {
     chunks
         .iter()
         .filter_map(|c| c["choices"].as_array()?.first().cloned())

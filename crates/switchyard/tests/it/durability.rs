@@ -462,7 +462,8 @@ async fn durability_hung_store_sheds_after_a_second_then_recovers() {
     let Some(pg_bin) = pg_binaries() else { return };
     let pg = Postgres::start(pg_bin);
     let usage = "usage: { queue_capacity: 8, batch_size: 1, flush_interval: 10ms }";
-    let h = Harness::start(bin(), &config(&pg.url()).replace("usage: { flush_interval: 50ms, batch_size: 1000 }", usage));
+    let h =
+        Harness::start(bin(), &config(&pg.url()).replace("usage: { flush_interval: 50ms, batch_size: 1000 }", usage));
     let key = h.key().await;
     let mut sent = Vec::new();
     for i in 0..5 {

@@ -16,6 +16,7 @@ mod durability;
 mod errors;
 mod lifecycle;
 mod replicas;
+mod routing;
 mod streaming;
 mod translate;
 

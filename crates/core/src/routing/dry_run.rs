@@ -1,0 +1,58 @@
+//! `POST /api/v1/route`: which deployments would serve this request, in
+//! what order, and why — without calling any. The caller's key is the one
+//! the request is routed as (its allowed routes, classification default,
+//! tenant regions); the body is the request itself, in OpenAI's format or
+//! (`?format=anthropic`) Anthropic's; `x-switchyard-classification` applies
+//! as on `/v1`. Nothing changes: no limits or budgets are touched and the
+//! weighted rotation does not advance.
+
+use super::classify::classify;
+use super::{evaluate, explain, needs::Needs, Request};
+use crate::access::audit::Origin;
+use crate::error::GatewayError;
+use crate::pipeline::{admit, resolve};
+use crate::Gateway;
+use bytes::Bytes;
+use switchyard_providers::Operation;
+use switchyard_translate::Format;
+
+impl Gateway {
+    pub fn dry_run(
+        &self,
+        credential: Option<&str>,
+        origin: Origin,
+        classification: Option<&str>,
+        dialect: Format,
+        body: &[u8],
+    ) -> Result<Bytes, GatewayError> {
+        let key = self.authenticate(credential, || origin)?;
+        let rt = self.runtime();
+        // The route decides the operation: an embeddings route reads `input`.
+        let model = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_string));
+        let op = match model.as_deref().and_then(|m| rt.routes.get(m)) {
+            Some(r) if r.embeddings => Operation::Embeddings,
+            _ => Operation::Chat,
+        };
+        let head = admit::parse(op, dialect, body)?;
+        let route = resolve::route(&rt, &key, &head.model, op)?;
+        let class = classify(classification, &key, &rt.config.classification, body)?;
+        let request = Request {
+            needs: Needs::of(op, &head, body, rt.config.rate_limits.default_max_tokens),
+            class,
+            regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
+        };
+        let evaluation = evaluate(&route, &request, false);
+        let mut out = explain::to_json(&route, &request, &evaluation);
+        if evaluation.eligible == 0 {
+            let refusal = super::refusal(&route, &request, &evaluation);
+            out["refusal"] = serde_json::json!({
+                "status": refusal.status(),
+                "code": refusal.code(),
+                "message": refusal.message,
+            });
+        }
+        Ok(Bytes::from(out.to_string()))
+    }
+}

@@ -1,0 +1,205 @@
+//! The router: which deployments may serve a request, and in what order.
+//!
+//! ```text
+//! route's targets + fallbacks
+//!   → checks per candidate: capability (tools, images, JSON mode),
+//!     context window, data classification × tier, tenant regions
+//!   → the eligible targets ranked by the route's strategy, then the
+//!     eligible fallbacks in configured order
+//!   → Plan (steps, each saying whether its body is masked) + a reason
+//! ```
+//!
+//! One function, [`evaluate`], does the work for real requests and for the
+//! dry run (`POST /api/v1/route`), so what the dry run shows is what a
+//! request gets. Strategies are in [`rank`]; live figures in [`live`]; what
+//! a request needs in [`needs`]; its data classification in [`classify`].
+
+pub mod classify;
+mod dry_run;
+pub mod explain;
+pub mod live;
+pub mod needs;
+pub mod rank;
+
+use crate::error::{ErrorKind, GatewayError};
+use crate::runtime::{Deployment, Route};
+use classify::Classified;
+use live::Snapshot;
+use needs::Needs;
+use std::sync::Arc;
+use switchyard_config::Strategy;
+use switchyard_types::cost::{cost_picos, to_nanos, Tokens};
+use switchyard_types::{Capability, TierAccess};
+
+/// What the router is told about one request.
+pub struct Request<'a> {
+    pub needs: Needs,
+    pub class: Classified,
+    /// The tenant's allowed regions (`None`: any).
+    pub regions: Option<&'a [String]>,
+}
+
+/// The ordered deployments to try for one request.
+pub struct Plan {
+    pub route: Arc<Route>,
+    pub steps: Vec<Step>,
+    /// For the usage record: `cost; P1 (detected); 2 of 3 eligible; masked`.
+    pub reason: String,
+}
+
+pub struct Step {
+    pub deployment: Arc<Deployment>,
+    /// The request goes there with its findings masked (P1 data on L2).
+    pub masked: bool,
+}
+
+/// One candidate as the router saw it.
+pub struct Candidate {
+    pub deployment: Arc<Deployment>,
+    pub fallback: bool,
+    pub checks: Checks,
+    pub live: Snapshot,
+    /// This request's estimated cost there: prompt + answer allowance.
+    pub cost_nanos: i64,
+    /// `strategy: score` only.
+    pub score: Option<rank::Score>,
+}
+
+/// Every filter's verdict on one candidate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Checks {
+    /// The first capability the request needs that it lacks.
+    pub missing: Option<Capability>,
+    /// Prompt + answer tokens over its context window: (needed, window).
+    pub too_long: Option<(u64, u64)>,
+    pub tier: TierAccess,
+    /// Its region is allowed for the tenant.
+    pub region: bool,
+}
+
+impl Checks {
+    pub fn eligible(&self) -> bool {
+        self.missing.is_none() && self.too_long.is_none() && self.tier != TierAccess::Refused && self.region
+    }
+}
+
+/// Every candidate of the route, checked and, when eligible, ranked: the
+/// eligible ones first in the order they will be tried.
+pub struct Evaluation {
+    pub candidates: Vec<Candidate>,
+    pub eligible: usize,
+}
+
+/// A dry run (`commit` false) changes no state (the weighted rotation).
+pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
+    // Live figures cost a lock each: read them only when they rank (or
+    // for the dry run, which shows them).
+    let live = !commit || matches!(route.strategy, Strategy::Latency | Strategy::LeastBusy | Strategy::Score);
+    let candidate = |d: &Arc<Deployment>, fallback: bool| {
+        let checks = Checks {
+            missing: req.needs.missing(d),
+            too_long: req.needs.too_long(d),
+            tier: req.class.class.access(d.tier),
+            region: req.regions.is_none_or(|allowed| d.region.as_ref().is_some_and(|r| allowed.contains(r))),
+        };
+        let tokens = Tokens { input: req.needs.prompt_tokens, output: req.needs.output_tokens, ..Tokens::default() };
+        Candidate {
+            deployment: d.clone(),
+            fallback,
+            checks,
+            live: if live { d.live.snapshot(!commit) } else { Snapshot::default() },
+            cost_nanos: to_nanos(cost_picos(&d.price, &tokens)),
+            score: None,
+        }
+    };
+    let (mut targets, others): (Vec<Candidate>, Vec<Candidate>) =
+        route.targets.iter().map(|d| candidate(d, false)).partition(|c| c.checks.eligible());
+    let (fallbacks, mut refused): (Vec<Candidate>, Vec<Candidate>) =
+        route.fallbacks.iter().map(|d| candidate(d, true)).partition(|c| c.checks.eligible());
+    rank::rank(route, &mut targets, commit);
+    refused.splice(0..0, others);
+    let eligible = targets.len() + fallbacks.len();
+    let mut candidates = targets;
+    candidates.extend(fallbacks);
+    candidates.extend(refused);
+    Evaluation { candidates, eligible }
+}
+
+/// The plan for a request on `route`, or why no deployment may serve it.
+pub fn plan(route: &Arc<Route>, req: &Request<'_>) -> Result<Plan, GatewayError> {
+    let evaluation = evaluate(route, req, true);
+    let total = evaluation.candidates.len();
+    if evaluation.eligible == 0 {
+        return Err(refusal(route, req, &evaluation));
+    }
+    let steps: Vec<Step> = evaluation.candidates[..evaluation.eligible]
+        .iter()
+        .map(|c| Step { deployment: c.deployment.clone(), masked: c.checks.tier == TierAccess::Masked })
+        .collect();
+    let masked = steps.iter().any(|s| s.masked);
+    let reason = reason(route.strategy, &req.class, evaluation.eligible, total, masked);
+    Ok(Plan { route: route.clone(), steps, reason })
+}
+
+/// `cost; P1 (detected); 2 of 3 eligible; masked on L2`, written by hand:
+/// `format!` cost ~1,500 instructions a request.
+fn reason(strategy: Strategy, class: &Classified, eligible: usize, total: usize, masked: bool) -> String {
+    let mut out = String::with_capacity(64);
+    for part in [strategy.as_str(), "; ", class.class.as_str(), " (", class.source.as_str(), "); "] {
+        out.push_str(part);
+    }
+    push_number(&mut out, eligible);
+    out.push_str(" of ");
+    push_number(&mut out, total);
+    out.push_str(" eligible");
+    if masked {
+        out.push_str("; masked on L2");
+    }
+    out
+}
+
+fn push_number(out: &mut String, n: usize) {
+    if n >= 10 {
+        push_number(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
+}
+
+/// No candidate passed: the error names the route's deployments and why
+/// each was left out. Classification and region refusals are the policy's
+/// (403); a request that needs what no deployment has is the client's (400).
+fn refusal(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> GatewayError {
+    if evaluation.candidates.is_empty() {
+        return GatewayError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("The model `{}` has no enabled deployment: {}.", route.name, route.disabled.join(", ")),
+        );
+    }
+    let policy = evaluation.candidates.iter().all(|c| c.checks.tier == TierAccess::Refused || !c.checks.region);
+    let why: Vec<String> =
+        evaluation.candidates.iter().map(|c| format!("{} ({})", c.deployment.name, explain::why_not(c, req))).collect();
+    if policy {
+        return GatewayError::new(
+            ErrorKind::PolicyRefused,
+            format!(
+                "No deployment of `{}` may receive this request's data ({}): {}.",
+                route.name,
+                req.class.class.as_str(),
+                why.join("; ")
+            ),
+        );
+    }
+    let context = evaluation.candidates.iter().all(|c| c.checks.too_long.is_some());
+    let mut e = GatewayError::new(
+        ErrorKind::InvalidRequest,
+        format!("No deployment of `{}` can serve this request: {}.", route.name, why.join("; ")),
+    );
+    if context {
+        e.code = Some("context_length_exceeded".into());
+        e.param = Some("messages".into());
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,377 @@
+//! The router end to end: each strategy on simulated deployments with
+//! knobs (prices, latencies, loads), fallbacks, capability and context
+//! checks, the classification matrix (P0/P1/P2 × L0/L1/L2, asserted on
+//! what the simulator received), masking, tenant regions, and the dry run.
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use switchyard_testkit::{Harness, ADMIN_TOKEN};
+
+fn bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+/// Three providers on the embedded simulator, one per tier; the sim's
+/// model name tells which deployment a request reached.
+fn config(routes: &str) -> String {
+    format!(
+        r#"
+server: {{ listen: "127.0.0.1:0" }}
+storage: {{ url: "sqlite://{{dir}}/sy.db" }}
+admin: {{ bootstrap_token: "{ADMIN_TOKEN}" }}
+usage: {{ flush_interval: 20ms }}
+reload: {{ watch: false }}
+timeouts: {{ first_token: 3s, idle: 3s, total: 5s }}
+simulator:
+  listen: "127.0.0.1:0"
+  default: {{ answer_tokens: 4 }}
+providers:
+  - {{ name: device, kind: openai_compatible, base_url: "sim://", tier: L0, region: eu }}
+  - {{ name: onprem, kind: openai_compatible, base_url: "sim://", tier: L1, region: eu }}
+  - {{ name: cloud, kind: openai_compatible, base_url: "sim://", tier: L2, region: us }}
+deployments:
+  - {{ name: l0, provider: device, model: m-l0 }}
+  - {{ name: l1, provider: onprem, model: m-l1 }}
+  - {{ name: l2, provider: cloud, model: m-l2, capabilities: [chat] }}
+  - {{ name: cheap, provider: cloud, model: m-cheap, price: {{ input_per_mtok: 0.1, output_per_mtok: 0.2 }}, quality: 0.3, weight: 1 }}
+  - {{ name: dear, provider: cloud, model: m-dear, price: {{ input_per_mtok: 5, output_per_mtok: 15 }}, quality: 0.9, weight: 3 }}
+  - {{ name: fast, provider: cloud, model: m-fast }}
+  - {{ name: slow, provider: cloud, model: m-slow }}
+  - {{ name: small, provider: cloud, model: m-small, context_window: 100 }}
+  - {{ name: tools, provider: cloud, model: m-tools, capabilities: [chat, tools, vision, json] }}
+  - {{ name: broken, provider: cloud, model: m-broken }}
+routes:
+  - {{ name: tiers, targets: [l2, l1, l0] }}
+  - {{ name: cloud-only, targets: [l2] }}
+{routes}
+"#
+    )
+}
+
+async fn chat_with(
+    h: &Harness,
+    key: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (u16, HashMap<String, String>, Value) {
+    let mut req = h.post("/v1/chat/completions", key).json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+fn ask(route: &str, text: &str) -> Value {
+    json!({"model": route, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The deployment that answered.
+async fn routed(h: &Harness, key: &str, route: &str) -> String {
+    let (status, headers, body) = chat_with(h, key, ask(route, "hello"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    headers["x-switchyard-route"].clone()
+}
+
+fn models_seen(requests: &[Value]) -> Vec<String> {
+    requests.iter().map(|r| r["model"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[tokio::test]
+async fn strategies_rank_by_cost_quality_weight_and_score() {
+    let routes = r#"
+  - { name: by-cost, strategy: cost, targets: [dear, cheap] }
+  - { name: by-quality, strategy: quality, targets: [cheap, dear] }
+  - { name: by-weight, strategy: weighted, targets: [cheap, dear] }
+  - { name: score-capability, strategy: score, score_weights: { security: 0, capability: 1, latency: 0, cost: 0 }, targets: [cheap, dear] }
+  - { name: score-cost, strategy: score, score_weights: { security: 0, capability: 0, latency: 0, cost: 1 }, targets: [dear, cheap] }
+"#;
+    let h = Harness::start(&bin(), &config(routes));
+    let key = h.key().await;
+    assert_eq!(routed(&h, &key, "by-cost").await, "cheap");
+    assert_eq!(routed(&h, &key, "by-quality").await, "dear");
+    assert_eq!(routed(&h, &key, "score-capability").await, "dear");
+    assert_eq!(routed(&h, &key, "score-cost").await, "cheap");
+    // Smooth weighted round robin, 1:3: every window of 4 picks holds one
+    // `cheap` and three `dear`, interleaved.
+    let mut picks = Vec::new();
+    for _ in 0..40 {
+        picks.push(routed(&h, &key, "by-weight").await);
+    }
+    for window in picks.chunks(4) {
+        assert_eq!(window.iter().filter(|p| *p == "cheap").count(), 1, "{picks:?}");
+    }
+    assert_eq!(&picks[..4], ["dear", "cheap", "dear", "dear"], "{picks:?}");
+    let metrics = h.metrics().await;
+    assert!(
+        metrics.contains(r#"switchyard_route_decisions_total{route="by-weight",strategy="weighted",classification="P2",outcome="routed"} 40"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn latency_prefers_the_faster_deployment_once_both_are_measured() {
+    let routes = "  - { name: by-latency, strategy: latency, targets: [slow, fast] }\n";
+    let h = Harness::start(&bin(), &config(routes));
+    h.set_knobs("m-slow", json!({"latency_ms": 120, "answer_tokens": 4})).await;
+    h.set_knobs("m-fast", json!({"latency_ms": 5, "answer_tokens": 4})).await;
+    let key = h.key().await;
+    // Both untried: configured order; then the untried one; then the faster.
+    assert_eq!(routed(&h, &key, "by-latency").await, "slow");
+    assert_eq!(routed(&h, &key, "by-latency").await, "fast");
+    for _ in 0..10 {
+        assert_eq!(routed(&h, &key, "by-latency").await, "fast");
+    }
+    // The dry run shows the live figures it ranked by.
+    let plan = dry_run(&h, &key, ask("by-latency", "hi"), &[]).await;
+    assert_eq!(plan["plan"], json!(["fast", "slow"]));
+    let slow = &plan["candidates"][1]["live"];
+    assert_eq!(slow["samples"], 1);
+    assert!(slow["latency_ewma_ms"].as_f64().unwrap() > 100.0, "{plan}");
+}
+
+#[tokio::test]
+async fn least_busy_avoids_the_deployment_with_requests_in_flight() {
+    let routes = "  - { name: by-load, strategy: least_busy, targets: [slow, fast] }\n";
+    let h = std::sync::Arc::new(Harness::start(&bin(), &config(routes)));
+    h.set_knobs("m-slow", json!({"latency_ms": 1500, "answer_tokens": 4})).await;
+    let key = h.key().await;
+    let (h2, k2) = (h.clone(), key.clone());
+    let held = tokio::spawn(async move { routed(&h2, &k2, "by-load").await });
+    // Wait until the first request is at the simulator.
+    let arrived = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        models_seen(&h.sim_requests().await).contains(&"m-slow".to_string()).then_some(())
+    });
+    assert!(arrived.await.is_some());
+    assert_eq!(routed(&h, &key, "by-load").await, "fast", "slow has one in flight");
+    assert_eq!(held.await.unwrap(), "slow");
+    // Nothing in flight again: configured order.
+    assert_eq!(routed(&h, &key, "by-load").await, "slow");
+}
+
+#[tokio::test]
+async fn fallbacks_capabilities_and_context_windows() {
+    let routes = r#"
+  - { name: with-fallback, targets: [broken], fallbacks: [fast] }
+  - { name: mixed, targets: [l2, tools] }
+  - { name: windows, targets: [small, fast] }
+  - { name: small-only, targets: [small] }
+"#;
+    let h = Harness::start(&bin(), &config(routes));
+    h.set_knobs("m-broken", json!({"error_rate": 1.0, "error_status": 500})).await;
+    let key = h.key().await;
+    let (status, headers, _) = chat_with(&h, &key, ask("with-fallback", "hi"), &[]).await;
+    assert_eq!(
+        (status, headers["x-switchyard-route"].as_str(), headers["x-switchyard-attempts"].as_str()),
+        (200, "fast", "2")
+    );
+
+    let mut with_tools = ask("mixed", "weather?");
+    with_tools["tools"] =
+        json!([{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]);
+    let (status, headers, body) = chat_with(&h, &key, with_tools, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-switchyard-route"], "tools");
+    assert_eq!(routed(&h, &key, "mixed").await, "l2", "a plain request keeps the configured order");
+
+    // ~200 tokens of prompt: over `small`'s window of 100.
+    let long = ask("windows", &"word ".repeat(160));
+    let (status, headers, _) = chat_with(&h, &key, long.clone(), &[]).await;
+    assert_eq!((status, headers["x-switchyard-route"].as_str()), (200, "fast"));
+    let mut only_small = long;
+    only_small["model"] = json!("small-only");
+    let (status, _, body) = chat_with(&h, &key, only_small, &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "context_length_exceeded");
+    assert!(body["error"]["message"].as_str().unwrap().contains("context window 100"), "{body}");
+}
+
+#[tokio::test]
+async fn classification_matrix_never_sends_p0_to_the_cloud() {
+    let h = Harness::start(&bin(), &config(""));
+    let key = h.key().await;
+    let email = "Write to alice.smith@example.com about it";
+    // (header, text) → the deployment that answers `tiers: [l2, l1, l0]`.
+    let cases = [
+        (Some("P2"), "hello", "l2"),
+        (Some("P1"), "hello", "l2"),
+        (Some("P0"), "hello", "l1"),
+        (None, "hello", "l2"),
+        (None, email, "l2"), // detected: P1, masked on L2
+        (Some("P0"), email, "l1"),
+    ];
+    for (header, text, expected) in cases {
+        let headers: Vec<(&str, &str)> = header.map(|c| ("x-switchyard-classification", c)).into_iter().collect();
+        let (status, got, body) = chat_with(&h, &key, ask("tiers", text), &headers).await;
+        assert_eq!(status, 200, "{header:?} {text}: {body}");
+        assert_eq!(got["x-switchyard-route"], expected, "{header:?} {text}");
+    }
+    // What reached the cloud: never the P0 requests, and the e-mail only masked.
+    let cloud: Vec<Value> = h.sim_requests().await.into_iter().filter(|r| r["model"] == "m-l2").collect();
+    assert_eq!(cloud.len(), 4);
+    let bodies: Vec<String> = cloud.iter().map(|r| r["body"].to_string()).collect();
+    assert!(bodies.iter().all(|b| !b.contains("alice.smith@example.com")), "{bodies:?}");
+    assert!(bodies.iter().any(|b| b.contains("[EMAIL_1]")), "{bodies:?}");
+
+    // Every in-tier deployment down: a P0 request fails (the last upstream
+    // error, 502); the cloud never sees it.
+    h.set_knobs("m-l1", json!({"error_rate": 1.0, "error_status": 503})).await;
+    h.set_knobs("m-l0", json!({"error_rate": 1.0, "error_status": 503})).await;
+    h.clear_sim_requests().await;
+    let (status, headers, body) =
+        chat_with(&h, &key, ask("tiers", "hello"), &[("x-switchyard-classification", "P0")]).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(headers["x-switchyard-attempts"], "2");
+    assert_eq!(models_seen(&h.sim_requests().await), ["m-l1", "m-l0"]);
+
+    // A route with no in-tier deployment: refused by policy, audited.
+    let (status, _, body) =
+        chat_with(&h, &key, ask("cloud-only", "hello"), &[("x-switchyard-classification", "P0")]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "data_policy");
+    assert!(body["error"]["message"].as_str().unwrap().contains("l2 (tier L2: P0 data stays on L0/L1)"), "{body}");
+    assert!(!models_seen(&h.sim_requests().await).contains(&"m-l2".to_string()));
+    let audited = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        let (_, audit) = h.admin("GET", "/api/v1/audit?action=request.refused", ADMIN_TOKEN, Value::Null).await;
+        audit.to_string().contains("P0 data stays on L0/L1").then_some(())
+    });
+    assert!(audited.await.is_some(), "no audit entry for the refusal");
+
+    // A bad header is the client's error.
+    let (status, _, body) =
+        chat_with(&h, &key, ask("tiers", "hello"), &[("x-switchyard-classification", "secret")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "x-switchyard-classification");
+
+    // Records say what was decided.
+    let records = h.wait_usage(10).await;
+    let p0 = records.iter().find(|r| r.route_reason.as_deref().is_some_and(|w| w.contains("P0 (header)")));
+    assert!(p0.is_some(), "{records:?}\n{}", h.stderr());
+    let detected = records.iter().find(|r| r.route_reason.as_deref().is_some_and(|w| w.contains("P1 (detected)")));
+    assert!(detected.is_some_and(|r| r.route_reason.as_deref().unwrap().ends_with("masked on L2")), "{records:?}");
+}
+
+#[tokio::test]
+async fn key_and_tenant_defaults_and_tenant_regions() {
+    let h = Harness::start(&bin(), &config(""));
+    let p0_key = h.create_key(json!({"name": "secret-work", "classification": "P0"})).await;
+    assert_eq!(routed(&h, &p0_key, "tiers").await, "l1");
+    // The header still decides for a request that sends it.
+    let (_, headers, _) = chat_with(&h, &p0_key, ask("tiers", "hi"), &[("x-switchyard-classification", "P2")]).await;
+    assert_eq!(headers["x-switchyard-route"], "l2");
+
+    let (status, tenant) =
+        h.admin("PATCH", "/api/v1/tenants/default", ADMIN_TOKEN, json!({"allowed_regions": ["eu"]})).await;
+    assert_eq!(status, 200, "{tenant}");
+    let key = h.key().await;
+    assert_eq!(routed(&h, &key, "tiers").await, "l1", "l2 is in region us");
+    let (status, _, body) = chat_with(&h, &key, ask("cloud-only", "hi"), &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("region us"), "{body}");
+    let bad = h.admin("PATCH", "/api/v1/tenants/default", ADMIN_TOKEN, json!({"classification": "P9"})).await;
+    assert_eq!(bad.0, 400, "{}", bad.1);
+}
+
+async fn dry_run(h: &Harness, key: &str, body: Value, headers: &[(&str, &str)]) -> Value {
+    let mut req = h.post("/api/v1/route", key).json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn dry_run_explains_without_calling_anything() {
+    let routes = "  - { name: scored, strategy: score, targets: [dear, cheap, l1] }\n";
+    let h = Harness::start(&bin(), &config(routes));
+    let key = h.key().await;
+    let body = ask("scored", "my card is 4111 1111 1111 1111");
+    let plan = dry_run(&h, &key, body, &[]).await;
+    assert_eq!(plan["classification"], "P1");
+    assert_eq!(plan["classified_by"], "detected");
+    assert_eq!(plan["eligible"], 3);
+    let first = &plan["candidates"][0];
+    // l1 takes the data as it is (security 1); the cloud ones only masked.
+    assert_eq!(first["deployment"], "l1", "{plan}");
+    assert_eq!(first["score"]["security"], 1.0);
+    let dear = plan["candidates"].as_array().unwrap().iter().find(|c| c["deployment"] == "dear").unwrap();
+    assert_eq!(dear["masked"], true);
+    assert_eq!(dear["score"]["security"], 0.5);
+    assert!(dear["score"]["cost"].as_f64().unwrap() < 0.1, "{dear}");
+
+    let refused = dry_run(&h, &key, ask("cloud-only", "hi"), &[("x-switchyard-classification", "P0")]).await;
+    assert_eq!(refused["eligible"], 0);
+    assert_eq!(refused["refusal"]["status"], 403);
+    assert_eq!(refused["candidates"][0]["why_not"], "tier L2: P0 data stays on L0/L1");
+    assert!(h.sim_requests().await.is_empty(), "the dry run called an upstream");
+
+    let unknown = h.post("/api/v1/route", &key).json(&ask("nope", "hi")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let anonymous = h.post("/api/v1/route", "sk-wrong").json(&ask("tiers", "hi")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+/// What a stream's client saw as content, concatenated.
+async fn streamed_text(r: reqwest::Response) -> String {
+    let text = r.text().await.unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data: ") else { continue };
+        if let Ok(v) = serde_json::from_str::<Value>(data) {
+            if let Some(s) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                out.push_str(s);
+            }
+        }
+    }
+    assert!(text.contains("data: [DONE]"), "{text}");
+    out
+}
+
+#[tokio::test]
+async fn masked_requests_reach_the_cloud_masked_and_answers_come_back_whole() {
+    let h = Harness::start(&bin(), &config(""));
+    // The cloud echoes what it received: the placeholders.
+    h.set_knobs("m-l2", json!({"echo": true})).await;
+    let key = h.key().await;
+    let text = "Call 13812345678 or mail \"bob@example.com\", card 4111 1111 1111 1111";
+    let (status, headers, body) = chat_with(&h, &key, ask("cloud-only", text), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-switchyard-route"], "l2");
+    assert_eq!(body["choices"][0]["message"]["content"], text, "originals restored");
+    let sent = h.sim_requests().await[0]["body"]["messages"][0]["content"].as_str().unwrap().to_string();
+    assert_eq!(sent, "Call [PHONE_1] or mail \"[EMAIL_1]\", card [CARD_1]");
+
+    // Streamed: placeholders cut across chunks are restored too.
+    let mut streaming = ask("cloud-only", text);
+    streaming["stream"] = json!(true);
+    let r = h.post("/v1/chat/completions", &key).json(&streaming).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(streamed_text(r).await, text);
+
+    let metrics = h.metrics().await;
+    assert!(metrics.contains(r#"switchyard_pii_masked_total{kind="email"} 2"#), "{metrics}");
+    let records = h.wait_usage(2).await;
+    assert!(records.iter().all(|r| r.classification.as_deref() == Some("P1")), "{records:?}");
+}
+
+#[tokio::test]
+async fn restore_off_leaves_placeholders_and_detection_outranks_a_p2_header() {
+    let config =
+        config("").replace("reload: { watch: false }", "reload: { watch: false }\nclassification: { restore: false }");
+    let h = Harness::start(&bin(), &config);
+    h.set_knobs("m-l2", json!({"echo": true})).await;
+    let key = h.key().await;
+    let (status, _, body) = chat_with(&h, &key, ask("cloud-only", "mail bob@example.com"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], "mail [EMAIL_1]");
+    // Detection raises P2 to P1 whoever said P2, the header included.
+    let (_, _, body) =
+        chat_with(&h, &key, ask("cloud-only", "mail bob@example.com"), &[("x-switchyard-classification", "P2")]).await;
+    assert_eq!(body["choices"][0]["message"]["content"], "mail [EMAIL_1]");
+}
