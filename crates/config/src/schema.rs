@@ -467,9 +467,61 @@ pub struct RouteConfig {
     /// The weights of `strategy: score`.
     #[serde(default)]
     pub score_weights: ScoreWeights,
+    /// Part of the traffic served by other deployments: a canary, or the
+    /// arms of an A/B test (docs/routing.md#rollouts-canaries-and-ab-splits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitConfig>,
     /// Limits per tenant on this route.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+}
+
+/// A route's traffic split into arms. Arm `stable` is the route's own
+/// `targets`; every other arm takes `percent` of the subjects, chosen by a
+/// hash of the subject that does not change between requests, replicas or
+/// restarts — and raising a percent only moves subjects *into* its arm.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    /// What keeps a request on its arm.
+    #[serde(default)]
+    pub sticky: Sticky,
+    pub arms: Vec<ArmConfig>,
+    /// Subjects always on an arm, whatever the hash: `{ internal: { arm:
+    /// canary, subjects: [alice, bob] } }` (the group names are labels).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub groups: std::collections::BTreeMap<String, GroupConfig>,
+    /// `x-switchyard-scenario` values sent to an arm (`stable` included).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scenarios: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ArmConfig {
+    pub name: String,
+    pub targets: Vec<String>,
+    /// Share of subjects, 0–100 with at most two decimals; all arms ≤ 100.
+    pub percent: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// An arm's name, or `stable`.
+    pub arm: String,
+    pub subjects: Vec<String>,
+}
+
+/// The subject a split hashes.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Sticky {
+    /// `x-switchyard-user` when sent, else the key.
+    #[default]
+    User,
+    Key,
+    Tenant,
 }
 
 /// How a route ranks the deployments that pass its filters.

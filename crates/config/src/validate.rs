@@ -2,7 +2,7 @@
 //! every problem as `(path, message)`.
 
 use crate::suggest::closest;
-use crate::{Config, Duration, TimeoutOverrides, EMBEDDED_SIM_URL};
+use crate::{Config, Duration, SplitConfig, TimeoutOverrides, EMBEDDED_SIM_URL};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use switchyard_types::{Capability, ProviderKind};
@@ -236,6 +236,9 @@ impl Config {
                     err(format!("{at}.{field}[{j}]"), format!("{t:?} is listed twice"));
                 }
             }
+            if let Some(split) = &r.split {
+                check_split(&at, split, &deployments, origins, &mut err);
+            }
             let w = r.score_weights;
             for (field, v) in
                 [("security", w.security), ("capability", w.capability), ("latency", w.latency), ("cost", w.cost)]
@@ -251,6 +254,7 @@ impl Config {
                 .targets
                 .iter()
                 .chain(&r.fallbacks)
+                .chain(r.split.iter().flat_map(|s| s.arms.iter().flat_map(|a| &a.targets)))
                 .filter_map(|t| self.deployments.iter().find(|d| &d.name == t))
                 .map(|d| d.capabilities.contains(&Capability::Embeddings))
                 .collect();
@@ -263,6 +267,70 @@ impl Config {
             }
         }
         errors
+    }
+}
+
+/// A route's split: named arms (not `stable`, each once) of known
+/// deployments, shares that add up to at most 100%, groups and scenarios
+/// that name an arm.
+fn check_split(
+    at: &str,
+    split: &SplitConfig,
+    deployments: &HashMap<&str, usize>,
+    origins: &Origins,
+    err: &mut impl FnMut(String, String),
+) {
+    if split.arms.is_empty() {
+        err(format!("{at}.split.arms"), "expected at least one arm besides the route's own targets".into());
+    }
+    let mut names = HashSet::new();
+    let mut total_bp = 0u64;
+    for (i, arm) in split.arms.iter().enumerate() {
+        let here = format!("{at}.split.arms[{i}]");
+        if arm.name.trim().is_empty() || arm.name == "stable" || !names.insert(arm.name.as_str()) {
+            err(format!("{here}.name"), format!("expected a unique name other than \"stable\", found {:?}", arm.name));
+        }
+        if arm.targets.is_empty() {
+            err(format!("{here}.targets"), "expected at least one deployment".into());
+        }
+        for (j, t) in arm.targets.iter().enumerate() {
+            if !deployments.contains_key(t.as_str()) && !origins.deployments.excuses(t) {
+                err(format!("{here}.targets[{j}]"), format!("no deployment named {t:?} ({})", known(t, deployments)));
+            }
+        }
+        let bp = arm.percent * 100.0;
+        if !arm.percent.is_finite() || !(0.0..=100.0).contains(&arm.percent) || (bp - bp.round()).abs() > 1e-6 {
+            err(
+                format!("{here}.percent"),
+                format!("expected 0 to 100 with at most two decimals, found {}", arm.percent),
+            );
+        } else {
+            total_bp += bp.round() as u64;
+        }
+    }
+    if total_bp > 10_000 {
+        err(
+            format!("{at}.split.arms"),
+            format!("the arms' percents add up to {:.2}, over 100", total_bp as f64 / 100.0),
+        );
+    }
+    let arm_known = |a: &str| a == "stable" || names.contains(a);
+    for (group, g) in &split.groups {
+        if !arm_known(&g.arm) {
+            err(
+                format!("{at}.split.groups.{group}.arm"),
+                format!(
+                    "no arm named {:?} (arms: stable, {})",
+                    g.arm,
+                    split.arms.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    for (scenario, arm) in &split.scenarios {
+        if !arm_known(arm) {
+            err(format!("{at}.split.scenarios.{scenario}"), format!("no arm named {arm:?}"));
+        }
     }
 }
 
@@ -499,6 +567,29 @@ mod tests {
         let bad_strategy =
             messages_at("routes:\n  - { name: r, strategy: fastest, targets: [] }\n", "routes[0].strategy");
         assert!(bad_strategy[0].contains("unknown variant `fastest`"), "{bad_strategy:?}");
+    }
+
+    #[test]
+    fn splits_are_checked() {
+        let text = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: a, provider: s, model: m }\n  - { name: e, provider: s, model: e, capabilities: [embeddings] }\nroutes:\n  - name: r\n    targets: [a]\n    split:\n      arms: [{ name: stable, targets: [a], percent: 60 }, { name: c, targets: [zzz, e], percent: 50.555 }, { name: d, targets: [], percent: 45 }]\n      groups: { g: { arm: nope, subjects: [x] } }\n      scenarios: { s: gone }\n";
+        let shown: Vec<(String, String)> = problems(text).into_iter().map(|e| (e.path, e.message)).collect();
+        let paths: Vec<&str> = shown.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "routes[0].split.arms[0].name",
+                "routes[0].split.arms[1].targets[0]",
+                "routes[0].split.arms[1].percent",
+                "routes[0].split.arms[2].targets",
+                "routes[0].split.arms",
+                "routes[0].split.groups.g.arm",
+                "routes[0].split.scenarios.s",
+                "routes[0].targets",
+            ],
+            "{shown:?}"
+        );
+        assert_eq!(shown[4].1, "the arms' percents add up to 105.00, over 100");
+        assert!(shown[7].1.starts_with("mixes embedding deployments"), "{shown:?}");
     }
 
     #[test]

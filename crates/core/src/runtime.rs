@@ -65,6 +65,8 @@ pub struct Route {
     pub score_weights: ScoreWeights,
     /// Smooth weighted round robin's running weights, one per target.
     pub rotation: std::sync::Mutex<Vec<i64>>,
+    /// Canary or A/B arms besides `targets` (arm `stable`).
+    pub split: Option<crate::routing::split::Split>,
     /// Why some configured targets are missing (e.g. "openai: no api_key").
     pub disabled: Vec<String>,
     pub embeddings: bool,
@@ -202,6 +204,13 @@ impl Runtime {
             };
             let targets = enabled(&r.targets)?;
             let fallbacks = enabled(&r.fallbacks)?;
+            let split = match &r.split {
+                Some(c) => {
+                    let arms = c.arms.iter().map(|a| enabled(&a.targets)).collect::<Result<Vec<_>, _>>()?;
+                    Some(crate::routing::split::Split::build(c, arms))
+                }
+                None => None,
+            };
             // Validation guarantees a route's targets are all embeddings or
             // all chat; the first configured one (enabled or not) decides.
             let embeddings = r
@@ -217,6 +226,7 @@ impl Runtime {
                     rotation: std::sync::Mutex::new(vec![0; targets.len()]),
                     targets,
                     fallbacks,
+                    split,
                     strategy: r.strategy,
                     score_weights: r.score_weights,
                     disabled,

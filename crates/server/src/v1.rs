@@ -17,6 +17,7 @@ use std::time::Instant;
 use switchyard_core::access::audit::Origin;
 use switchyard_core::pipeline::attribution::{TAGS_HEADER, USER_HEADER};
 use switchyard_core::pipeline::Inbound;
+use switchyard_core::routing::DryRunHeaders;
 use switchyard_core::{ErrorKind, GatewayError};
 use switchyard_providers::Operation;
 use switchyard_translate::Format;
@@ -61,13 +62,22 @@ pub async fn dry_run(State(state): State<AppState>, req: Request) -> Response {
     let credential = credential(req.headers());
     let origin = origin(&req);
     let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
+    let scenario = header_text(req.headers(), switchyard_core::routing::split::SCENARIO_HEADER);
+    let user = header_text(req.headers(), USER_HEADER);
     let dialect = match req.uri().query() {
         Some(q) if q.split('&').any(|p| p == "format=anthropic") => Format::Anthropic,
         _ => Format::OpenAi,
     };
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let result = match read_body(req.into_body(), limit).await {
-        Ok(body) => state.gateway.dry_run(credential.as_deref(), origin, classification.as_deref(), dialect, &body),
+        Ok(body) => {
+            let headers = DryRunHeaders {
+                classification: classification.as_deref(),
+                scenario: scenario.as_deref(),
+                user: user.as_deref(),
+            };
+            state.gateway.dry_run(credential.as_deref(), origin, headers, dialect, &body)
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -97,6 +107,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let (tags, end_user) = (header_text(req.headers(), TAGS_HEADER), header_text(req.headers(), USER_HEADER));
     let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
+    let scenario = header_text(req.headers(), switchyard_core::routing::split::SCENARIO_HEADER);
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
@@ -105,7 +116,8 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
             return error_response_as(&e, dialect);
         }
     };
-    let inbound = Inbound { request_id, credential, body, dialect, received, peer, tags, end_user, classification };
+    let inbound =
+        Inbound { request_id, credential, body, dialect, received, peer, tags, end_user, classification, scenario };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),
         Err(e) => error_response_as(&e, dialect),

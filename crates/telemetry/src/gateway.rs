@@ -47,6 +47,7 @@ pub struct Metrics {
     pub budget_actions: CounterFamily,
     pub requests_shed: CounterFamily,
     pub route_decisions: CounterFamily,
+    pub route_arms: CounterFamily,
     pub pii_masked: CounterFamily,
     pub budget_backend_failures: CounterFamily,
     pub access_denied: CounterFamily,
@@ -205,6 +206,11 @@ impl Metrics {
                 "Routing decisions, by route, strategy, data classification and outcome (routed, refused: no eligible deployment).",
                 &["route", "strategy", "classification", "outcome"],
             ),
+            route_arms: CounterFamily::new(
+                "switchyard_route_arm_requests_total",
+                "Requests on a route with a split (canary, A/B), by arm (stable or the arm's name).",
+                &["route", "arm"],
+            ),
             pii_masked: CounterFamily::new(
                 "switchyard_pii_masked_total",
                 "Findings masked in requests sent to L2 (cloud) deployments, by kind.",
@@ -279,6 +285,7 @@ impl Metrics {
         self.budget_actions.render(&mut out);
         self.requests_shed.render(&mut out);
         self.route_decisions.render(&mut out);
+        self.route_arms.render(&mut out);
         self.pii_masked.render(&mut out);
         self.budget_backend_failures.render(&mut out);
         self.access_denied.render(&mut out);

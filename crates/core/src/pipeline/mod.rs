@@ -22,7 +22,7 @@ pub mod translate;
 use crate::access::audit::Origin;
 use crate::error::GatewayError;
 use crate::reply::{Reply, ReplyBody};
-use crate::routing::{self, classify, needs::Needs};
+use crate::routing::{self, classify, needs::Needs, split::Subject};
 use crate::tokenize;
 use crate::Gateway;
 use account::Account;
@@ -59,6 +59,8 @@ pub struct Inbound {
     pub end_user: Option<String>,
     /// `x-switchyard-classification`, as sent.
     pub classification: Option<String>,
+    /// `x-switchyard-scenario`, as sent (a split may map it to an arm).
+    pub scenario: Option<String>,
 }
 
 impl Inbound {
@@ -131,6 +133,8 @@ impl Gateway {
             needs: Needs::of(op, &head, &inbound.body, rt.config.rate_limits.default_max_tokens),
             class,
             regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
+            subject: Subject { user: inbound.end_user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
+            scenario: inbound.scenario.as_deref(),
         };
         let decided = routing::plan(&route, &request);
         let outcome = if decided.is_ok() { "routed" } else { "refused" };
@@ -162,6 +166,9 @@ impl Gateway {
         };
         account.record.route = Some(plan.route.name.clone());
         account.record.route_reason = Some(std::mem::take(&mut plan.reason));
+        if let Some(arm) = &plan.arm {
+            self.metrics.route_arms.inc(&[&plan.route.name, arm]);
+        }
         // P1 data bound for L2: the body with its findings masked, once.
         let mut restorer = None;
         let masked_body = if plan.steps.iter().any(|s| s.masked) {

@@ -7,6 +7,7 @@
 //! weighted rotation does not advance.
 
 use super::classify::classify;
+use super::split::Subject;
 use super::{evaluate, explain, needs::Needs, Request};
 use crate::access::audit::Origin;
 use crate::error::GatewayError;
@@ -16,12 +17,21 @@ use bytes::Bytes;
 use switchyard_providers::Operation;
 use switchyard_translate::Format;
 
+/// The request headers the dry run reads, as on `/v1`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DryRunHeaders<'a> {
+    pub classification: Option<&'a str>,
+    pub scenario: Option<&'a str>,
+    /// `x-switchyard-user` (a split's sticky subject).
+    pub user: Option<&'a str>,
+}
+
 impl Gateway {
     pub fn dry_run(
         &self,
         credential: Option<&str>,
         origin: Origin,
-        classification: Option<&str>,
+        headers: DryRunHeaders<'_>,
         dialect: Format,
         body: &[u8],
     ) -> Result<Bytes, GatewayError> {
@@ -37,11 +47,14 @@ impl Gateway {
         };
         let head = admit::parse(op, dialect, body)?;
         let route = resolve::route(&rt, &key, &head.model, op)?;
-        let class = classify(classification, &key, &rt.config.classification, body)?;
+        let class = classify(headers.classification, &key, &rt.config.classification, body)?;
+        let user = headers.user.map(crate::pipeline::attribution::parse_user).transpose()?.flatten();
         let request = Request {
             needs: Needs::of(op, &head, body, rt.config.rate_limits.default_max_tokens),
             class,
             regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
+            subject: Subject { user: user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
+            scenario: headers.scenario,
         };
         let evaluation = evaluate(&route, &request, false);
         let mut out = explain::to_json(&route, &request, &evaluation);

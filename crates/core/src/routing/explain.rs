@@ -91,6 +91,11 @@ pub fn to_json(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Val
             "output_tokens_allowance": req.needs.output_tokens,
         },
         "regions": req.regions,
+        "arm": evaluation.arm.map(|(_, why)| json!({
+            "name": evaluation.arm_name.as_deref().unwrap_or("stable"),
+            "chosen_by": why.as_str(),
+            "bucket": match why { super::split::Why::Bucket(b) => Some(b), _ => None },
+        })),
         "eligible": evaluation.eligible,
         "plan": evaluation.candidates[..evaluation.eligible].iter().map(|c| c.deployment.name.as_str()).collect::<Vec<_>>(),
         "candidates": candidates,

@@ -16,16 +16,19 @@
 
 pub mod classify;
 mod dry_run;
+pub use dry_run::DryRunHeaders;
 pub mod explain;
 pub mod live;
 pub mod needs;
 pub mod rank;
+pub mod split;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::runtime::{Deployment, Route};
 use classify::Classified;
 use live::Snapshot;
 use needs::Needs;
+use split::{Subject, Why};
 use std::sync::Arc;
 use switchyard_config::Strategy;
 use switchyard_types::cost::{cost_picos, to_nanos, Tokens};
@@ -37,6 +40,10 @@ pub struct Request<'a> {
     pub class: Classified,
     /// The tenant's allowed regions (`None`: any).
     pub regions: Option<&'a [String]>,
+    /// Who is asking, for a split's sticky arms.
+    pub subject: Subject<'a>,
+    /// `x-switchyard-scenario`, as sent.
+    pub scenario: Option<&'a str>,
 }
 
 /// The ordered deployments to try for one request.
@@ -45,6 +52,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// For the usage record: `cost; P1 (detected); 2 of 3 eligible; masked`.
     pub reason: String,
+    /// The split arm (`stable` or an arm's name); `None`: no split.
+    pub arm: Option<String>,
 }
 
 pub struct Step {
@@ -88,6 +97,10 @@ impl Checks {
 pub struct Evaluation {
     pub candidates: Vec<Candidate>,
     pub eligible: usize,
+    /// The split arm the request is on, and why (`None`: no split).
+    pub arm: Option<(&'static str, Why)>,
+    /// Its name when not `stable`.
+    pub arm_name: Option<String>,
 }
 
 /// A dry run (`commit` false) changes no state (the weighted rotation).
@@ -112,17 +125,26 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
             score: None,
         }
     };
+    // A split's arm replaces the targets; the fallbacks stay the route's.
+    let assigned = route.split.as_ref().map(|s| s.assign(&route.name, req.subject, req.scenario));
+    let arm = assigned.as_ref().and_then(|(arm, _)| *arm);
+    let pool = match arm {
+        Some(a) => rank::Pool { targets: &a.targets, rotation: &a.rotation },
+        None => rank::Pool { targets: &route.targets, rotation: &route.rotation },
+    };
     let (mut targets, others): (Vec<Candidate>, Vec<Candidate>) =
-        route.targets.iter().map(|d| candidate(d, false)).partition(|c| c.checks.eligible());
+        pool.targets.iter().map(|d| candidate(d, false)).partition(|c| c.checks.eligible());
     let (fallbacks, mut refused): (Vec<Candidate>, Vec<Candidate>) =
         route.fallbacks.iter().map(|d| candidate(d, true)).partition(|c| c.checks.eligible());
-    rank::rank(route, &mut targets, commit);
+    rank::rank(route, &pool, &mut targets, commit);
     refused.splice(0..0, others);
     let eligible = targets.len() + fallbacks.len();
     let mut candidates = targets;
     candidates.extend(fallbacks);
     candidates.extend(refused);
-    Evaluation { candidates, eligible }
+    let arm_name = arm.map(|a| a.name.clone());
+    let arm = assigned.map(|(a, why)| (if a.is_some() { "arm" } else { "stable" }, why));
+    Evaluation { candidates, eligible, arm, arm_name }
 }
 
 /// The plan for a request on `route`, or why no deployment may serve it.
@@ -137,8 +159,20 @@ pub fn plan(route: &Arc<Route>, req: &Request<'_>) -> Result<Plan, GatewayError>
         .map(|c| Step { deployment: c.deployment.clone(), masked: c.checks.tier == TierAccess::Masked })
         .collect();
     let masked = steps.iter().any(|s| s.masked);
-    let reason = reason(route.strategy, &req.class, evaluation.eligible, total, masked);
-    Ok(Plan { route: route.clone(), steps, reason })
+    let mut reason = reason(route.strategy, &req.class, evaluation.eligible, total, masked);
+    if let Some((_, why)) = evaluation.arm {
+        reason.push_str("; arm ");
+        reason.push_str(evaluation.arm_name.as_deref().unwrap_or("stable"));
+        reason.push_str(" (");
+        reason.push_str(why.as_str());
+        reason.push(')');
+    }
+    Ok(Plan {
+        route: route.clone(),
+        steps,
+        reason,
+        arm: evaluation.arm_name.or(evaluation.arm.map(|_| "stable".into())),
+    })
 }
 
 /// `cost; P1 (detected); 2 of 3 eligible; masked on L2`, written by hand:

@@ -18,9 +18,9 @@
 //! estimate ÷ this one's (free: 1). The total is their weighted mean.
 
 use super::Candidate;
-use crate::runtime::Route;
+use crate::runtime::{Deployment, Route};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use switchyard_config::Strategy;
 use switchyard_types::TierAccess;
 
@@ -36,9 +36,16 @@ pub struct Score {
     pub total: f64,
 }
 
-/// Orders `eligible` for `route`. A dry run (`commit` false) leaves the
-/// weighted rotation where it was.
-pub fn rank(route: &Route, eligible: &mut [Candidate], commit: bool) {
+/// The deployments a request's targets come from: the route's own, or its
+/// split arm's — each with its weighted rotation.
+pub struct Pool<'a> {
+    pub targets: &'a [Arc<Deployment>],
+    pub rotation: &'a Mutex<Vec<i64>>,
+}
+
+/// Orders `eligible` (from `pool`) for `route`. A dry run (`commit` false)
+/// leaves the weighted rotation where it was.
+pub fn rank(route: &Route, pool: &Pool<'_>, eligible: &mut [Candidate], commit: bool) {
     if eligible.len() < 2 && route.strategy != Strategy::Score {
         return;
     }
@@ -48,7 +55,7 @@ pub fn rank(route: &Route, eligible: &mut [Candidate], commit: bool) {
         Strategy::Latency => eligible.sort_by(|a, b| latency(a).total_cmp(&latency(b))),
         Strategy::Quality => eligible.sort_by(|a, b| quality(b).total_cmp(&quality(a))),
         Strategy::LeastBusy => eligible.sort_by_key(|c| c.live.in_flight),
-        Strategy::Weighted => weighted(route, eligible, commit),
+        Strategy::Weighted => weighted(pool, eligible, commit),
         Strategy::Score => {
             score(route, eligible);
             eligible.sort_by(|a, b| total(b).total_cmp(&total(a)));
@@ -73,9 +80,9 @@ fn total(c: &Candidate) -> f64 {
 /// Over any window each target is first in proportion to its weight, and
 /// picks interleave rather than bunch. Running weights are per route, by
 /// position in `targets`; ineligible targets neither gain nor lose.
-fn weighted(route: &Route, eligible: &mut [Candidate], commit: bool) {
+fn weighted(pool: &Pool<'_>, eligible: &mut [Candidate], commit: bool) {
     let picked = {
-        let mut guard = route.rotation.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = pool.rotation.lock().unwrap_or_else(|e| e.into_inner());
         let mut copy;
         let running: &mut Vec<i64> = if commit {
             &mut guard
@@ -86,7 +93,7 @@ fn weighted(route: &Route, eligible: &mut [Candidate], commit: bool) {
         let mut sum = 0i64;
         let mut best: Option<(usize, usize)> = None; // (candidate, position in targets)
         for (i, c) in eligible.iter().enumerate() {
-            let Some(p) = route.targets.iter().position(|d| Arc::ptr_eq(d, &c.deployment)) else { continue };
+            let Some(p) = pool.targets.iter().position(|d| Arc::ptr_eq(d, &c.deployment)) else { continue };
             let Some(r) = running.get_mut(p) else { continue };
             let w = i64::from(c.deployment.weight);
             *r += w;

@@ -32,6 +32,8 @@ fn request(class: Classification) -> Request<'static> {
         needs: Needs { prompt_tokens: 100, output_tokens: 100, ..Needs::default() },
         class: Classified { class, source: Source::Default, findings: false },
         regions: None,
+        subject: super::split::Subject { user: None, key: "key_1", tenant: "t" },
+        scenario: None,
     }
 }
 

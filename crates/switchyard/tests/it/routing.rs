@@ -375,3 +375,55 @@ async fn restore_off_leaves_placeholders_and_detection_outranks_a_p2_header() {
         chat_with(&h, &key, ask("cloud-only", "mail bob@example.com"), &[("x-switchyard-classification", "P2")]).await;
     assert_eq!(body["choices"][0]["message"]["content"], "mail [EMAIL_1]");
 }
+
+#[tokio::test]
+async fn a_canary_split_is_sticky_per_user_with_groups_and_scenarios() {
+    let routes = r#"
+  - name: rollout
+    targets: [fast]
+    split:
+      sticky: user
+      arms: [{ name: canary, targets: [slow], percent: 30 }]
+      groups: { internal: { arm: canary, subjects: [alice] }, holdout: { arm: stable, subjects: [bob] } }
+      scenarios: { new-ui: canary }
+"#;
+    let h = Harness::start(&bin(), &config(routes));
+    let key = h.key().await;
+    let mut canary = 0;
+    for u in 0..150 {
+        let user = format!("user-{u}");
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (status, headers, body) =
+                chat_with(&h, &key, ask("rollout", "hi"), &[("x-switchyard-user", &user)]).await;
+            assert_eq!(status, 200, "{body}");
+            seen.push(headers["x-switchyard-route"].clone());
+        }
+        assert_eq!(seen[0], seen[1], "{user} switched arms");
+        canary += usize::from(seen[0] == "slow");
+    }
+    // 30% of 150 users: 45, give or take sampling (the ±2% check over
+    // 10,000 users is routing::split's unit test).
+    assert!((30..=60).contains(&canary), "{canary} of 150 on the canary");
+    for _ in 0..3 {
+        let (_, headers, _) = chat_with(&h, &key, ask("rollout", "hi"), &[("x-switchyard-user", "alice")]).await;
+        assert_eq!(headers["x-switchyard-route"], "slow", "alice is pinned to the canary");
+        let (_, headers, _) = chat_with(&h, &key, ask("rollout", "hi"), &[("x-switchyard-user", "bob")]).await;
+        assert_eq!(headers["x-switchyard-route"], "fast", "bob is held out");
+    }
+    let (_, headers, _) =
+        chat_with(&h, &key, ask("rollout", "hi"), &[("x-switchyard-user", "bob"), ("x-switchyard-scenario", "new-ui")])
+            .await;
+    assert_eq!(headers["x-switchyard-route"], "slow", "a scenario outranks a group");
+
+    let plan = dry_run(&h, &key, ask("rollout", "hi"), &[("x-switchyard-user", "alice")]).await;
+    assert_eq!(plan["arm"], json!({"name": "canary", "chosen_by": "group", "bucket": null}), "{plan}");
+    let metrics = h.metrics().await;
+    let arm_count = |arm: &str| {
+        let line = format!("switchyard_route_arm_requests_total{{route=\"rollout\",arm=\"{arm}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0)
+    };
+    assert_eq!(arm_count("canary") + arm_count("stable"), 307, "{metrics}");
+    let records = h.wait_usage(300).await;
+    assert!(records.iter().any(|r| r.route_reason.as_deref().is_some_and(|w| w.ends_with("; arm canary (group)"))));
+}
