@@ -417,7 +417,9 @@ async fn open_loop_shows_the_queueing_closed_loop_hides() {
     // their latency, counted from when they were due, grows with the queue.
     let open = bench(&format!("--url {url} --rate 100 --duration 0.6 --warmup 0")).await;
     assert_eq!((closed.errors, open.errors), (0, 0), "{closed:?} {open:?}");
-    assert!(closed.latency_ms.p99 < 60.0, "{closed:?}");
+    // The median, not the tail: ~26 requests make p99 the single slowest,
+    // which a busy machine (CI runs builds beside it) can stretch.
+    assert!(closed.latency_ms.p50 < 40.0, "{closed:?}");
     // 60 requests served 20 ms apart: the last waits about 60 × 20 − 600 = 600 ms.
     assert_eq!(open.requests, 60);
     assert!(open.latency_ms.p50 > 5.0 * closed.latency_ms.p50, "closed {closed:?}\nopen {open:?}");
