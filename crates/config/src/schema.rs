@@ -456,7 +456,8 @@ pub struct RouteConfig {
     pub name: String,
     /// Deployments tried in order: the next one is used when an attempt
     /// fails before any byte reached the client (connect error, timeout,
-    /// 429 or 5xx).
+    /// 429 or 5xx). Empty (or absent) only on a route with `tasks`.
+    #[serde(default)]
     pub targets: Vec<String>,
     /// How `targets` are ranked for each request (docs/routing.md#strategies).
     #[serde(default)]
@@ -467,6 +468,11 @@ pub struct RouteConfig {
     /// The weights of `strategy: score`.
     #[serde(default)]
     pub score_weights: ScoreWeights,
+    /// Send each request to another route by its task (code, reasoning,
+    /// long context, …): docs/routing.md#task-routing. A route with
+    /// `tasks` has no `targets` of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<TasksConfig>,
     /// Part of the traffic served by other deployments: a canary, or the
     /// arms of an A/B test (docs/routing.md#rollouts-canaries-and-ab-splits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -474,6 +480,52 @@ pub struct RouteConfig {
     /// Limits per tenant on this route.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+}
+
+/// Task routing: the first rule that matches names the request's task
+/// (`x-switchyard-task` names it outright), and `routes` sends each task
+/// to a route.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TasksConfig {
+    #[serde(default)]
+    pub rules: Vec<TaskRule>,
+    /// Task → the route that serves it (a route without `tasks`).
+    pub routes: std::collections::BTreeMap<String, String>,
+    /// The task when no rule matches.
+    pub default: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRule {
+    pub task: String,
+    /// Every condition given must hold; none given: always.
+    #[serde(default)]
+    pub when: TaskWhen,
+}
+
+/// Conditions on a request. Text conditions read the last user message.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskWhen {
+    /// Any of these, case-insensitive.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    /// A regular expression (Rust `regex` syntax) that must find a match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// Estimated prompt tokens (body bytes / 4) at least / at most this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_prompt_tokens: Option<u64>,
+    /// Tools offered (`true`) or not (`false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    /// Code in the message (a fenced block, or lines that read as code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<bool>,
 }
 
 /// A route's traffic split into arms. Arm `stable` is the route's own

@@ -2,7 +2,7 @@
 //! every problem as `(path, message)`.
 
 use crate::suggest::closest;
-use crate::{Config, Duration, SplitConfig, TimeoutOverrides, EMBEDDED_SIM_URL};
+use crate::{Config, Duration, RouteConfig, SplitConfig, TasksConfig, TimeoutOverrides, EMBEDDED_SIM_URL};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use switchyard_types::{Capability, ProviderKind};
@@ -218,8 +218,18 @@ impl Config {
         let _ = unique_names(self.routes.iter().map(|r| r.name.as_str()), "routes", &origins.routes, &mut err);
         for (i, r) in self.routes.iter().enumerate() {
             let at = format!("routes[{}]", origins.routes.at(i));
-            if r.targets.is_empty() {
-                err(format!("{at}.targets"), "expected at least one deployment".into());
+            match &r.tasks {
+                None if r.targets.is_empty() => err(format!("{at}.targets"), "expected at least one deployment".into()),
+                None => {}
+                Some(tasks) => {
+                    if !r.targets.is_empty() || !r.fallbacks.is_empty() || r.split.is_some() {
+                        err(
+                            format!("{at}.tasks"),
+                            "a route with tasks sends each request to another route: remove its targets, fallbacks and split".into(),
+                        );
+                    }
+                    check_tasks(&at, tasks, &self.routes, &mut err);
+                }
             }
             // Targets, then fallbacks: each a known deployment, once per route.
             let mut seen = HashSet::new();
@@ -267,6 +277,37 @@ impl Config {
             }
         }
         errors
+    }
+}
+
+/// Task routing: every task a rule or the default names has a route, and
+/// that route is a plain one (no chains); keywords are not blank; regexes
+/// compile.
+fn check_tasks(at: &str, tasks: &TasksConfig, routes: &[RouteConfig], err: &mut impl FnMut(String, String)) {
+    for (task, route) in &tasks.routes {
+        match routes.iter().find(|r| &r.name == route) {
+            None => err(format!("{at}.tasks.routes.{task}"), format!("no route named {route:?}")),
+            Some(r) if r.tasks.is_some() => {
+                err(format!("{at}.tasks.routes.{task}"), format!("{route:?} routes by task itself: tasks do not chain"))
+            }
+            Some(_) => {}
+        }
+    }
+    let mapped = |task: &str| tasks.routes.contains_key(task);
+    if !mapped(&tasks.default) {
+        err(format!("{at}.tasks.default"), format!("{:?} has no route in tasks.routes", tasks.default));
+    }
+    for (i, rule) in tasks.rules.iter().enumerate() {
+        let here = format!("{at}.tasks.rules[{i}]");
+        if !mapped(&rule.task) {
+            err(format!("{here}.task"), format!("{:?} has no route in tasks.routes", rule.task));
+        }
+        if rule.when.keywords.iter().any(|k| k.trim().is_empty()) {
+            err(format!("{here}.when.keywords"), "expected non-blank keywords".into());
+        }
+        if let Some(Err(e)) = rule.when.regex.as_deref().map(regex::Regex::new) {
+            err(format!("{here}.when.regex"), format!("not a regular expression: {e}"));
+        }
     }
 }
 
@@ -567,6 +608,30 @@ mod tests {
         let bad_strategy =
             messages_at("routes:\n  - { name: r, strategy: fastest, targets: [] }\n", "routes[0].strategy");
         assert!(bad_strategy[0].contains("unknown variant `fastest`"), "{bad_strategy:?}");
+    }
+
+    #[test]
+    fn task_routes_are_checked() {
+        let text = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: a, provider: s, model: m }\nroutes:\n  - { name: plain, targets: [a] }\n  - name: auto\n    targets: [a]\n    tasks:\n      rules: [{ task: code, when: { regex: \"(unclosed\", keywords: [\" \"] } }, { task: nope }]\n      routes: { code: plain, loop: auto, gone: missing }\n      default: chat\n";
+        let shown: Vec<(String, String)> = problems(text).into_iter().map(|e| (e.path, e.message)).collect();
+        let paths: Vec<&str> = shown.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "routes[1].tasks",
+                "routes[1].tasks.routes.gone",
+                "routes[1].tasks.routes.loop",
+                "routes[1].tasks.default",
+                "routes[1].tasks.rules[0].when.keywords",
+                "routes[1].tasks.rules[0].when.regex",
+                "routes[1].tasks.rules[1].task",
+            ],
+            "{shown:?}"
+        );
+        assert!(shown[2].1.contains("tasks do not chain"), "{shown:?}");
+        // A task route needs no targets of its own.
+        let ok = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: a, provider: s, model: m }\nroutes:\n  - { name: plain, targets: [a] }\n  - { name: auto, tasks: { routes: { chat: plain }, default: chat } }\n";
+        assert!(problems(ok).is_empty(), "{:?}", problems(ok));
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct Route {
     pub rotation: std::sync::Mutex<Vec<i64>>,
     /// Canary or A/B arms besides `targets` (arm `stable`).
     pub split: Option<crate::routing::split::Split>,
+    /// Task routing: each request goes to the route its task names.
+    pub tasks: Option<crate::routing::tasks::Tasks>,
     /// Why some configured targets are missing (e.g. "openai: no api_key").
     pub disabled: Vec<String>,
     pub embeddings: bool,
@@ -212,12 +214,25 @@ impl Runtime {
                 None => None,
             };
             // Validation guarantees a route's targets are all embeddings or
-            // all chat; the first configured one (enabled or not) decides.
-            let embeddings = r
-                .targets
-                .first()
+            // all chat; the first configured one (enabled or not) decides —
+            // for a task route, the first target of its default task's route.
+            let first_target = match &r.tasks {
+                Some(t) => config
+                    .routes
+                    .iter()
+                    .find(|x| t.routes.get(&t.default) == Some(&x.name))
+                    .and_then(|x| x.targets.first()),
+                None => r.targets.first(),
+            };
+            let embeddings = first_target
                 .and_then(|t| deployments.get(t.as_str()))
                 .is_some_and(|(d, _)| d.capabilities.contains(&Capability::Embeddings));
+            let tasks = r
+                .tasks
+                .as_ref()
+                .map(crate::routing::tasks::Tasks::build)
+                .transpose()
+                .map_err(|e| format!("route {}: tasks: {e}", r.name))?;
             route_order.push(r.name.clone());
             routes.insert(
                 r.name.clone(),
@@ -227,6 +242,7 @@ impl Runtime {
                     targets,
                     fallbacks,
                     split,
+                    tasks,
                     strategy: r.strategy,
                     score_weights: r.score_weights,
                     disabled,
@@ -276,7 +292,7 @@ impl Runtime {
         }
         for name in &self.route_order {
             if let Some(r) = self.routes.get(name) {
-                if r.targets.is_empty() {
+                if r.targets.is_empty() && r.tasks.is_none() {
                     out.push(format!("route {name} has no enabled deployment: requests to it get 503"));
                 }
             }

@@ -64,6 +64,7 @@ pub async fn dry_run(State(state): State<AppState>, req: Request) -> Response {
     let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
     let scenario = header_text(req.headers(), switchyard_core::routing::split::SCENARIO_HEADER);
     let user = header_text(req.headers(), USER_HEADER);
+    let task = header_text(req.headers(), switchyard_core::routing::tasks::HEADER);
     let dialect = match req.uri().query() {
         Some(q) if q.split('&').any(|p| p == "format=anthropic") => Format::Anthropic,
         _ => Format::OpenAi,
@@ -75,6 +76,7 @@ pub async fn dry_run(State(state): State<AppState>, req: Request) -> Response {
                 classification: classification.as_deref(),
                 scenario: scenario.as_deref(),
                 user: user.as_deref(),
+                task: task.as_deref(),
             };
             state.gateway.dry_run(credential.as_deref(), origin, headers, dialect, &body)
         }
@@ -108,6 +110,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
     let (tags, end_user) = (header_text(req.headers(), TAGS_HEADER), header_text(req.headers(), USER_HEADER));
     let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
     let scenario = header_text(req.headers(), switchyard_core::routing::split::SCENARIO_HEADER);
+    let task = header_text(req.headers(), switchyard_core::routing::tasks::HEADER);
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
@@ -116,8 +119,19 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
             return error_response_as(&e, dialect);
         }
     };
-    let inbound =
-        Inbound { request_id, credential, body, dialect, received, peer, tags, end_user, classification, scenario };
+    let inbound = Inbound {
+        request_id,
+        credential,
+        body,
+        dialect,
+        received,
+        peer,
+        tags,
+        end_user,
+        classification,
+        scenario,
+        task,
+    };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),
         Err(e) => error_response_as(&e, dialect),

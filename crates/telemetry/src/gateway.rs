@@ -48,6 +48,7 @@ pub struct Metrics {
     pub requests_shed: CounterFamily,
     pub route_decisions: CounterFamily,
     pub route_arms: CounterFamily,
+    pub route_tasks: CounterFamily,
     pub pii_masked: CounterFamily,
     pub budget_backend_failures: CounterFamily,
     pub access_denied: CounterFamily,
@@ -211,6 +212,11 @@ impl Metrics {
                 "Requests on a route with a split (canary, A/B), by arm (stable or the arm's name).",
                 &["route", "arm"],
             ),
+            route_tasks: CounterFamily::new(
+                "switchyard_route_tasks_total",
+                "Requests to a task route, by the route named and the task chosen.",
+                &["route", "task"],
+            ),
             pii_masked: CounterFamily::new(
                 "switchyard_pii_masked_total",
                 "Findings masked in requests sent to L2 (cloud) deployments, by kind.",
@@ -286,6 +292,7 @@ impl Metrics {
         self.requests_shed.render(&mut out);
         self.route_decisions.render(&mut out);
         self.route_arms.render(&mut out);
+        self.route_tasks.render(&mut out);
         self.pii_masked.render(&mut out);
         self.budget_backend_failures.render(&mut out);
         self.access_denied.render(&mut out);

@@ -61,6 +61,8 @@ pub struct Inbound {
     pub classification: Option<String>,
     /// `x-switchyard-scenario`, as sent (a split may map it to an arm).
     pub scenario: Option<String>,
+    /// `x-switchyard-task`, as sent (a task route may map it to a route).
+    pub task: Option<String>,
 }
 
 impl Inbound {
@@ -121,6 +123,14 @@ impl Gateway {
                 return Err(fail(account, e).await);
             }
         };
+        let needs = Needs::of(op, &head, &inbound.body, rt.config.rate_limits.default_max_tokens);
+        let (route, task) = match routing::tasks::resolve(&rt, route, inbound.task.as_deref(), &needs, &inbound.body) {
+            Ok(r) => r,
+            Err(e) => return Err(fail(account, e).await),
+        };
+        if let Some(t) = &task {
+            self.metrics.route_tasks.inc(&[&t.via, &t.task]);
+        }
         account.record.route = Some(route.name.clone());
         let class =
             match classify::classify(inbound.classification.as_deref(), &key, &rt.config.classification, &inbound.body)
@@ -130,7 +140,7 @@ impl Gateway {
             };
         account.record.classification = Some(class.class.as_str().to_string());
         let request = routing::Request {
-            needs: Needs::of(op, &head, &inbound.body, rt.config.rate_limits.default_max_tokens),
+            needs,
             class,
             regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
             subject: Subject { user: inbound.end_user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
@@ -165,7 +175,10 @@ impl Gateway {
             Err(e) => return Err(fail(account, e).await),
         };
         account.record.route = Some(plan.route.name.clone());
-        account.record.route_reason = Some(std::mem::take(&mut plan.reason));
+        account.record.route_reason = Some(match &task {
+            Some(t) => format!("task {} via {} ({}); {}", t.task, t.via, t.by, plan.reason),
+            None => std::mem::take(&mut plan.reason),
+        });
         if let Some(arm) = &plan.arm {
             self.metrics.route_arms.inc(&[&plan.route.name, arm]);
         }

@@ -24,6 +24,8 @@ pub struct DryRunHeaders<'a> {
     pub scenario: Option<&'a str>,
     /// `x-switchyard-user` (a split's sticky subject).
     pub user: Option<&'a str>,
+    /// `x-switchyard-task`.
+    pub task: Option<&'a str>,
 }
 
 impl Gateway {
@@ -47,10 +49,12 @@ impl Gateway {
         };
         let head = admit::parse(op, dialect, body)?;
         let route = resolve::route(&rt, &key, &head.model, op)?;
+        let needs = Needs::of(op, &head, body, rt.config.rate_limits.default_max_tokens);
+        let (route, task) = super::tasks::resolve(&rt, route, headers.task, &needs, body)?;
         let class = classify(headers.classification, &key, &rt.config.classification, body)?;
         let user = headers.user.map(crate::pipeline::attribution::parse_user).transpose()?.flatten();
         let request = Request {
-            needs: Needs::of(op, &head, body, rt.config.rate_limits.default_max_tokens),
+            needs,
             class,
             regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
             subject: Subject { user: user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
@@ -58,6 +62,9 @@ impl Gateway {
         };
         let evaluation = evaluate(&route, &request, false);
         let mut out = explain::to_json(&route, &request, &evaluation);
+        if let Some(t) = task {
+            out["task"] = serde_json::json!({"name": t.task, "chosen_by": t.by, "via": t.via});
+        }
         if evaluation.eligible == 0 {
             let refusal = super::refusal(&route, &request, &evaluation);
             out["refusal"] = serde_json::json!({

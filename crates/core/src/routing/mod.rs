@@ -22,6 +22,7 @@ pub mod live;
 pub mod needs;
 pub mod rank;
 pub mod split;
+pub mod tasks;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::runtime::{Deployment, Route};

@@ -427,3 +427,47 @@ async fn a_canary_split_is_sticky_per_user_with_groups_and_scenarios() {
     let records = h.wait_usage(300).await;
     assert!(records.iter().any(|r| r.route_reason.as_deref().is_some_and(|w| w.ends_with("; arm canary (group)"))));
 }
+
+#[tokio::test]
+async fn task_routes_send_each_request_to_the_route_of_its_task() {
+    let routes = r#"
+  - { name: coder, targets: [tools] }
+  - { name: thinker, targets: [dear] }
+  - { name: small, targets: [cheap] }
+  - name: auto
+    tasks:
+      rules:
+        - { task: code, when: { code: true } }
+        - { task: reasoning, when: { keywords: ["step by step"] } }
+      routes: { code: coder, reasoning: thinker, chat: small }
+      default: chat
+"#;
+    let h = Harness::start(&bin(), &config(routes));
+    // Allowed `auto` only: the routes its tasks name are its business.
+    let key = h.create_key(json!({"name": "auto-only", "allowed_routes": ["auto"]})).await;
+    let cases = [
+        ("hello", None, "cheap"),
+        ("fix it:\n```\nprint(1)\n```", None, "tools"),
+        ("Think it through Step By Step", None, "dear"),
+        ("hello", Some("reasoning"), "dear"),
+        ("hello", Some("no-such-task"), "cheap"),
+    ];
+    for (text, task, expected) in cases {
+        let headers: Vec<(&str, &str)> = task.map(|t| ("x-switchyard-task", t)).into_iter().collect();
+        let (status, got, body) = chat_with(&h, &key, ask("auto", text), &headers).await;
+        assert_eq!(status, 200, "{text}: {body}");
+        assert_eq!(got["x-switchyard-route"], expected, "{text} {task:?}");
+    }
+    let (status, _, _) = chat_with(&h, &key, ask("small", "hello"), &[]).await;
+    assert_eq!(status, 404, "the key may not name the task routes itself");
+
+    let plan = dry_run(&h, &key, ask("auto", "step by step please"), &[]).await;
+    assert_eq!(plan["task"], json!({"name": "reasoning", "chosen_by": "rule 2", "via": "auto"}), "{plan}");
+    assert_eq!(plan["route"], "thinker");
+    let metrics = h.metrics().await;
+    assert!(metrics.contains(r#"switchyard_route_tasks_total{route="auto",task="reasoning"} 2"#), "{metrics}");
+    let records = h.wait_usage(6).await;
+    let code = records.iter().find(|r| r.deployment.as_deref() == Some("tools")).unwrap();
+    assert_eq!(code.route.as_deref(), Some("coder"));
+    assert!(code.route_reason.as_deref().unwrap().starts_with("task code via auto (rule 1); priority;"), "{code:?}");
+}
