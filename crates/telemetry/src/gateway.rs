@@ -48,6 +48,7 @@ pub struct Metrics {
     pub requests_shed: CounterFamily,
     pub route_decisions: CounterFamily,
     pub route_arms: CounterFamily,
+    pub route_arm_duration: HistogramFamily,
     pub route_tasks: CounterFamily,
     pub pii_masked: CounterFamily,
     pub budget_backend_failures: CounterFamily,
@@ -209,8 +210,14 @@ impl Metrics {
             ),
             route_arms: CounterFamily::new(
                 "switchyard_route_arm_requests_total",
-                "Requests on a route with a split (canary, A/B), by arm (stable or the arm's name).",
+                "Requests on a route with a split (canary, A/B), by arm (stable or the arm's name) and the status the client got.",
+                &["route", "arm", "status"],
+            ),
+            route_arm_duration: HistogramFamily::new(
+                "switchyard_route_arm_duration_seconds",
+                "Whole request duration on a route with a split, by arm: compare a canary with stable.",
                 &["route", "arm"],
+                LATENCY_BUCKETS,
             ),
             route_tasks: CounterFamily::new(
                 "switchyard_route_tasks_total",
@@ -292,6 +299,7 @@ impl Metrics {
         self.requests_shed.render(&mut out);
         self.route_decisions.render(&mut out);
         self.route_arms.render(&mut out);
+        self.route_arm_duration.render(&mut out);
         self.route_tasks.render(&mut out);
         self.pii_masked.render(&mut out);
         self.budget_backend_failures.render(&mut out);

@@ -52,6 +52,9 @@ pub struct Account {
     /// The request counts as in flight at the deployment of its current
     /// attempt (`least_busy`) until this is replaced or dropped.
     pub busy: Option<crate::routing::live::Busy>,
+    /// The split arm it was on (`stable` or an arm's name), for per-arm
+    /// outcomes and latency.
+    pub arm: Option<String>,
 }
 
 impl Account {
@@ -73,6 +76,7 @@ impl Account {
             hold: None,
             alerts: None,
             busy: None,
+            arm: None,
         }
     }
 
@@ -205,6 +209,10 @@ impl Account {
             output_tokens: r.output_tokens.map(|n| n as f64),
         };
         m.request_series(op, route, deployment).observe(m, &finished);
+        if let Some(arm) = &self.arm {
+            m.route_arms.inc(&[route, arm, status]);
+            m.route_arm_duration.observe(&[route, arm], finished.latency);
+        }
     }
 }
 

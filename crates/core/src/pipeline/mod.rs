@@ -179,9 +179,8 @@ impl Gateway {
             Some(t) => format!("task {} via {} ({}); {}", t.task, t.via, t.by, plan.reason),
             None => std::mem::take(&mut plan.reason),
         });
-        if let Some(arm) = &plan.arm {
-            self.metrics.route_arms.inc(&[&plan.route.name, arm]);
-        }
+        // Per-arm outcomes are counted when the request ends.
+        account.arm = plan.arm.take();
         // P1 data bound for L2: the body with its findings masked, once.
         let mut restorer = None;
         let masked_body = if plan.steps.iter().any(|s| s.masked) {

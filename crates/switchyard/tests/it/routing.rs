@@ -420,10 +420,14 @@ async fn a_canary_split_is_sticky_per_user_with_groups_and_scenarios() {
     assert_eq!(plan["arm"], json!({"name": "canary", "chosen_by": "group", "bucket": null}), "{plan}");
     let metrics = h.metrics().await;
     let arm_count = |arm: &str| {
-        let line = format!("switchyard_route_arm_requests_total{{route=\"rollout\",arm=\"{arm}\"}} ");
+        let line = format!("switchyard_route_arm_requests_total{{route=\"rollout\",arm=\"{arm}\",status=\"200\"}} ");
         metrics.lines().find_map(|l| l.strip_prefix(&line)).and_then(|n| n.parse::<usize>().ok()).unwrap_or(0)
     };
     assert_eq!(arm_count("canary") + arm_count("stable"), 307, "{metrics}");
+    assert!(
+        metrics.contains(r#"switchyard_route_arm_duration_seconds_count{route="rollout",arm="canary"}"#),
+        "{metrics}"
+    );
     let records = h.wait_usage(300).await;
     assert!(records.iter().any(|r| r.route_reason.as_deref().is_some_and(|w| w.ends_with("; arm canary (group)"))));
 }
