@@ -20,6 +20,8 @@ pub struct Config {
     pub alerts: crate::AlertsConfig,
     /// Data classification of requests and masking (docs/routing.md).
     pub classification: ClassificationConfig,
+    /// On-premises inference nodes that register by heartbeat.
+    pub nodes: NodesConfig,
     /// Shared state for replicas (rate-limit counters, directory change
     /// notifications); absent: this process counts alone.
     pub redis: Option<RedisConfig>,
@@ -202,6 +204,25 @@ pub struct ClassificationConfig {
 impl Default for ClassificationConfig {
     fn default() -> Self {
         ClassificationConfig { default: Classification::P2, detect: true, restore: true }
+    }
+}
+
+/// Compute nodes (docs/routing.md#compute-nodes): inference servers that
+/// report themselves with `POST /api/v1/nodes/heartbeat`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodesConfig {
+    /// What heartbeats present as `Authorization: Bearer`. Empty:
+    /// heartbeats are refused (and deployments on a node never serve).
+    #[serde(skip_serializing)]
+    pub token: String,
+    /// A node silent this long is out of routing.
+    pub timeout: Duration,
+}
+
+impl Default for NodesConfig {
+    fn default() -> Self {
+        NodesConfig { token: String::new(), timeout: Duration::from_secs(60) }
     }
 }
 
@@ -437,6 +458,10 @@ pub struct DeploymentConfig {
     /// Share of traffic under `strategy: weighted` (relative, ≥ 1).
     #[serde(default = "one")]
     pub weight: u32,
+    /// The compute node serving it: it is routed to only while the node's
+    /// heartbeats arrive (within `nodes.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn one() -> u32 {

@@ -71,6 +71,7 @@ impl Config {
         }
         positive("usage.flush_interval", self.usage.flush_interval, &mut err);
         positive("admin.refresh_interval", self.admin.refresh_interval, &mut err);
+        positive("nodes.timeout", self.nodes.timeout, &mut err);
         crate::alerts::check(&self.alerts, &mut err);
         if let Some(redis) = &self.redis {
             if !redis.url.starts_with("redis://") {
@@ -209,6 +210,9 @@ impl Config {
             }
             if let Some(q) = d.quality.filter(|q| !(0.0..=1.0).contains(q)) {
                 err(format!("{at}.quality"), format!("expected a number from 0 to 1, found {q}"));
+            }
+            if d.node.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                err(format!("{at}.node"), "expected a node name".into());
             }
             if d.weight == 0 {
                 err(format!("{at}.weight"), "expected a positive whole number (a share of traffic)".into());

@@ -26,6 +26,8 @@ pub struct Gateway {
     pub ledger: Ledger,
     /// Monthly tokens per provider with volume discounts.
     pub volume: Arc<crate::volume::VolumeMeter>,
+    /// Compute nodes' last heartbeats.
+    pub nodes: crate::nodes::Nodes,
     pub changes: Option<Arc<dyn ChangeFeed>>,
     pub store: Arc<dyn Store>,
     pub usage: UsageSink,
@@ -64,6 +66,7 @@ impl Gateway {
                 parts.ledger.shared_backend(),
             )),
             ledger: parts.ledger,
+            nodes: crate::nodes::Nodes::default(),
             changes: parts.changes,
             store: parts.store,
             usage: parts.usage,

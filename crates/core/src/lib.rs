@@ -30,6 +30,7 @@ pub mod gateway;
 pub mod ids;
 pub mod keys;
 pub mod limits;
+pub mod nodes;
 pub mod pipeline;
 pub mod reply;
 pub mod routing;

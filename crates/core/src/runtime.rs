@@ -45,6 +45,8 @@ pub struct Deployment {
     /// 0–1 (`None`: not configured).
     pub quality: Option<f64>,
     pub weight: u32,
+    /// The compute node serving it (routed to only while it is alive).
+    pub node: Option<String>,
     /// In flight and latency from real traffic; survives reloads.
     pub live: Arc<Live>,
 }
@@ -181,6 +183,7 @@ impl Runtime {
                 context_window: d.context_window,
                 quality: d.quality,
                 weight: d.weight.max(1),
+                node: d.node.clone(),
                 live,
             };
             deployments.insert(d.name.as_str(), (Arc::new(dep), p.enabled));

@@ -79,6 +79,16 @@ pub struct SpendRow {
     pub tokens: i64,
 }
 
+/// A compute node's last heartbeat as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRow {
+    pub name: String,
+    /// Unix ms.
+    pub seen_at: i64,
+    /// The heartbeat, JSON.
+    pub doc: String,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Directory entries (tombstones included) with `seq` greater than
     /// `after`, in `seq` order.
@@ -142,6 +152,10 @@ pub trait Store: Send + Sync + 'static {
     /// exactly one of several replicas trying at once.
     fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool>;
     /// Cheap reachability check for `/ready`.
+    /// Stores a compute node's heartbeat unless a later one is stored.
+    fn put_node<'a>(&'a self, row: &'a NodeRow) -> StoreFuture<'a, ()>;
+    /// Every node's last heartbeat (polled by every replica).
+    fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>>;
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
 
@@ -160,6 +174,7 @@ pub mod memory {
         pub audit: Mutex<Vec<AuditRecord>>,
         pub usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
         pub alerts: Mutex<Vec<AlertRecord>>,
+        pub nodes: Mutex<Vec<NodeRow>>,
         pub down: AtomicBool,
     }
 
@@ -354,6 +369,26 @@ pub mod memory {
                 self.check()?;
                 let records = self.usage_records();
                 Ok(queries.iter().map(|q| q.evaluate(&records)).collect())
+            })
+        }
+
+        fn put_node<'a>(&'a self, row: &'a NodeRow) -> StoreFuture<'a, ()> {
+            Box::pin(async move {
+                self.check()?;
+                let mut nodes = lock(&self.nodes);
+                match nodes.iter_mut().find(|n| n.name == row.name) {
+                    Some(n) if n.seen_at <= row.seen_at => *n = row.clone(),
+                    Some(_) => {}
+                    None => nodes.push(row.clone()),
+                }
+                Ok(())
+            })
+        }
+
+        fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>> {
+            Box::pin(async move {
+                self.check()?;
+                Ok(lock(&self.nodes).clone())
             })
         }
 

@@ -104,6 +104,24 @@ pub async fn whoami(State(state): State<AppState>, req: Request) -> Response {
     answer(StatusCode::OK, Ok(body))
 }
 
+/// `GET /api/v1/nodes`: compute nodes and their last heartbeats (the
+/// platform admin only: nodes are infrastructure, not a tenant's).
+pub async fn nodes(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    if !matches!(c.who, Principal::Bootstrap) {
+        let e = GatewayError::new(ErrorKind::PermissionDenied, "Compute nodes are visible to the platform admin only.");
+        return error_response(&e);
+    }
+    answer(StatusCode::OK, Ok(state.gateway.nodes_list()))
+}
+
+/// `POST /api/v1/nodes/heartbeat`, authenticated by `nodes.token`.
+pub async fn node_heartbeat(State(state): State<AppState>, req: Request) -> Response {
+    let credential = credential(req.headers());
+    let body = try_or_respond!(read_body(req.into_body(), MAX_ADMIN_BODY).await.map_err(|e| error_response(&e)));
+    answer(StatusCode::OK, state.gateway.node_heartbeat(credential.as_deref(), &body).await)
+}
+
 /// `GET /api/v1/{kind}`.
 pub async fn list(State(state): State<AppState>, Path(collection): Path<String>, req: Request) -> Response {
     let kind = try_or_respond!(kind_of(&collection));

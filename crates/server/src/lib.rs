@@ -10,6 +10,7 @@
 //! | `POST /v1/messages`, `POST /v1/messages/count_tokens` (Anthropic format) | [`v1`] |
 //! | `/api/v1/{plans,tenants,teams,users,keys}[/{id}[/{action}]]`, `/api/v1/audit`, `/api/v1/alerts`, `/api/v1/analytics/cost`, `/api/v1/whoami` | [`admin`] |
 //! | `POST /api/v1/route` (routing dry run, as the calling key) | [`v1`] |
+//! | `GET /api/v1/nodes`, `POST /api/v1/nodes/heartbeat` (compute nodes) | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
@@ -50,6 +51,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/api/v1/analytics/cost", get(admin::analytics_cost))
         .route("/api/v1/alerts", get(admin::alerts))
         .route("/api/v1/route", post(v1::dry_run))
+        .route("/api/v1/nodes", get(admin::nodes))
+        .route("/api/v1/nodes/heartbeat", post(admin::node_heartbeat))
         .route("/api/v1/{collection}", get(admin::list).post(admin::create))
         .route("/api/v1/{collection}/{id}", get(admin::get).patch(admin::update).delete(admin::delete))
         .route("/api/v1/keys/{id}/{action}", post(admin::key_action))

@@ -17,7 +17,7 @@ use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
 use switchyard_core::alerts::{AlertQuery, AlertRecord, Delivery};
 use switchyard_core::analytics::{self, RollupQuery, RollupRow};
-use switchyard_core::store::{Change, DirEntry, SpendRow, Store, StoreError, StoreFuture};
+use switchyard_core::store::{Change, DirEntry, NodeRow, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "usage rollups", include_str!("../migrations/postgres/0005_usage_rollups.sql")),
     (6, "budget alerts", include_str!("../migrations/postgres/0006_budget_alerts.sql")),
     (7, "usage routing", include_str!("../migrations/postgres/0007_usage_routing.sql")),
+    (8, "nodes", include_str!("../migrations/postgres/0008_nodes.sql")),
 ];
 
 /// Connections per replica: the usage and audit writers, the directory
@@ -429,6 +430,14 @@ impl Store for PostgresStore {
 
     fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool> {
         Box::pin(crate::alerts::postgres::claim(&self.pool, id, seen, now))
+    }
+
+    fn put_node<'a>(&'a self, row: &'a NodeRow) -> StoreFuture<'a, ()> {
+        Box::pin(crate::nodes::put_postgres(&self.pool, row))
+    }
+
+    fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>> {
+        Box::pin(crate::nodes::all_postgres(&self.pool))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

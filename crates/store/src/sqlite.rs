@@ -9,7 +9,7 @@ use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
 use switchyard_core::alerts::{AlertQuery, AlertRecord, Delivery};
 use switchyard_core::analytics::{self, RollupQuery, RollupRow};
-use switchyard_core::store::{Change, DirEntry, SpendRow, Store, StoreError, StoreFuture};
+use switchyard_core::store::{Change, DirEntry, NodeRow, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
@@ -134,6 +134,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "usage rollups", include_str!("../migrations/0006_usage_rollups.sql")),
     (7, "budget alerts", include_str!("../migrations/0007_budget_alerts.sql")),
     (8, "usage routing", include_str!("../migrations/0008_usage_routing.sql")),
+    (9, "nodes", include_str!("../migrations/0009_nodes.sql")),
 ];
 
 pub struct SqliteStore {
@@ -408,6 +409,14 @@ impl Store for SqliteStore {
 
     fn claim_alert<'a>(&'a self, id: &'a str, seen: i64, now: i64) -> StoreFuture<'a, bool> {
         Box::pin(crate::alerts::sqlite::claim(&self.pool, id, seen, now))
+    }
+
+    fn put_node<'a>(&'a self, row: &'a NodeRow) -> StoreFuture<'a, ()> {
+        Box::pin(crate::nodes::put_sqlite(&self.pool, row))
+    }
+
+    fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>> {
+        Box::pin(crate::nodes::all_sqlite(&self.pool))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

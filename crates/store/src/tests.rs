@@ -50,6 +50,7 @@ for_each_backend!(
     usage_batches_are_idempotent,
     large_usage_batches_are_written_in_chunks,
     concurrent_applies_number_changes_in_commit_order,
+    node_heartbeats_keep_the_latest,
 );
 
 mod alerts;
@@ -330,6 +331,23 @@ async fn usage_batches_are_idempotent(db: &TestDb) {
     store.write_usage(std::slice::from_ref(&again)).await.unwrap();
     assert_eq!(store.usage_records().await, [r, again]);
     store.write_usage(&[]).await.unwrap();
+}
+
+async fn node_heartbeats_keep_the_latest(db: &TestDb) {
+    use switchyard_core::store::NodeRow;
+    let store = db.open().await;
+    assert!(store.nodes().await.unwrap().is_empty());
+    let row = |name: &str, seen_at: i64, doc: &str| NodeRow { name: name.into(), seen_at, doc: doc.into() };
+    store.put_node(&row("gpu-1", 2_000, r#"{"node":"gpu-1","in_flight":2}"#)).await.unwrap();
+    store.put_node(&row("gpu-0", 1_000, r#"{"node":"gpu-0"}"#)).await.unwrap();
+    // An older heartbeat (a slow replica) does not move time back.
+    store.put_node(&row("gpu-1", 1_500, r#"{"node":"gpu-1","in_flight":9}"#)).await.unwrap();
+    assert_eq!(
+        store.nodes().await.unwrap(),
+        [row("gpu-0", 1_000, r#"{"node":"gpu-0"}"#), row("gpu-1", 2_000, r#"{"node":"gpu-1","in_flight":2}"#)]
+    );
+    store.put_node(&row("gpu-1", 3_000, r#"{"node":"gpu-1"}"#)).await.unwrap();
+    assert_eq!(store.nodes().await.unwrap()[1].seen_at, 3_000);
 }
 
 async fn large_usage_batches_are_written_in_chunks(db: &TestDb) {

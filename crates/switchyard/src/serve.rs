@@ -93,6 +93,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         RedisFeed::subscribe(redis, move |_| notify.notify_one(), stop_rx.clone())?;
     }
     tokio::spawn(poll_directory(gateway.clone(), changed, stop_rx.clone()));
+    tokio::spawn(poll_nodes(gateway.clone(), stop_rx.clone()));
 
     let listener = crate::listen::bind(&config.server.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -170,6 +171,21 @@ async fn connect_redis(config: &Config) -> Result<Option<Shared>, String> {
         mode,
         feed: Arc::new(feed),
     }))
+}
+
+/// Every second: compute nodes' heartbeats received by other replicas,
+/// and nodes that went silent (docs/routing.md#compute-nodes). Only when
+/// some deployment runs on a node.
+async fn poll_nodes(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if gateway.runtime().config.deployments.iter().any(|d| d.node.is_some()) {
+            gateway.poll_nodes().await;
+        }
+    }
 }
 
 /// Brings the directory up to date with changes made through other

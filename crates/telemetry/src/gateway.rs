@@ -50,6 +50,8 @@ pub struct Metrics {
     pub route_arms: CounterFamily,
     pub route_arm_duration: HistogramFamily,
     pub route_tasks: CounterFamily,
+    pub node_heartbeats: CounterFamily,
+    pub node_silences: CounterFamily,
     pub pii_masked: CounterFamily,
     pub budget_backend_failures: CounterFamily,
     pub access_denied: CounterFamily,
@@ -224,6 +226,16 @@ impl Metrics {
                 "Requests to a task route, by the route named and the task chosen.",
                 &["route", "task"],
             ),
+            node_heartbeats: CounterFamily::new(
+                "switchyard_node_heartbeats_total",
+                "Compute node heartbeats received by this replica.",
+                &[],
+            ),
+            node_silences: CounterFamily::new(
+                "switchyard_node_silences_total",
+                "Compute nodes that went silent (no heartbeat within nodes.timeout): out of routing.",
+                &[],
+            ),
             pii_masked: CounterFamily::new(
                 "switchyard_pii_masked_total",
                 "Findings masked in requests sent to L2 (cloud) deployments, by kind.",
@@ -301,6 +313,8 @@ impl Metrics {
         self.route_arms.render(&mut out);
         self.route_arm_duration.render(&mut out);
         self.route_tasks.render(&mut out);
+        self.node_heartbeats.render(&mut out);
+        self.node_silences.render(&mut out);
         self.pii_masked.render(&mut out);
         self.budget_backend_failures.render(&mut out);
         self.access_denied.render(&mut out);

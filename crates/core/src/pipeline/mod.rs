@@ -145,6 +145,7 @@ impl Gateway {
             regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
             subject: Subject { user: inbound.end_user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
             scenario: inbound.scenario.as_deref(),
+            nodes: Some((&self.nodes, rt.config.nodes.timeout.get())),
         };
         let decided = routing::plan(&route, &request);
         let outcome = if decided.is_ok() { "routed" } else { "refused" };

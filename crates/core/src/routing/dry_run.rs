@@ -59,6 +59,7 @@ impl Gateway {
             regions: key.tenant.as_ref().and_then(|t| t.allowed_regions.as_deref()),
             subject: Subject { user: user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
             scenario: headers.scenario,
+            nodes: Some((&self.nodes, rt.config.nodes.timeout.get())),
         };
         let evaluation = evaluate(&route, &request, false);
         let mut out = explain::to_json(&route, &request, &evaluation);

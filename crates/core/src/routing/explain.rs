@@ -24,6 +24,10 @@ pub fn why_not(c: &Candidate, req: &Request<'_>) -> String {
         let region = c.deployment.region.as_deref().unwrap_or("none");
         out.push(format!("region {region} is not among the tenant's allowed regions"));
     }
+    if !checks.node {
+        let node = c.deployment.node.as_deref().unwrap_or("-");
+        out.push(format!("node {node} has sent no heartbeat within nodes.timeout"));
+    }
     if out.is_empty() {
         "eligible".into()
     } else {
@@ -62,6 +66,7 @@ pub fn to_json(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Val
                     "context": c.checks.too_long.map_or("pass".to_string(), |(n, w)| format!("needs ~{n} of {w} tokens")),
                     "classification": tier,
                     "region": if c.checks.region { "pass" } else { "refused" },
+                    "node": match (&d.node, c.checks.node) { (None, _) => "none", (Some(_), true) => "alive", (Some(_), false) => "silent" },
                 },
                 "estimated_cost_usd": usd_text(c.cost_nanos),
                 "quality": d.quality,

@@ -45,6 +45,9 @@ pub struct Request<'a> {
     pub subject: Subject<'a>,
     /// `x-switchyard-scenario`, as sent.
     pub scenario: Option<&'a str>,
+    /// Compute nodes' heartbeats and `nodes.timeout` (`None`: a deployment
+    /// on a node is never eligible).
+    pub nodes: Option<(&'a crate::nodes::Nodes, std::time::Duration)>,
 }
 
 /// The ordered deployments to try for one request.
@@ -85,11 +88,17 @@ pub struct Checks {
     pub tier: TierAccess,
     /// Its region is allowed for the tenant.
     pub region: bool,
+    /// Its compute node (if it has one) sent a heartbeat within the timeout.
+    pub node: bool,
 }
 
 impl Checks {
     pub fn eligible(&self) -> bool {
-        self.missing.is_none() && self.too_long.is_none() && self.tier != TierAccess::Refused && self.region
+        self.missing.is_none()
+            && self.too_long.is_none()
+            && self.tier != TierAccess::Refused
+            && self.region
+            && self.node
     }
 }
 
@@ -109,19 +118,33 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
     // Live figures cost a lock each: read them only when they rank (or
     // for the dry run, which shows them).
     let live = !commit || matches!(route.strategy, Strategy::Latency | Strategy::LeastBusy | Strategy::Score);
+    let now = crate::now_unix_ms();
     let candidate = |d: &Arc<Deployment>, fallback: bool| {
+        let node = d.node.as_deref().map(|n| req.nodes.and_then(|(nodes, timeout)| nodes.live(n, now, timeout)));
         let checks = Checks {
             missing: req.needs.missing(d),
             too_long: req.needs.too_long(d),
             tier: req.class.class.access(d.tier),
             region: req.regions.is_none_or(|allowed| d.region.as_ref().is_some_and(|r| allowed.contains(r))),
+            node: node.as_ref().is_none_or(Option::is_some),
         };
         let tokens = Tokens { input: req.needs.prompt_tokens, output: req.needs.output_tokens, ..Tokens::default() };
         Candidate {
             deployment: d.clone(),
             fallback,
             checks,
-            live: if live { d.live.snapshot(!commit) } else { Snapshot::default() },
+            live: match (live, node.flatten()) {
+                (false, _) => Snapshot::default(),
+                (true, None) => d.live.snapshot(!commit),
+                // What the node reports counts too: its requests from every
+                // replica, its latency until this replica has its own.
+                (true, Some(state)) => {
+                    let mut s = d.live.snapshot(!commit);
+                    s.in_flight = s.in_flight.max(state.beat.in_flight.unwrap_or(0));
+                    s.latency_ms = s.latency_ms.or(state.beat.latency_ms);
+                    s
+                }
+            },
             cost_nanos: to_nanos(cost_picos(&d.price, &tokens)),
             score: None,
         }
@@ -211,6 +234,11 @@ fn refusal(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Gateway
         );
     }
     let policy = evaluation.candidates.iter().all(|c| c.checks.tier == TierAccess::Refused || !c.checks.region);
+    // Left out for being down (or by policy), not for what the request asks.
+    let nodes_down = evaluation
+        .candidates
+        .iter()
+        .all(|c| !c.checks.node || c.checks.tier == TierAccess::Refused || !c.checks.region);
     let why: Vec<String> =
         evaluation.candidates.iter().map(|c| format!("{} ({})", c.deployment.name, explain::why_not(c, req))).collect();
     if policy {
@@ -222,6 +250,12 @@ fn refusal(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Gateway
                 req.class.class.as_str(),
                 why.join("; ")
             ),
+        );
+    }
+    if nodes_down {
+        return GatewayError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("No deployment of `{}` is up: {}.", route.name, why.join("; ")),
         );
     }
     let context = evaluation.candidates.iter().all(|c| c.checks.too_long.is_some());

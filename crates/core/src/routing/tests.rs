@@ -34,6 +34,7 @@ fn request(class: Classification) -> Request<'static> {
         regions: None,
         subject: super::split::Subject { user: None, key: "key_1", tenant: "t" },
         scenario: None,
+        nodes: None,
     }
 }
 

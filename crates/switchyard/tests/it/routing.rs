@@ -475,3 +475,68 @@ async fn task_routes_send_each_request_to_the_route_of_its_task() {
     assert_eq!(code.route.as_deref(), Some("coder"));
     assert!(code.route_reason.as_deref().unwrap().starts_with("task code via auto (rule 1); priority;"), "{code:?}");
 }
+
+#[tokio::test]
+async fn nodes_serve_while_their_heartbeats_arrive() {
+    let extra = r#"
+  - { name: on-node, targets: [gpu], fallbacks: [fast] }
+  - { name: by-load, strategy: least_busy, targets: [gpu, gpu2] }
+"#;
+    let config = config(extra)
+        .replace("reload: { watch: false }", "reload: { watch: false }\nnodes: { token: node-secret, timeout: 1s }")
+        .replace(
+            "  - { name: broken, provider: cloud, model: m-broken }",
+            "  - { name: broken, provider: cloud, model: m-broken }\n  - { name: gpu, provider: onprem, model: m-gpu, node: gpu-01 }\n  - { name: gpu2, provider: onprem, model: m-gpu2, node: gpu-02 }",
+        );
+    let h = Harness::start(&bin(), &config);
+    let key = h.key().await;
+    let beat = |body: Value, token: &'static str| {
+        let h = &h;
+        async move {
+            let r = h
+                .http
+                .post(format!("{}/api/v1/nodes/heartbeat", h.url))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Never seen: out of routing, and the dry run says why.
+    assert_eq!(routed(&h, &key, "on-node").await, "fast");
+    let plan = dry_run(&h, &key, ask("on-node", "hi"), &[]).await;
+    assert_eq!(plan["candidates"][1]["why_not"], "node gpu-01 has sent no heartbeat within nodes.timeout", "{plan}");
+
+    assert_eq!(beat(json!({"node": "gpu-01"}), "wrong").await.0, 401);
+    let (status, body) = beat(json!({"node": "gpu 01"}), "node-secret").await;
+    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("node")), "{body}");
+    let (status, body) =
+        beat(json!({"node": "gpu-01", "tier": "L1", "in_flight": 40, "latency_ms": 120.5}), "node-secret").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deployments"], json!(["gpu"]));
+    assert_eq!(routed(&h, &key, "on-node").await, "gpu");
+
+    // Node load feeds least_busy: gpu-01 reports 40 in flight.
+    assert_eq!(beat(json!({"node": "gpu-02", "in_flight": 0}), "node-secret").await.0, 200);
+    assert_eq!(routed(&h, &key, "by-load").await, "gpu2");
+
+    let (status, list) = h.admin("GET", "/api/v1/nodes", ADMIN_TOKEN, Value::Null).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["node"], "gpu-01");
+    assert_eq!(list["data"][0]["alive"], true);
+    assert_eq!(h.admin("GET", "/api/v1/nodes", &key, Value::Null).await.0, 403);
+
+    // Silent past the timeout: out of routing, counted and audited.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(routed(&h, &key, "on-node").await, "fast");
+    let audited = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        let (_, audit) = h.admin("GET", "/api/v1/audit?action=node.silent", ADMIN_TOKEN, Value::Null).await;
+        audit.to_string().contains("gpu-01").then_some(())
+    });
+    assert!(audited.await.is_some(), "no node.silent audit entry");
+    let metrics = h.metrics().await;
+    assert!(metrics.contains("switchyard_node_silences_total 2"), "{metrics}");
+}
