@@ -25,6 +25,7 @@ pub mod access;
 pub mod alerts;
 pub mod analytics;
 pub mod budget;
+pub mod config_versions;
 pub mod error;
 pub mod gateway;
 pub mod ids;

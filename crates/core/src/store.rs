@@ -79,6 +79,21 @@ pub struct SpendRow {
     pub tokens: i64,
 }
 
+/// One config the gateway ran (docs/routing.md#config-versions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigVersion {
+    /// Set by the store (ignored on insert).
+    pub version: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// `system` (the file at start or on reload), `bootstrap`, or a key id.
+    pub actor: String,
+    /// `file`, `rollback`, `route-rollback`.
+    pub source: String,
+    /// The file's text before `${VAR}` interpolation.
+    pub text: String,
+}
+
 /// A compute node's last heartbeat as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRow {
@@ -156,6 +171,10 @@ pub trait Store: Send + Sync + 'static {
     fn put_node<'a>(&'a self, row: &'a NodeRow) -> StoreFuture<'a, ()>;
     /// Every node's last heartbeat (polled by every replica).
     fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>>;
+    /// Stores a config version numbered one past the newest; its number.
+    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64>;
+    /// Every config version, oldest first (`version` as stored).
+    fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>>;
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
 
@@ -175,6 +194,7 @@ pub mod memory {
         pub usage_batches: Mutex<Vec<Vec<UsageRecord>>>,
         pub alerts: Mutex<Vec<AlertRecord>>,
         pub nodes: Mutex<Vec<NodeRow>>,
+        pub config_versions: Mutex<Vec<ConfigVersion>>,
         pub down: AtomicBool,
     }
 
@@ -389,6 +409,23 @@ pub mod memory {
             Box::pin(async move {
                 self.check()?;
                 Ok(lock(&self.nodes).clone())
+            })
+        }
+
+        fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64> {
+            Box::pin(async move {
+                self.check()?;
+                let mut versions = lock(&self.config_versions);
+                let version = versions.last().map_or(1, |l| l.version + 1);
+                versions.push(ConfigVersion { version, ..v.clone() });
+                Ok(version)
+            })
+        }
+
+        fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {
+            Box::pin(async move {
+                self.check()?;
+                Ok(lock(&self.config_versions).clone())
             })
         }
 

@@ -104,6 +104,33 @@ pub async fn whoami(State(state): State<AppState>, req: Request) -> Response {
     answer(StatusCode::OK, Ok(body))
 }
 
+/// `GET /api/v1/config/versions`.
+pub async fn config_versions(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.config_versions_list(&c.who).await)
+}
+
+/// `GET /api/v1/config/versions/{n}`.
+pub async fn config_version(State(state): State<AppState>, Path(n): Path<String>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    let Ok(n) = n.parse::<i64>() else {
+        return error_response(&GatewayError::new(ErrorKind::NotFound, format!("No config version {n}.")));
+    };
+    answer(StatusCode::OK, state.gateway.config_version_show(&c.who, n).await)
+}
+
+/// `POST /api/v1/config/rollback`.
+pub async fn config_rollback(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.config_rollback(&c.who, &c.body, &c.origin).await)
+}
+
+/// `POST /api/v1/models/{route}/rollback`.
+pub async fn route_rollback(State(state): State<AppState>, Path(route): Path<String>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.route_rollback(&c.who, &route, &c.origin).await)
+}
+
 /// `GET /api/v1/nodes`: compute nodes and their last heartbeats (the
 /// platform admin only: nodes are infrastructure, not a tenant's).
 pub async fn nodes(State(state): State<AppState>, req: Request) -> Response {

@@ -11,6 +11,7 @@
 //! | `/api/v1/{plans,tenants,teams,users,keys}[/{id}[/{action}]]`, `/api/v1/audit`, `/api/v1/alerts`, `/api/v1/analytics/cost`, `/api/v1/whoami` | [`admin`] |
 //! | `POST /api/v1/route` (routing dry run, as the calling key) | [`v1`] |
 //! | `GET /api/v1/nodes`, `POST /api/v1/nodes/heartbeat` (compute nodes) | [`admin`] |
+//! | `GET /api/v1/config/versions[/{n}]`, `POST /api/v1/config/rollback`, `POST /api/v1/models/{route}/rollback` | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
@@ -52,6 +53,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/api/v1/alerts", get(admin::alerts))
         .route("/api/v1/route", post(v1::dry_run))
         .route("/api/v1/nodes", get(admin::nodes))
+        .route("/api/v1/config/versions", get(admin::config_versions))
+        .route("/api/v1/config/versions/{n}", get(admin::config_version))
+        .route("/api/v1/config/rollback", post(admin::config_rollback))
+        .route("/api/v1/models/{route}/rollback", post(admin::route_rollback))
         .route("/api/v1/nodes/heartbeat", post(admin::node_heartbeat))
         .route("/api/v1/{collection}", get(admin::list).post(admin::create))
         .route("/api/v1/{collection}/{id}", get(admin::get).patch(admin::update).delete(admin::delete))

@@ -5,6 +5,7 @@
 //! embedded at compile time and applied at start.
 
 mod alerts;
+mod config_versions;
 mod nodes;
 mod postgres;
 mod rollup;

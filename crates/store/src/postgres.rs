@@ -17,7 +17,7 @@ use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
 use switchyard_core::alerts::{AlertQuery, AlertRecord, Delivery};
 use switchyard_core::analytics::{self, RollupQuery, RollupRow};
-use switchyard_core::store::{Change, DirEntry, NodeRow, SpendRow, Store, StoreError, StoreFuture};
+use switchyard_core::store::{Change, ConfigVersion, DirEntry, NodeRow, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "budget alerts", include_str!("../migrations/postgres/0006_budget_alerts.sql")),
     (7, "usage routing", include_str!("../migrations/postgres/0007_usage_routing.sql")),
     (8, "nodes", include_str!("../migrations/postgres/0008_nodes.sql")),
+    (9, "config versions", include_str!("../migrations/postgres/0009_config_versions.sql")),
 ];
 
 /// Connections per replica: the usage and audit writers, the directory
@@ -438,6 +439,14 @@ impl Store for PostgresStore {
 
     fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>> {
         Box::pin(crate::nodes::all_postgres(&self.pool))
+    }
+
+    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64> {
+        Box::pin(crate::config_versions::put_postgres(&self.pool, v))
+    }
+
+    fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {
+        Box::pin(crate::config_versions::all_postgres(&self.pool))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

@@ -9,7 +9,7 @@ use switchyard_core::access::audit::{AuditQuery, AuditRecord};
 use switchyard_core::access::Kind;
 use switchyard_core::alerts::{AlertQuery, AlertRecord, Delivery};
 use switchyard_core::analytics::{self, RollupQuery, RollupRow};
-use switchyard_core::store::{Change, DirEntry, NodeRow, SpendRow, Store, StoreError, StoreFuture};
+use switchyard_core::store::{Change, ConfigVersion, DirEntry, NodeRow, SpendRow, Store, StoreError, StoreFuture};
 use switchyard_core::usage::UsageRecord;
 use switchyard_types::UsageSource;
 
@@ -135,6 +135,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "budget alerts", include_str!("../migrations/0007_budget_alerts.sql")),
     (8, "usage routing", include_str!("../migrations/0008_usage_routing.sql")),
     (9, "nodes", include_str!("../migrations/0009_nodes.sql")),
+    (10, "config versions", include_str!("../migrations/0010_config_versions.sql")),
 ];
 
 pub struct SqliteStore {
@@ -417,6 +418,14 @@ impl Store for SqliteStore {
 
     fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>> {
         Box::pin(crate::nodes::all_sqlite(&self.pool))
+    }
+
+    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64> {
+        Box::pin(crate::config_versions::put_sqlite(&self.pool, v))
+    }
+
+    fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {
+        Box::pin(crate::config_versions::all_sqlite(&self.pool))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

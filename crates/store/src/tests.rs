@@ -51,6 +51,7 @@ for_each_backend!(
     large_usage_batches_are_written_in_chunks,
     concurrent_applies_number_changes_in_commit_order,
     node_heartbeats_keep_the_latest,
+    config_versions_are_numbered_in_order,
 );
 
 mod alerts;
@@ -348,6 +349,24 @@ async fn node_heartbeats_keep_the_latest(db: &TestDb) {
     );
     store.put_node(&row("gpu-1", 3_000, r#"{"node":"gpu-1"}"#)).await.unwrap();
     assert_eq!(store.nodes().await.unwrap()[1].seen_at, 3_000);
+}
+
+async fn config_versions_are_numbered_in_order(db: &TestDb) {
+    use switchyard_core::store::ConfigVersion;
+    let store = db.open().await;
+    assert!(store.config_versions().await.unwrap().is_empty());
+    let v = |text: &str| ConfigVersion {
+        version: 0,
+        created_at: 7,
+        actor: "system".into(),
+        source: "file".into(),
+        text: text.into(),
+    };
+    assert_eq!(store.put_config_version(&v("a: 1\n")).await.unwrap(), 1);
+    assert_eq!(store.put_config_version(&v("a: 2\n")).await.unwrap(), 2);
+    let all = store.config_versions().await.unwrap();
+    assert_eq!(all.iter().map(|x| (x.version, x.text.as_str())).collect::<Vec<_>>(), [(1, "a: 1\n"), (2, "a: 2\n")]);
+    assert_eq!(all[0], ConfigVersion { version: 1, ..v("a: 1\n") });
 }
 
 async fn large_usage_batches_are_written_in_chunks(db: &TestDb) {

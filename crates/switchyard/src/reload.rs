@@ -33,7 +33,7 @@ pub async fn watch(path: PathBuf, gateway: Arc<Gateway>, mut stop: watch::Receiv
     }
 }
 
-fn reload_once(path: &Path, gateway: &Gateway, why: &str) {
+fn reload_once(path: &Path, gateway: &Arc<Gateway>, why: &str) {
     let result = switchyard_config::load_file(path)
         .map_err(|e| e.to_string())
         .and_then(|config| crate::serve::check_simulator(&config).map(|_| config))
@@ -42,6 +42,11 @@ fn reload_once(path: &Path, gateway: &Gateway, why: &str) {
         Ok(()) => {
             gateway.metrics.config_reloads.inc(&["ok"]);
             tracing::info!(path = %path.display(), trigger = why, "config reloaded");
+            // Stored as a version (off this loop: the store may be slow).
+            if let Ok(text) = std::fs::read_to_string(path) {
+                let gateway = gateway.clone();
+                tokio::spawn(async move { gateway.record_config(&text, "system", "file").await });
+            }
         }
         Err(errors) => {
             gateway.metrics.config_reloads.inc(&["error"]);

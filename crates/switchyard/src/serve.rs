@@ -85,6 +85,10 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     usage.flush().await;
     gateway.seed_budgets().await.map_err(|e| format!("cannot read this period's spend: {e}"))?;
     gateway.seed_volume().await.map_err(|e| format!("cannot read this month's provider volume: {e}"))?;
+    // The config this process runs, as a version (unless it is the newest).
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        gateway.record_config(&text, "system", "file").await;
+    }
     // Other replicas' changes: announced through Redis (at once), and
     // polled for (the backstop).
     let changed = Arc::new(tokio::sync::Notify::new());

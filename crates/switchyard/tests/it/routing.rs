@@ -540,3 +540,61 @@ async fn nodes_serve_while_their_heartbeats_arrive() {
     let metrics = h.metrics().await;
     assert!(metrics.contains("switchyard_node_silences_total 2"), "{metrics}");
 }
+
+#[tokio::test]
+async fn config_versions_record_reloads_and_roll_back_for_the_next_request() {
+    use switchyard_testkit::base_config;
+    let v1 = base_config("", "", "");
+    let h = Harness::start(&bin(), &v1);
+    let key = h.key().await;
+    assert_eq!(routed(&h, &key, "chat").await, "chat-a");
+    // Version 2: the file changes (route chat to chat-b), reloaded by polling.
+    let v2 = v1.replace("  - { name: chat, targets: [chat-a] }", "  - { name: chat, targets: [chat-b] }");
+    assert_ne!(v1, v2);
+    h.write_config(&v2);
+    let reloaded = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        (routed(&h, &key, "chat").await == "chat-b").then_some(())
+    });
+    assert!(reloaded.await.is_some(), "{}", h.stderr());
+    let listed = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        let (_, list) = h.admin("GET", "/api/v1/config/versions", ADMIN_TOKEN, Value::Null).await;
+        (list["data"].as_array().map_or(0, Vec::len) == 2).then_some(list)
+    });
+    let list = listed.await.expect("two versions");
+    assert_eq!(list["data"][0]["version"], 2);
+    assert_eq!(list["data"][0]["active"], true);
+    assert_eq!(
+        (list["data"][0]["lines_added"].as_u64(), list["data"][0]["lines_removed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (_, shown) = h.admin("GET", "/api/v1/config/versions/2", ADMIN_TOKEN, Value::Null).await;
+    let diff: Vec<&str> =
+        shown["diff"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(diff, ["-   - { name: chat, targets: [chat-a] }", "+   - { name: chat, targets: [chat-b] }"]);
+    assert!(!shown["text"].as_str().unwrap().contains(ADMIN_TOKEN), "a literal secret is redacted");
+
+    // Roll back to version 1: the very next request sees it.
+    let (status, body) = h.admin("POST", "/api/v1/config/rollback", ADMIN_TOKEN, json!({"version": 1})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"version": 3, "restored": 1}));
+    assert_eq!(routed(&h, &key, "chat").await, "chat-a");
+    let (_, v3) = h.admin("GET", "/api/v1/config/versions/3", ADMIN_TOKEN, Value::Null).await;
+    let (_, v1_shown) = h.admin("GET", "/api/v1/config/versions/1", ADMIN_TOKEN, Value::Null).await;
+    assert_eq!(v3["text"], v1_shown["text"], "exactly the earlier version");
+    assert_eq!(v3["source"], "rollback");
+
+    // One route back: chat as it was before the current definition.
+    let (status, body) = h.admin("POST", "/api/v1/models/chat/rollback", ADMIN_TOKEN, Value::Null).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["restored_from"], 2);
+    assert_eq!(routed(&h, &key, "chat").await, "chat-b");
+    assert_eq!(h.admin("POST", "/api/v1/models/nope/rollback", ADMIN_TOKEN, Value::Null).await.0, 404);
+    assert_eq!(h.admin("POST", "/api/v1/config/rollback", ADMIN_TOKEN, json!({"version": 99})).await.0, 404);
+    assert_eq!(h.admin("POST", "/api/v1/config/rollback", ADMIN_TOKEN, json!({"v": 1})).await.0, 400);
+    assert_eq!(h.admin("GET", "/api/v1/config/versions", &key, Value::Null).await.0, 403);
+    let audited = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        let (_, audit) = h.admin("GET", "/api/v1/audit?action=config.rollback", ADMIN_TOKEN, Value::Null).await;
+        audit.to_string().contains("to version 1").then_some(())
+    });
+    assert!(audited.await.is_some(), "no config.rollback audit entry");
+}
