@@ -19,42 +19,29 @@ fn upsert_sql(p: Placeholders) -> &'static str {
 
 const SELECT: &str = "SELECT name, seen_at, doc FROM nodes ORDER BY name";
 
-pub(crate) async fn put_sqlite(pool: &sqlx::SqlitePool, row: &NodeRow) -> Result<(), StoreError> {
-    let q = sqlx::query(upsert_sql(Placeholders::Anonymous)).bind(&row.name).bind(row.seen_at).bind(&row.doc);
-    q.execute(pool).await.map_err(err)?;
-    Ok(())
+macro_rules! backend {
+    ($put:ident, $all:ident, $pool:ty, $p:expr) => {
+        pub(crate) async fn $put(pool: &$pool, row: &NodeRow) -> Result<(), StoreError> {
+            let q = sqlx::query(upsert_sql($p)).bind(&row.name).bind(row.seen_at).bind(&row.doc);
+            q.execute(pool).await.map_err(err)?;
+            Ok(())
+        }
+
+        pub(crate) async fn $all(pool: &$pool) -> Result<Vec<NodeRow>, StoreError> {
+            use sqlx::Row;
+            let rows = sqlx::query(SELECT).fetch_all(pool).await.map_err(err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(NodeRow {
+                        name: r.try_get("name").map_err(err)?,
+                        seen_at: r.try_get("seen_at").map_err(err)?,
+                        doc: r.try_get("doc").map_err(err)?,
+                    })
+                })
+                .collect()
+        }
+    };
 }
 
-pub(crate) async fn put_postgres(pool: &sqlx::PgPool, row: &NodeRow) -> Result<(), StoreError> {
-    let q = sqlx::query(upsert_sql(Placeholders::Numbered)).bind(&row.name).bind(row.seen_at).bind(&row.doc);
-    q.execute(pool).await.map_err(err)?;
-    Ok(())
-}
-
-pub(crate) async fn all_sqlite(pool: &sqlx::SqlitePool) -> Result<Vec<NodeRow>, StoreError> {
-    use sqlx::Row;
-    let rows = sqlx::query(SELECT).fetch_all(pool).await.map_err(err)?;
-    rows.iter()
-        .map(|r| {
-            Ok(NodeRow {
-                name: r.try_get("name").map_err(err)?,
-                seen_at: r.try_get("seen_at").map_err(err)?,
-                doc: r.try_get("doc").map_err(err)?,
-            })
-        })
-        .collect()
-}
-
-pub(crate) async fn all_postgres(pool: &sqlx::PgPool) -> Result<Vec<NodeRow>, StoreError> {
-    use sqlx::Row;
-    let rows = sqlx::query(SELECT).fetch_all(pool).await.map_err(err)?;
-    rows.iter()
-        .map(|r| {
-            Ok(NodeRow {
-                name: r.try_get("name").map_err(err)?,
-                seen_at: r.try_get("seen_at").map_err(err)?,
-                doc: r.try_get("doc").map_err(err)?,
-            })
-        })
-        .collect()
-}
+backend!(put_sqlite, all_sqlite, sqlx::SqlitePool, Placeholders::Anonymous);
+backend!(put_postgres, all_postgres, sqlx::PgPool, Placeholders::Numbered);
