@@ -493,6 +493,11 @@ pub struct RouteConfig {
     /// The weights of `strategy: score`.
     #[serde(default)]
     pub score_weights: ScoreWeights,
+    /// Escalation for non-streaming requests: an answer from a step that is
+    /// not the last is checked, and a failing one is sent on to the next
+    /// step (docs/routing.md#cascades).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<CascadeConfig>,
     /// Send each request to another route by its task (code, reasoning,
     /// long context, …): docs/routing.md#task-routing. A route with
     /// `tasks` has no `targets` of its own.
@@ -505,6 +510,28 @@ pub struct RouteConfig {
     /// Limits per tenant on this route.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+}
+
+/// When a cascade escalates.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CascadeConfig {
+    /// Answer faults that escalate.
+    pub on: Vec<Escalate>,
+    /// A regular expression the answer's text must match, else it escalates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Escalate {
+    /// Cut by the output limit (finish reason `length` / `max_tokens`).
+    Length,
+    /// No text and no tool call.
+    Empty,
+    /// The model refused (OpenAI `refusal`, Anthropic `stop_reason: refusal`).
+    Refusal,
 }
 
 /// Task routing: the first rule that matches names the request's task

@@ -250,6 +250,14 @@ impl Config {
                     err(format!("{at}.{field}[{j}]"), format!("{t:?} is listed twice"));
                 }
             }
+            if let Some(c) = &r.cascade {
+                if c.on.is_empty() && c.require.is_none() {
+                    err(format!("{at}.cascade"), "expected `on` (length, empty, refusal) or `require`".into());
+                }
+                if let Some(Err(e)) = c.require.as_deref().map(regex::Regex::new) {
+                    err(format!("{at}.cascade.require"), format!("not a regular expression: {e}"));
+                }
+            }
             if let Some(split) = &r.split {
                 check_split(&at, split, &deployments, origins, &mut err);
             }
@@ -636,6 +644,24 @@ mod tests {
         // A task route needs no targets of its own.
         let ok = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: a, provider: s, model: m }\nroutes:\n  - { name: plain, targets: [a] }\n  - { name: auto, tasks: { routes: { chat: plain }, default: chat } }\n";
         assert!(problems(ok).is_empty(), "{:?}", problems(ok));
+    }
+
+    #[test]
+    fn cascades_are_checked() {
+        let base = "simulator: {}\nproviders:\n  - { name: s, kind: openai_compatible, base_url: \"sim://\" }\ndeployments:\n  - { name: a, provider: s, model: m }\nroutes:\n";
+        let empty =
+            messages_at(&format!("{base}  - {{ name: r, targets: [a], cascade: {{}} }}\n"), "routes[0].cascade");
+        assert!(empty[0].starts_with("expected `on`"), "{empty:?}");
+        let bad = messages_at(
+            &format!("{base}  - {{ name: r, targets: [a], cascade: {{ require: \"(\" }} }}\n"),
+            "routes[0].cascade.require",
+        );
+        assert!(bad[0].starts_with("not a regular expression"), "{bad:?}");
+        let unknown = messages_at(
+            &format!("{base}  - {{ name: r, targets: [a], cascade: {{ on: [slow] }} }}\n"),
+            "routes[0].cascade.on[0]",
+        );
+        assert!(unknown[0].contains("unknown variant `slow`"), "{unknown:?}");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Route {
     pub split: Option<crate::routing::split::Split>,
     /// Task routing: each request goes to the route its task names.
     pub tasks: Option<crate::routing::tasks::Tasks>,
+    /// Escalation of whole answers to the next step.
+    pub cascade: Option<crate::routing::cascade::Cascade>,
     /// Why some configured targets are missing (e.g. "openai: no api_key").
     pub disabled: Vec<String>,
     pub embeddings: bool,
@@ -230,6 +232,12 @@ impl Runtime {
             let embeddings = first_target
                 .and_then(|t| deployments.get(t.as_str()))
                 .is_some_and(|(d, _)| d.capabilities.contains(&Capability::Embeddings));
+            let cascade = r
+                .cascade
+                .as_ref()
+                .map(crate::routing::cascade::Cascade::build)
+                .transpose()
+                .map_err(|e| format!("route {}: cascade: {e}", r.name))?;
             let tasks = r
                 .tasks
                 .as_ref()
@@ -246,6 +254,7 @@ impl Runtime {
                     fallbacks,
                     split,
                     tasks,
+                    cascade,
                     strategy: r.strategy,
                     score_weights: r.score_weights,
                     disabled,

@@ -50,6 +50,7 @@ pub struct Metrics {
     pub route_arms: CounterFamily,
     pub route_arm_duration: HistogramFamily,
     pub route_tasks: CounterFamily,
+    pub cascade_escalations: CounterFamily,
     pub node_heartbeats: CounterFamily,
     pub node_silences: CounterFamily,
     pub pii_masked: CounterFamily,
@@ -226,6 +227,11 @@ impl Metrics {
                 "Requests to a task route, by the route named and the task chosen.",
                 &["route", "task"],
             ),
+            cascade_escalations: CounterFamily::new(
+                "switchyard_cascade_escalations_total",
+                "Whole answers a route's cascade sent on to the next deployment, by route and reason (length, empty, refusal, check).",
+                &["route", "reason"],
+            ),
             node_heartbeats: CounterFamily::new(
                 "switchyard_node_heartbeats_total",
                 "Compute node heartbeats received by this replica.",
@@ -313,6 +319,7 @@ impl Metrics {
         self.route_arms.render(&mut out);
         self.route_arm_duration.render(&mut out);
         self.route_tasks.render(&mut out);
+        self.cascade_escalations.render(&mut out);
         self.node_heartbeats.render(&mut out);
         self.node_silences.render(&mut out);
         self.pii_masked.render(&mut out);

@@ -55,6 +55,9 @@ pub struct Account {
     /// The split arm it was on (`stable` or an arm's name), for per-arm
     /// outcomes and latency.
     pub arm: Option<String>,
+    /// Spend of attempts a cascade escalated from: (nano-dollars, tokens),
+    /// committed with the final record's.
+    escalated: (i64, u64),
 }
 
 impl Account {
@@ -77,6 +80,7 @@ impl Account {
             alerts: None,
             busy: None,
             arm: None,
+            escalated: (0, 0),
         }
     }
 
@@ -88,7 +92,15 @@ impl Account {
         if let Some(cost) = self.cost {
             return cost;
         }
-        let cost = self.priced.as_ref().map(|d| {
+        let cost = self.price(usage);
+        self.cost = Some(cost);
+        cost
+    }
+
+    /// `usage` at the prices of the deployment tried last, less its
+    /// volume discount (whose meter counts the tokens).
+    fn price(&self, usage: &Usage) -> Option<i64> {
+        self.priced.as_ref().map(|d| {
             if usage.source == switchyard_types::UsageSource::None {
                 // Providers do not bill a refused or failed call.
                 return 0;
@@ -103,9 +115,26 @@ impl Account {
                 _ => picos,
             };
             cost::to_nanos(picos)
-        });
-        self.cost = Some(cost);
-        cost
+        })
+    }
+
+    /// Records an attempt whose whole answer a cascade sent on to the next
+    /// step: a non-final record with its usage and cost (it was billed),
+    /// and its spend added to what the request commits to its budgets.
+    pub fn attempt_escalated(&mut self, usage: &Usage, took: Duration, reason: &'static str) {
+        let nanos = self.price(usage);
+        let mut r = self.record.for_attempt(self.record.attempts);
+        r.is_final = false;
+        r.status = 200;
+        r.error_kind = Some(format!("escalated_{reason}"));
+        r.latency_ms = took.as_secs_f64() * 1e3;
+        r.input_tokens = usage.input_tokens;
+        r.output_tokens = usage.output_tokens;
+        r.usage_source = usage.source;
+        r.cost_nanos = nanos;
+        let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+        self.escalated = (self.escalated.0.saturating_add(nanos.unwrap_or(0)), self.escalated.1.saturating_add(tokens));
+        self.sink.send_detached(r);
     }
 
     /// Records attempt `self.record.attempts`, which failed upstream and is
@@ -169,22 +198,24 @@ impl Account {
         let cost = self.cost(&usage);
         let r = &mut self.record;
         r.cost_nanos = cost;
+        let (escalated_nanos, escalated_tokens) = self.escalated;
         if let Some(hold) = self.hold.take() {
             let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+            let tokens = tokens.saturating_add(escalated_tokens);
+            let spent = r.cost_nanos.unwrap_or(0).saturating_add(escalated_nanos);
             match self.alerts.clone() {
                 // Crossings come at once from this process's ledger, when
                 // Redis answers from the shared one.
                 Some(alerts) => {
                     let tenant = r.tenant_id.clone().unwrap_or_default();
-                    hold.commit_then(r.cost_nanos.unwrap_or(0), tokens, move |crossings| {
-                        alerts.notify(&tenant, crossings)
-                    });
+                    hold.commit_then(spent, tokens, move |crossings| alerts.notify(&tenant, crossings));
                 }
-                None => drop(hold.commit(r.cost_nanos.unwrap_or(0), tokens)),
+                None => drop(hold.commit(spent, tokens)),
             }
         }
         if let Some(mut admission) = self.admission.take() {
             let used = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+            let used = used.saturating_add(escalated_tokens);
             admission.reconcile(used, Instant::now());
         }
         let mut record = std::mem::take(&mut self.record);

@@ -51,9 +51,26 @@ pub struct Context<'a> {
     pub masked: Option<(&'a Head<'a>, &'a Bytes)>,
     /// Puts the originals back into answers from masked steps.
     pub restorer: Option<&'a Arc<switchyard_pii::Restorer>>,
+    /// The route's cascade (whole answers escalated to the next step).
+    pub cascade: Option<&'a crate::routing::cascade::Cascade>,
+    /// The route's name, for the escalation counter.
+    pub route: &'a str,
     pub request_id: &'a str,
     pub heartbeat: Duration,
     pub metrics: &'a Metrics,
+}
+
+/// Why the cascade sends this whole answer on, if the route has one.
+fn escalates(cx: &Context<'_>, body: &[u8]) -> Option<&'static str> {
+    cx.cascade.and_then(|c| c.verdict(cx.dialect, body))
+}
+
+/// The body a step sent (for counting its prompt when usage is missing).
+fn body_bytes<'a>(cx: &'a Context<'a>, step: &Step) -> &'a [u8] {
+    match cx.masked {
+        Some((_, masked)) if step.masked => masked,
+        _ => cx.body,
+    }
 }
 
 /// The request as one step sends it: the client's, or the masked one.
@@ -77,8 +94,9 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
     // The failed attempt before this one: recorded as such once the next
     // one starts (the last failure is the request's own final record).
     let mut failed: Option<(u16, &'static str, Duration)> = None;
-    for step in plan {
+    for (i, step) in plan.iter().enumerate() {
         let deployment = &step.deployment;
+        let more = i + 1 < plan.len();
         if let Some((status, kind, took)) = failed.take() {
             account.attempt_failed(status, kind, took);
         }
@@ -114,7 +132,19 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
             Err(e) => e.kind.as_str(),
         };
         cx.metrics.attempts.inc(&[&deployment.name, outcome]);
+        let escalate = match &result {
+            Ok((Answer::Full(body, _), _)) if more => escalates(&cx, body),
+            _ => None,
+        };
         match result {
+            Ok((Answer::Full(body, usage), _)) if escalate.is_some() => {
+                // A whole answer the cascade sends on: billed, then the next step.
+                let reason = escalate.unwrap_or("check");
+                let usage = usage.unwrap_or_else(|| super::response_usage(body_bytes(&cx, step), &body));
+                account.attempt_escalated(&usage, took, reason);
+                cx.metrics.cascade_escalations.inc(&[cx.route, reason]);
+                tracing::info!(request_id = cx.request_id, deployment = %deployment.name, reason, "answer escalated to the next deployment");
+            }
             Ok((answer, rate_limits)) => {
                 return Ok(Attempted { answer, deployment: deployment.clone(), masked: step.masked, rate_limits })
             }

@@ -213,6 +213,8 @@ impl Gateway {
             body: &inbound.body,
             masked: masked_head.as_ref().zip(masked_body.as_ref()),
             restorer: restorer.as_ref(),
+            cascade: plan.route.cascade.as_ref().filter(|_| !head.stream),
+            route: &plan.route.name,
             request_id: &inbound.request_id,
             heartbeat: rt.config.server.heartbeat.get(),
             metrics: &self.metrics,
@@ -296,7 +298,7 @@ fn fail(mut account: Account, mut e: GatewayError) -> Pin<Box<dyn Future<Output 
 }
 
 /// Usage of a whole response: as reported, or counted when absent.
-fn response_usage(request: &[u8], response: &[u8]) -> Usage {
+pub(super) fn response_usage(request: &[u8], response: &[u8]) -> Usage {
     if let Some(u) = wire::response_usage(response) {
         return Usage::reported(u.prompt_tokens.unwrap_or(0), u.completion_tokens.unwrap_or(0))
             .with_cache(u.cached_tokens(), 0);

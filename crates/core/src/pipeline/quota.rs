@@ -55,12 +55,16 @@ impl Gateway {
         for _ in 0..=caller.caps.len() {
             let price = dearest(plan.steps.iter().map(|s| &s.deployment.price));
             let nanos = to_nanos(cost_picos(&price, &Tokens { input: prompt, output, ..Tokens::default() }));
+            // A cascade may pay for every step: reserve for each.
+            let attempts = if plan.route.cascade.is_some() { plan.steps.len().max(1) as i64 } else { 1 };
+            let nanos = nanos.saturating_mul(attempts);
             let now = crate::now_unix_ms();
             let fell_back = |down: &crate::limits::BackendDown| {
                 self.metrics.budget_backend_failures.inc(&[]);
                 tracing::warn!(error = %down.0, "shared budget store unavailable; applying the configured failure mode");
             };
-            let exceeded = match self.ledger.admit(&caps, nanos, prompt.saturating_add(output), now, fell_back).await {
+            let tokens = prompt.saturating_add(output).saturating_mul(attempts as u64);
+            let exceeded = match self.ledger.admit(&caps, nanos, tokens, now, fell_back).await {
                 Ok(hold) => {
                     let action = (!actions.is_empty()).then(|| actions.join(", "));
                     return Ok(Budgeted { hold: Some(hold), action });

@@ -14,6 +14,7 @@
 //! request gets. Strategies are in [`rank`]; live figures in [`live`]; what
 //! a request needs in [`needs`]; its data classification in [`classify`].
 
+pub mod cascade;
 pub mod classify;
 mod dry_run;
 pub use dry_run::DryRunHeaders;

@@ -598,3 +598,49 @@ async fn config_versions_record_reloads_and_roll_back_for_the_next_request() {
     });
     assert!(audited.await.is_some(), "no config.rollback audit entry");
 }
+
+#[tokio::test]
+async fn cascades_escalate_whole_answers_and_bill_each_attempt() {
+    let routes = r#"
+  - { name: cheap-first, strategy: cost, targets: [dear, cheap], cascade: { on: [length, empty], require: "ANSWER" } }
+"#;
+    let h = Harness::start(&bin(), &config(routes));
+    // The cheap model rambles (cut by max_tokens); the dear one echoes.
+    h.set_knobs("m-cheap", json!({"answer_tokens": 40})).await;
+    h.set_knobs("m-dear", json!({"echo": true})).await;
+    let key = h.key().await;
+    let mut body = ask("cheap-first", "say ANSWER");
+    body["max_tokens"] = json!(10);
+    let (status, headers, answer) = chat_with(&h, &key, body.clone(), &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((headers["x-switchyard-route"].as_str(), headers["x-switchyard-attempts"].as_str()), ("dear", "2"));
+    assert_eq!(answer["choices"][0]["message"]["content"], "say ANSWER");
+    // Not cut, but missing the required text: escalated by the check.
+    h.set_knobs("m-cheap", json!({"answer_tokens": 3})).await;
+    let (_, headers, _) = chat_with(&h, &key, body.clone(), &[]).await;
+    assert_eq!(headers["x-switchyard-route"], "dear");
+    // Streams are not cascaded: the cheap one answers.
+    body["stream"] = json!(true);
+    let r = h.post("/v1/chat/completions", &key).json(&body).send().await.unwrap();
+    assert_eq!(r.headers()["x-switchyard-route"], "cheap");
+    let _ = r.text().await;
+
+    let metrics = h.metrics().await;
+    assert!(
+        metrics.contains(r#"switchyard_cascade_escalations_total{route="cheap-first",reason="length"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"switchyard_cascade_escalations_total{route="cheap-first",reason="check"} 1"#),
+        "{metrics}"
+    );
+    let records = h.wait_usage(5).await;
+    let escalated: Vec<_> = records.iter().filter(|r| !r.is_final).collect();
+    assert_eq!(escalated.len(), 2, "{records:?}");
+    assert_eq!(escalated[0].error_kind.as_deref(), Some("escalated_length"));
+    assert_eq!(escalated[0].deployment.as_deref(), Some("cheap"));
+    assert!(
+        escalated.iter().all(|r| r.cost_nanos.unwrap_or(0) > 0 && r.output_tokens.unwrap_or(0) > 0),
+        "{escalated:?}"
+    );
+}
