@@ -428,7 +428,9 @@ async fn a_canary_split_is_sticky_per_user_with_groups_and_scenarios() {
         metrics.contains(r#"switchyard_route_arm_duration_seconds_count{route="rollout",arm="canary"}"#),
         "{metrics}"
     );
-    let records = h.wait_usage(300).await;
+    // Every request's record, alice's (the last ones) included.
+    let records = h.wait_usage(307).await;
+    assert_eq!(records.len(), 307);
     assert!(records.iter().any(|r| r.route_reason.as_deref().is_some_and(|w| w.ends_with("; arm canary (group)"))));
 }
 
