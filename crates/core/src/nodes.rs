@@ -168,13 +168,7 @@ impl Gateway {
             tracing::warn!(node = %beat.node, error = %e, "node heartbeat not stored");
         }
         self.metrics.node_heartbeats.inc(&[]);
-        let deployments: Vec<String> = rt
-            .config
-            .deployments
-            .iter()
-            .filter(|d| d.node.as_deref() == Some(beat.node.as_str()))
-            .map(|d| d.name.clone())
-            .collect();
+        let deployments = deployments_on(&rt.config, &beat.node);
         let timeout = rt.config.nodes.timeout;
         self.nodes.record(NodeState { seen_at: now, beat: beat.clone() });
         Ok(serde_json::json!({
@@ -192,13 +186,7 @@ impl Gateway {
             .all()
             .into_iter()
             .map(|s| {
-                let deployments: Vec<&str> = rt
-                    .config
-                    .deployments
-                    .iter()
-                    .filter(|d| d.node.as_deref() == Some(s.beat.node.as_str()))
-                    .map(|d| d.name.as_str())
-                    .collect();
+                let deployments = deployments_on(&rt.config, &s.beat.node);
                 serde_json::json!({
                     "node": s.beat.node, "seen_at": s.seen_at, "age_s": (now - s.seen_at) as f64 / 1000.0,
                     "alive": now - s.seen_at <= timeout.as_millis() as i64, "deployments": deployments,
@@ -236,6 +224,11 @@ impl Gateway {
             self.audit.send_or_drop(record);
         }
     }
+}
+
+/// The deployments a node serves, by config.
+fn deployments_on<'a>(config: &'a switchyard_config::Config, node: &str) -> Vec<&'a str> {
+    config.deployments.iter().filter(|d| d.node.as_deref() == Some(node)).map(|d| d.name.as_str()).collect()
 }
 
 #[cfg(test)]

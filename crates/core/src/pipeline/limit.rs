@@ -8,6 +8,7 @@ use super::admit::Head;
 use crate::access::Caller;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limits::{headers, Admission, Check, Limits, NotAdmitted};
+use crate::routing::needs::Needs;
 use crate::runtime::{Route, Runtime};
 use crate::Gateway;
 use std::sync::Arc;
@@ -27,8 +28,7 @@ impl Gateway {
         caller: &Caller,
         route: &Route,
         op: Operation,
-        head: &Head<'_>,
-        body_len: usize,
+        needs: &Needs,
     ) -> Result<Option<Admission>, GatewayError> {
         let endpoint = match op {
             Operation::Chat => rt.config.rate_limits.chat,
@@ -48,7 +48,8 @@ impl Gateway {
             checks.push(Check { scope: Arc::from(format!("endpoint:{tenant}:{}", op.as_str())), limits: endpoint });
         }
         let tokens = if checks.iter().any(|c| c.limits.tpm.is_some()) {
-            estimate_tokens(op, head, body_len, rt.config.rate_limits.default_max_tokens)
+            // The router's estimate (prompt bytes / 4 + answer allowance).
+            needs.prompt_tokens.saturating_add(needs.output_tokens)
         } else {
             0
         };
@@ -86,15 +87,10 @@ impl Gateway {
     }
 }
 
-/// Tokens reserved at admission: the prompt's bytes / 4 plus the output
-/// allowance (`max_tokens`, `max_completion_tokens`, or the configured
-/// default; none for embeddings).
-pub(crate) fn estimate_tokens(op: Operation, head: &Head<'_>, body_len: usize, default_max: u64) -> u64 {
-    let (prompt, output) = estimate(op, head, body_len, default_max);
-    prompt.saturating_add(output)
-}
-
-/// The estimate split into prompt and output tokens (budgets price them apart).
+/// Tokens a request is expected to use: the prompt's bytes / 4, and the
+/// output allowance (`max_tokens`, `max_completion_tokens`, or the
+/// configured default; none for embeddings) — split, as budgets price them
+/// apart. Read once per request into [`crate::routing::needs::Needs`].
 pub(crate) fn estimate(op: Operation, head: &Head<'_>, body_len: usize, default_max: u64) -> (u64, u64) {
     let prompt = (body_len / BYTES_PER_TOKEN) as u64;
     if op == Operation::Embeddings {
@@ -113,16 +109,20 @@ mod tests {
     use super::*;
     use switchyard_translate::Format;
 
+    fn total((prompt, output): (u64, u64)) -> u64 {
+        prompt + output
+    }
+
     #[test]
     fn estimates_prompt_and_allowance() {
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":100}"#;
         let head = super::super::admit::parse(Operation::Chat, Format::OpenAi, body).unwrap();
-        assert_eq!(estimate_tokens(Operation::Chat, &head, body.len(), 256), (body.len() / 4) as u64 + 100);
+        assert_eq!(total(estimate(Operation::Chat, &head, body.len(), 256)), (body.len() / 4) as u64 + 100);
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
         let head = super::super::admit::parse(Operation::Chat, Format::OpenAi, body).unwrap();
-        assert_eq!(estimate_tokens(Operation::Chat, &head, body.len(), 256), (body.len() / 4) as u64 + 256);
+        assert_eq!(total(estimate(Operation::Chat, &head, body.len(), 256)), (body.len() / 4) as u64 + 256);
         let body = br#"{"model":"m","input":"abcdefgh"}"#;
         let head = super::super::admit::parse(Operation::Embeddings, Format::OpenAi, body).unwrap();
-        assert_eq!(estimate_tokens(Operation::Embeddings, &head, body.len(), 256), (body.len() / 4) as u64);
+        assert_eq!(total(estimate(Operation::Embeddings, &head, body.len(), 256)), (body.len() / 4) as u64);
     }
 }

@@ -160,7 +160,7 @@ impl Gateway {
             }
         };
 
-        match self.admit_limits(&rt, &key, &plan.route, op, &head, inbound.body.len()).await {
+        match self.admit_limits(&rt, &key, &plan.route, op, &request.needs).await {
             Ok(admission) => account.admission = admission,
             Err(e) => return Err(fail(account, e).await),
         }
