@@ -607,6 +607,57 @@ pub struct ArmConfig {
     pub targets: Vec<String>,
     /// Share of subjects, 0–100 with at most two decimals; all arms ≤ 100.
     pub percent: f64,
+    /// A schedule that moves `percent` step by step (docs/routing.md#rollouts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutConfig>,
+}
+
+/// A rollout in progress: the percents still to come. The gateway moves the
+/// arm to the next one every `every` (or on `advance` over the admin API),
+/// and writes each move as a new config version.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutConfig {
+    /// Percents still to come, in order (up for an advance, down for a
+    /// gradual rollback); empty: the rollout is over.
+    pub steps: Vec<f64>,
+    /// Time on each step before the next; absent: steps move on `advance`
+    /// only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Duration>,
+    /// Paused: no step moves until resumed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// Unix ms the current step began (written by the gateway; absent: when
+    /// its config version was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// The arm's share of failed requests (5xx answers, seen by this
+    /// replica) over a step above which the rollout pauses instead of
+    /// moving on — or rolls back, with `on_errors: rollback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_rate: Option<f64>,
+    /// Requests on the step before `max_error_rate` is judged.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    #[serde(default)]
+    pub on_errors: OnErrors,
+    /// Set by a rollback: the arm is removed when its percent reaches 0.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rolling_back: bool,
+}
+
+fn default_min_requests() -> u64 {
+    20
+}
+
+/// What a rollout does when its arm fails more than `max_error_rate`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrors {
+    #[default]
+    Pause,
+    Rollback,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -360,6 +360,28 @@ fn check_split(
         } else {
             total_bp += bp.round() as u64;
         }
+        if let Some(r) = &arm.rollout {
+            for (j, step) in r.steps.iter().enumerate() {
+                let bp = step * 100.0;
+                if !step.is_finite() || !(0.0..=100.0).contains(step) || (bp - bp.round()).abs() > 1e-6 {
+                    err(
+                        format!("{here}.rollout.steps[{j}]"),
+                        format!("expected 0 to 100 with at most two decimals, found {step}"),
+                    );
+                }
+            }
+            if let Some(every) = r.every {
+                positive(&format!("{here}.rollout.every"), every, err);
+            }
+            if let Some(rate) = r.max_error_rate {
+                if !(0.0..=1.0).contains(&rate) {
+                    err(
+                        format!("{here}.rollout.max_error_rate"),
+                        format!("expected a share from 0 to 1, found {rate}"),
+                    );
+                }
+            }
+        }
     }
     if total_bp > 10_000 {
         err(

@@ -6,36 +6,124 @@
 //! different. Both are audited. The file stays the source of truth: the
 //! next change to it is loaded and becomes the newest version.
 
-use crate::access::audit::{AuditRecord, Origin};
+use crate::access::audit::{Actor, ActorKind, AuditRecord, Origin};
 use crate::access::Principal;
 use crate::error::{ErrorKind, GatewayError};
-use crate::store::ConfigVersion;
+use crate::store::{ConfigVersion, StoreError};
 use crate::Gateway;
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use switchyard_config::interpolate::ProcessEnv;
 
 impl Gateway {
-    /// Stores `text` as a new version unless it is the newest already.
-    /// Failures are logged: the config runs whether or not it is stored.
-    pub async fn record_config(&self, text: &str, actor: &str, source: &str) -> Option<i64> {
-        let newest = self.store.config_versions().await.ok().and_then(|v| v.into_iter().last());
-        if source == "file" && newest.as_ref().is_some_and(|n| n.text == text) {
-            return newest.map(|n| n.version);
-        }
-        let v = ConfigVersion {
-            version: 0,
-            created_at: crate::now_unix_ms(),
-            actor: actor.into(),
-            source: source.into(),
-            text: text.into(),
-        };
-        match self.store.put_config_version(&v).await {
-            Ok(n) => Some(n),
+    /// The stored config version running and when it was made (0, 0:
+    /// none stored yet).
+    pub fn config_version(&self) -> (i64, i64) {
+        (self.config_version.load(Ordering::Acquire), self.config_made_at.load(Ordering::Acquire))
+    }
+
+    fn set_running(&self, version: i64, made_at: i64) {
+        self.config_made_at.store(made_at, Ordering::Release);
+        self.config_version.store(version, Ordering::Release);
+    }
+
+    /// At start: the text to run instead of the file's, if any. The file
+    /// is news when its text differs from the newest version that came from
+    /// a file: then it is stored and runs. Otherwise the newest version runs
+    /// — so changes made over the API (rollouts, rollbacks) survive a
+    /// restart until the file itself changes.
+    pub async fn start_config(&self, file_text: &str) -> Option<String> {
+        let versions = match self.store.config_versions().await {
+            Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %e, "config version not stored");
+                tracing::warn!(error = %e, "config versions not read; running the file");
+                return None;
+            }
+        };
+        let newest_file = versions.iter().rev().find(|v| v.source == "file");
+        match (versions.last(), newest_file) {
+            (Some(newest), Some(file)) if file.text == file_text => {
+                self.set_running(newest.version, newest.created_at);
+                (newest.version != file.version).then(|| newest.text.clone())
+            }
+            _ => {
+                self.record_config(file_text, "system", "file").await;
                 None
             }
         }
+    }
+
+    /// Stores the file's `text` as a new version unless it is the newest
+    /// already. Failures are logged: the config runs whether or not it is
+    /// stored.
+    pub async fn record_config(&self, text: &str, actor: &str, source: &str) -> Option<i64> {
+        for _ in 0..3 {
+            let newest = match self.store.newest_config_version().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "config version not stored");
+                    return None;
+                }
+            };
+            if let Some(n) = newest.as_ref().filter(|n| n.text == text) {
+                self.set_running(n.version, n.created_at);
+                return Some(n.version);
+            }
+            let v = ConfigVersion {
+                version: 0,
+                created_at: crate::now_unix_ms(),
+                actor: actor.into(),
+                source: source.into(),
+                text: text.into(),
+            };
+            match self.store.put_config_version(&v, newest.map_or(0, |n| n.version)).await {
+                Ok(n) => {
+                    self.set_running(n, v.created_at);
+                    return Some(n);
+                }
+                // Another replica stored one meanwhile: look again.
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "config version not stored");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Runs the newest stored version if it is newer than the one running:
+    /// how a change made through another replica's API reaches this one.
+    /// Called every second by the server. A version that does not load here
+    /// (an environment variable this replica lacks) is logged and skipped.
+    pub async fn sync_config(&self) {
+        let newest = match self.store.newest_config_version().await {
+            Ok(Some(n)) => n,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "config versions not polled");
+                return;
+            }
+        };
+        let (running, _) = self.config_version();
+        if newest.version <= running {
+            return;
+        }
+        let built = switchyard_config::load_str(&newest.text, "config version", &ProcessEnv)
+            .map_err(|e| e.to_string())
+            .and_then(|config| self.prepare(config));
+        match built {
+            Ok(next) => {
+                self.install(next);
+                self.metrics.config_reloads.inc(&["ok"]);
+                tracing::info!(version = newest.version, source = %newest.source, actor = %newest.actor, "config version from the store applied");
+            }
+            Err(e) => {
+                self.metrics.config_reloads.inc(&["error"]);
+                tracing::error!(version = newest.version, error = %e, "stored config version does not run here; the running config stays");
+            }
+        }
+        self.set_running(newest.version, newest.created_at);
     }
 
     /// `GET /api/v1/config/versions`: newest first, without texts.
@@ -88,7 +176,8 @@ impl Gateway {
         let versions = self.store.config_versions().await.map_err(unavailable)?;
         let target = versions.iter().find(|v| v.version == body.version).ok_or_else(|| not_found(body.version))?;
         let reason = format!("to version {}", body.version);
-        self.activate(who, &target.text, "rollback", &reason, origin)
+        let after = versions.last().map_or(0, |v| v.version);
+        self.activate(who.actor(), &target.text, "rollback", &reason, origin, after, ErrorKind::Conflict)
             .await
             .map(|n| json!({"version": n, "restored": body.version}))
     }
@@ -126,27 +215,74 @@ impl Gateway {
         let text = serde_yaml::to_string(&doc)
             .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("config could not be written: {e}")))?;
         let reason = format!("route {route} as in version {from}");
-        self.activate(who, &text, "route-rollback", &reason, origin)
+        self.activate(who.actor(), &text, "route-rollback", &reason, origin, current.version, ErrorKind::Conflict)
             .await
             .map(|n| json!({"version": n, "route": route, "restored_from": from}))
     }
 
-    /// Loads `text`, swaps it in, stores it as a version and audits it.
+    /// Changes the newest stored config with `edit` (which says why) and
+    /// activates the result as a new version.
+    pub(crate) async fn edit_config(
+        &self,
+        actor: Actor,
+        source: &str,
+        origin: &Origin,
+        edit: impl FnOnce(&mut serde_yaml::Value) -> Result<String, GatewayError>,
+    ) -> Result<i64, GatewayError> {
+        let newest = self.store.newest_config_version().await.map_err(unavailable)?;
+        let Some(newest) = newest else {
+            return Err(GatewayError::new(ErrorKind::Conflict, "No config version is stored yet."));
+        };
+        let mut doc = parse(&newest.text)?;
+        let reason = edit(&mut doc)?;
+        let text = serde_yaml::to_string(&doc)
+            .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("config could not be written: {e}")))?;
+        // The change came from the caller's input: a config it breaks is a
+        // bad request.
+        self.activate(actor, &text, source, &reason, origin, newest.version, ErrorKind::InvalidRequest).await
+    }
+
+    /// Loads `text`, stores it as the version after `after` (refused with
+    /// 409 if another came first), swaps it in and audits it. A text that
+    /// does not load or start is refused with `refused`.
+    #[allow(clippy::too_many_arguments)]
     async fn activate(
         &self,
-        who: &Principal,
+        actor: Actor,
         text: &str,
         source: &str,
         reason: &str,
         origin: &Origin,
+        after: i64,
+        refused: ErrorKind,
     ) -> Result<i64, GatewayError> {
         let config = switchyard_config::load_str(text, "config version", &ProcessEnv)
-            .map_err(|e| GatewayError::new(ErrorKind::Conflict, format!("That config does not load now: {e}")))?;
-        self.reload(config)
-            .map_err(|e| GatewayError::new(ErrorKind::Conflict, format!("That config does not start: {e}")))?;
-        let actor = who.actor();
-        let actor_name = actor.id.clone().unwrap_or_else(|| "bootstrap".into());
-        let n = self.record_config(text, &actor_name, source).await.unwrap_or(0);
+            .map_err(|e| GatewayError::new(refused, format!("That config does not load: {e}")))?;
+        let next =
+            self.prepare(config).map_err(|e| GatewayError::new(refused, format!("That config does not start: {e}")))?;
+        let actor_name = match (&actor.id, &actor.kind) {
+            (Some(id), _) => id.clone(),
+            (None, ActorKind::System) => "system".to_string(),
+            (None, _) => "bootstrap".to_string(),
+        };
+        let v = ConfigVersion {
+            version: 0,
+            created_at: crate::now_unix_ms(),
+            actor: actor_name,
+            source: source.into(),
+            text: text.into(),
+        };
+        let n = self.store.put_config_version(&v, after).await.map_err(|e| match e {
+            StoreError::Conflict(_) => GatewayError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "The config changed after version {after} (another change came first); read it again and retry."
+                ),
+            ),
+            e => unavailable(e),
+        })?;
+        self.install(next);
+        self.set_running(n, v.created_at);
         let record = AuditRecord::new(actor, format!("config.{source}"), origin)
             .target("config_version", &n.to_string())
             .reason(reason.to_string());
@@ -156,7 +292,7 @@ impl Gateway {
     }
 }
 
-fn platform_admin(who: &Principal) -> Result<(), GatewayError> {
+pub(crate) fn platform_admin(who: &Principal) -> Result<(), GatewayError> {
     match who {
         Principal::Bootstrap => Ok(()),
         Principal::Key(_) => {
@@ -165,7 +301,7 @@ fn platform_admin(who: &Principal) -> Result<(), GatewayError> {
     }
 }
 
-fn unavailable(e: crate::store::StoreError) -> GatewayError {
+pub(crate) fn unavailable(e: StoreError) -> GatewayError {
     GatewayError::new(ErrorKind::UpstreamUnavailable, format!("Config versions cannot be read right now: {e}"))
 }
 
@@ -173,16 +309,16 @@ fn not_found(n: i64) -> GatewayError {
     GatewayError::new(ErrorKind::NotFound, format!("No config version {n}.")).with_param("version")
 }
 
-fn parse(text: &str) -> Result<serde_yaml::Value, GatewayError> {
+pub(crate) fn parse(text: &str) -> Result<serde_yaml::Value, GatewayError> {
     serde_yaml::from_str(text)
         .map_err(|e| GatewayError::new(ErrorKind::Conflict, format!("A stored config does not parse: {e}")))
 }
 
-fn route_entry<'a>(doc: &'a serde_yaml::Value, route: &str) -> Option<&'a serde_yaml::Value> {
+pub(crate) fn route_entry<'a>(doc: &'a serde_yaml::Value, route: &str) -> Option<&'a serde_yaml::Value> {
     doc.get("routes")?.as_sequence()?.iter().find(|r| r.get("name").and_then(|n| n.as_str()) == Some(route))
 }
 
-fn route_entry_mut<'a>(doc: &'a mut serde_yaml::Value, route: &str) -> Option<&'a mut serde_yaml::Value> {
+pub(crate) fn route_entry_mut<'a>(doc: &'a mut serde_yaml::Value, route: &str) -> Option<&'a mut serde_yaml::Value> {
     doc.get_mut("routes")?.as_sequence_mut()?.iter_mut().find(|r| r.get("name").and_then(|n| n.as_str()) == Some(route))
 }
 

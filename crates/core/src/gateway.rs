@@ -36,6 +36,12 @@ pub struct Gateway {
     pub alerts: Arc<crate::alerts::Alerts>,
     pub metrics: Arc<Metrics>,
     sim_addr: Option<SocketAddr>,
+    /// The stored config version running (0: none stored yet).
+    pub(crate) config_version: std::sync::atomic::AtomicI64,
+    /// When that version was made (unix ms).
+    pub(crate) config_made_at: std::sync::atomic::AtomicI64,
+    /// Rollouts' error counts at the start of each step (this replica).
+    pub(crate) rollout_watch: crate::rollouts::Watch,
 }
 
 /// What the gateway is built from besides its first snapshot.
@@ -74,6 +80,9 @@ impl Gateway {
             alerts: parts.alerts,
             metrics: parts.metrics,
             sim_addr: parts.sim_addr,
+            config_version: std::sync::atomic::AtomicI64::new(0),
+            config_made_at: std::sync::atomic::AtomicI64::new(0),
+            rollout_watch: crate::rollouts::Watch::default(),
         }
     }
 
@@ -85,14 +94,25 @@ impl Gateway {
     /// Builds a snapshot from `config` and swaps it in; on error the
     /// running snapshot stays.
     pub fn reload(&self, config: Config) -> Result<(), String> {
+        let next = self.prepare(config)?;
+        self.install(next);
+        Ok(())
+    }
+
+    /// Builds a snapshot from `config` (sharing what is unchanged with the
+    /// running one) without swapping it in.
+    pub fn prepare(&self, config: Config) -> Result<Runtime, String> {
         let current = self.runtime.load_full();
-        let next = Runtime::build(config, BuildContext { sim_addr: self.sim_addr, previous: Some(&current) })?;
+        Runtime::build(config, BuildContext { sim_addr: self.sim_addr, previous: Some(&current) })
+    }
+
+    /// Swaps `next` in: the next request sees it whole.
+    pub fn install(&self, next: Runtime) {
         for note in next.notes() {
             tracing::warn!("{note}");
         }
         self.alerts.configure(&next.config.alerts);
         self.runtime.store(Arc::new(next));
-        Ok(())
     }
 
     /// Who is calling the admin API: the bootstrap token (compared in

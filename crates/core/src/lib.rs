@@ -34,6 +34,7 @@ pub mod limits;
 pub mod nodes;
 pub mod pipeline;
 pub mod reply;
+pub mod rollouts;
 pub mod routing;
 pub mod runtime;
 pub mod store;

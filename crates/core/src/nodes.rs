@@ -8,7 +8,8 @@
 //! upsert that never moves time back) and kept here at once; every replica
 //! reads the table every second ([`Gateway::poll_nodes`]), so a node that
 //! talks to one replica is alive for all. A node going silent is logged,
-//! counted (`switchyard_node_silences_total`) and audited (`node.silent`).
+//! counted (`switchyard_node_silences_total`), audited (`node.silent`) and
+//! sent to the alert webhooks as a `node.silent` event.
 
 use crate::access::audit::{Actor, AuditRecord, Origin};
 use crate::error::{ErrorKind, GatewayError};
@@ -198,8 +199,9 @@ impl Gateway {
     }
 
     /// Reads every node's last heartbeat from the store (what other
-    /// replicas received) and reports nodes that went silent. Called every
-    /// second by the server.
+    /// replicas received) and reports nodes that went silent: logged,
+    /// counted, audited and sent to the alert webhooks (`node.silent`).
+    /// Called every second by the server.
     pub async fn poll_nodes(&self) {
         match self.store.nodes().await {
             Ok(rows) => {
@@ -212,16 +214,37 @@ impl Gateway {
             }
             Err(e) => tracing::debug!(error = %e, "nodes not read from the store"),
         }
-        let timeout = self.runtime().config.nodes.timeout.get();
-        for (node, seen_at) in self.nodes.newly_silent(crate::now_unix_ms(), timeout) {
-            let silent_for = (crate::now_unix_ms() - seen_at) as f64 / 1000.0;
+        let rt = self.runtime();
+        let timeout = rt.config.nodes.timeout.get();
+        let timeout_s = timeout.as_secs_f64();
+        let now = crate::now_unix_ms();
+        for (node, seen_at) in self.nodes.newly_silent(now, timeout) {
+            let silent_for = (now - seen_at) as f64 / 1000.0;
             tracing::warn!(node, silent_for_s = silent_for, "compute node silent: out of routing");
             self.metrics.node_silences.inc(&[]);
             let origin = Origin { ip: None, request_id: None };
             let record = AuditRecord::new(Actor::system(), "node.silent", &origin)
                 .target("node", &node)
-                .reason(format!("no heartbeat for {silent_for:.1} s (timeout {} s)", timeout.as_secs_f64()));
+                .reason(format!("no heartbeat for {silent_for:.1} s (timeout {timeout_s} s)"));
             self.audit.send_or_drop(record);
+            let deployments = deployments_on(&rt.config, &node);
+            let serves = if deployments.is_empty() { "none".to_string() } else { deployments.join(", ") };
+            self.alerts.event(crate::alerts::Event {
+                event: "node.silent",
+                subject: format!("node:{node}"),
+                message: format!(
+                    "Compute node {node} has sent no heartbeat for {silent_for:.1} s (timeout {timeout_s} s): \
+                     out of routing (deployments: {serves})."
+                ),
+                details: serde_json::json!({
+                    "node": node,
+                    "last_seen_at": crate::budget::period::rfc3339(seen_at, self.ledger.zone()),
+                    "silent_for_s": silent_for,
+                    "timeout_s": timeout_s,
+                    "deployments": deployments,
+                }),
+                fired_at: now,
+            });
         }
     }
 }

@@ -88,7 +88,7 @@ pub struct ConfigVersion {
     pub created_at: i64,
     /// `system` (the file at start or on reload), `bootstrap`, or a key id.
     pub actor: String,
-    /// `file`, `rollback`, `route-rollback`.
+    /// `file`, `rollback`, `route-rollback`, `rollout`.
     pub source: String,
     /// The file's text before `${VAR}` interpolation.
     pub text: String,
@@ -171,8 +171,12 @@ pub trait Store: Send + Sync + 'static {
     fn put_node<'a>(&'a self, row: &'a NodeRow) -> StoreFuture<'a, ()>;
     /// Every node's last heartbeat (polled by every replica).
     fn nodes(&self) -> StoreFuture<'_, Vec<NodeRow>>;
-    /// Stores a config version numbered one past the newest; its number.
-    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64>;
+    /// Stores a config version numbered one past the newest, if the newest
+    /// is still `after` (0: none); its number. `Conflict` when another
+    /// version came first.
+    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion, after: i64) -> StoreFuture<'a, i64>;
+    /// The newest config version (polled by every replica).
+    fn newest_config_version(&self) -> StoreFuture<'_, Option<ConfigVersion>>;
     /// Every config version, oldest first (`version` as stored).
     fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>>;
     fn ping(&self) -> StoreFuture<'_, ()>;
@@ -412,13 +416,23 @@ pub mod memory {
             })
         }
 
-        fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64> {
+        fn put_config_version<'a>(&'a self, v: &'a ConfigVersion, after: i64) -> StoreFuture<'a, i64> {
             Box::pin(async move {
                 self.check()?;
                 let mut versions = lock(&self.config_versions);
-                let version = versions.last().map_or(1, |l| l.version + 1);
-                versions.push(ConfigVersion { version, ..v.clone() });
-                Ok(version)
+                let newest = versions.last().map_or(0, |l| l.version);
+                if newest != after {
+                    return Err(StoreError::Conflict(format!("the config changed after version {after}")));
+                }
+                versions.push(ConfigVersion { version: newest + 1, ..v.clone() });
+                Ok(newest + 1)
+            })
+        }
+
+        fn newest_config_version(&self) -> StoreFuture<'_, Option<ConfigVersion>> {
+            Box::pin(async move {
+                self.check()?;
+                Ok(lock(&self.config_versions).last().cloned())
             })
         }
 

@@ -11,6 +11,7 @@
 //! | `/api/v1/audit` | GET |
 //! | `/api/v1/analytics/cost` | GET (JSON, or CSV with `format=csv`) |
 //! | `/api/v1/alerts` | GET |
+//! | `/api/v1/rollouts` | GET, POST; `/{route}/{arm}/{advance,pause,resume,rollback,promote}` POST |
 
 use crate::edge::RequestId;
 use crate::respond::error_response;
@@ -129,6 +130,29 @@ pub async fn config_rollback(State(state): State<AppState>, req: Request) -> Res
 pub async fn route_rollback(State(state): State<AppState>, Path(route): Path<String>, req: Request) -> Response {
     let c = try_or_respond!(call(&state, req).await);
     answer(StatusCode::OK, state.gateway.route_rollback(&c.who, &route, &c.origin).await)
+}
+
+/// `GET /api/v1/rollouts`.
+pub async fn rollouts(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.rollouts_list(&c.who))
+}
+
+/// `POST /api/v1/rollouts`.
+pub async fn rollout_create(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::CREATED, state.gateway.rollout_create(&c.who, &c.body, &c.origin).await)
+}
+
+/// `POST /api/v1/rollouts/{route}/{arm}/{action}`: advance, pause, resume,
+/// rollback, promote.
+pub async fn rollout_action(
+    State(state): State<AppState>,
+    Path((route, arm, action)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.rollout_action(&c.who, &route, &arm, &action, &c.body, &c.origin).await)
 }
 
 /// `GET /api/v1/nodes`: compute nodes and their last heartbeats (the

@@ -12,6 +12,7 @@
 //! | `POST /api/v1/route` (routing dry run, as the calling key) | [`v1`] |
 //! | `GET /api/v1/nodes`, `POST /api/v1/nodes/heartbeat` (compute nodes) | [`admin`] |
 //! | `GET /api/v1/config/versions[/{n}]`, `POST /api/v1/config/rollback`, `POST /api/v1/models/{route}/rollback` | [`admin`] |
+//! | `GET`/`POST /api/v1/rollouts`, `POST /api/v1/rollouts/{route}/{arm}/{action}` | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
@@ -57,6 +58,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/api/v1/config/versions/{n}", get(admin::config_version))
         .route("/api/v1/config/rollback", post(admin::config_rollback))
         .route("/api/v1/models/{route}/rollback", post(admin::route_rollback))
+        .route("/api/v1/rollouts", get(admin::rollouts).post(admin::rollout_create))
+        .route("/api/v1/rollouts/{route}/{arm}/{action}", post(admin::rollout_action))
         .route("/api/v1/nodes/heartbeat", post(admin::node_heartbeat))
         .route("/api/v1/{collection}", get(admin::list).post(admin::create))
         .route("/api/v1/{collection}/{id}", get(admin::get).patch(admin::update).delete(admin::delete))

@@ -441,8 +441,12 @@ impl Store for PostgresStore {
         Box::pin(crate::nodes::all_postgres(&self.pool))
     }
 
-    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64> {
-        Box::pin(crate::config_versions::put_postgres(&self.pool, v))
+    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion, after: i64) -> StoreFuture<'a, i64> {
+        Box::pin(crate::config_versions::put_postgres(&self.pool, v, after))
+    }
+
+    fn newest_config_version(&self) -> StoreFuture<'_, Option<ConfigVersion>> {
+        Box::pin(crate::config_versions::newest_postgres(&self.pool))
     }
 
     fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {

@@ -420,8 +420,12 @@ impl Store for SqliteStore {
         Box::pin(crate::nodes::all_sqlite(&self.pool))
     }
 
-    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion) -> StoreFuture<'a, i64> {
-        Box::pin(crate::config_versions::put_sqlite(&self.pool, v))
+    fn put_config_version<'a>(&'a self, v: &'a ConfigVersion, after: i64) -> StoreFuture<'a, i64> {
+        Box::pin(crate::config_versions::put_sqlite(&self.pool, v, after))
+    }
+
+    fn newest_config_version(&self) -> StoreFuture<'_, Option<ConfigVersion>> {
+        Box::pin(crate::config_versions::newest_sqlite(&self.pool))
     }
 
     fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {

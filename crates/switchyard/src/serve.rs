@@ -14,6 +14,7 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use switchyard_config::interpolate::ProcessEnv;
 use switchyard_config::Config;
 use switchyard_config::RedisFailure;
 use switchyard_core::access::ChangeFeed;
@@ -85,9 +86,24 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     usage.flush().await;
     gateway.seed_budgets().await.map_err(|e| format!("cannot read this period's spend: {e}"))?;
     gateway.seed_volume().await.map_err(|e| format!("cannot read this month's provider volume: {e}"))?;
-    // The config this process runs, as a version (unless it is the newest).
+    // The file, stored as a version if it is news; else the newest stored
+    // version (changes made over the API survive restarts).
     if let Ok(text) = std::fs::read_to_string(&path) {
-        gateway.record_config(&text, "system", "file").await;
+        if let Some(newest) = gateway.start_config(&text).await {
+            let applied = switchyard_config::load_str(&newest, "config version", &ProcessEnv)
+                .map_err(|e| e.to_string())
+                .and_then(|c| gateway.reload(c));
+            match applied {
+                Ok(()) => tracing::info!(
+                    version = gateway.config_version().0,
+                    "running the newest stored config version (made over the API after the file)"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "the newest stored config version does not run; running the file");
+                    gateway.record_config(&text, "system", "file").await;
+                }
+            }
+        }
     }
     // Other replicas' changes: announced through Redis (at once), and
     // polled for (the backstop).
@@ -97,7 +113,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         RedisFeed::subscribe(redis, move |_| notify.notify_one(), stop_rx.clone())?;
     }
     tokio::spawn(poll_directory(gateway.clone(), changed, stop_rx.clone()));
-    tokio::spawn(poll_nodes(gateway.clone(), stop_rx.clone()));
+    tokio::spawn(every_second(gateway.clone(), stop_rx.clone()));
 
     let listener = crate::listen::bind(&config.server.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -180,7 +196,7 @@ async fn connect_redis(config: &Config) -> Result<Option<Shared>, String> {
 /// Every second: compute nodes' heartbeats received by other replicas,
 /// and nodes that went silent (docs/routing.md#compute-nodes). Only when
 /// some deployment runs on a node.
-async fn poll_nodes(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
+async fn every_second(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
@@ -189,6 +205,8 @@ async fn poll_nodes(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         if gateway.runtime().config.deployments.iter().any(|d| d.node.is_some()) {
             gateway.poll_nodes().await;
         }
+        gateway.sync_config().await;
+        gateway.rollout_tick().await;
     }
 }
 

@@ -49,6 +49,7 @@ pub struct Metrics {
     pub route_decisions: CounterFamily,
     pub route_arms: CounterFamily,
     pub route_arm_duration: HistogramFamily,
+    pub rollout_steps: CounterFamily,
     pub route_tasks: CounterFamily,
     pub cascade_escalations: CounterFamily,
     pub node_heartbeats: CounterFamily,
@@ -59,7 +60,11 @@ pub struct Metrics {
     /// Budget threshold alerts: fired, delivered / failed (per webhook),
     /// dropped (queue full, or the store down and its buffer full).
     pub alerts: CounterFamily,
+    /// Budget movements and operational events waiting for the alert worker.
     pub alerts_queue_depth: GaugeFamily,
+    /// Operational events for the alert webhooks, by event (a static
+    /// name) and result: fired, delivered / failed (per webhook), dropped.
+    pub alert_events: CounterFamily,
     pub directory_refreshes: CounterFamily,
     pub directory_seq: GaugeFamily,
     /// Handles to the series every finished request writes, per
@@ -216,6 +221,11 @@ impl Metrics {
                 "Requests on a route with a split (canary, A/B), by arm (stable or the arm's name) and the status the client got.",
                 &["route", "arm", "status"],
             ),
+            rollout_steps: CounterFamily::new(
+                "switchyard_rollout_steps_total",
+                "Rollout moves made by the schedule or its error guard (a new config version each), by result: ok, error.",
+                &["result"],
+            ),
             route_arm_duration: HistogramFamily::new(
                 "switchyard_route_arm_duration_seconds",
                 "Whole request duration on a route with a split, by arm: compare a canary with stable.",
@@ -264,8 +274,13 @@ impl Metrics {
             ),
             alerts_queue_depth: GaugeFamily::new(
                 "switchyard_budget_alerts_queue_depth",
-                "Budget movements waiting for the alert worker.",
+                "Budget movements and operational events waiting for the alert worker.",
                 &[],
+            ),
+            alert_events: CounterFamily::new(
+                "switchyard_alert_events_total",
+                "Operational events (node.silent, …) for the alert webhooks: fired, delivered and failed (per webhook), dropped (queue full).",
+                &["event", "result"],
             ),
             directory_refreshes: CounterFamily::new(
                 "switchyard_directory_refreshes_total",
@@ -318,6 +333,7 @@ impl Metrics {
         self.route_decisions.render(&mut out);
         self.route_arms.render(&mut out);
         self.route_arm_duration.render(&mut out);
+        self.rollout_steps.render(&mut out);
         self.route_tasks.render(&mut out);
         self.cascade_escalations.render(&mut out);
         self.node_heartbeats.render(&mut out);
@@ -327,6 +343,7 @@ impl Metrics {
         self.access_denied.render(&mut out);
         self.alerts.render(&mut out);
         self.alerts_queue_depth.render(&mut out);
+        self.alert_events.render(&mut out);
         self.directory_refreshes.render(&mut out);
         self.directory_seq.render(&mut out);
         out

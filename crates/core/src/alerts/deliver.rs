@@ -1,4 +1,5 @@
-//! Sending one alert to every webhook, with retries.
+//! Sending a budget alert or an operational event to every webhook, with
+//! retries: one loop for both ([`Courier::send`]).
 //!
 //! | answer | what happens |
 //! | --- | --- |
@@ -8,10 +9,11 @@
 //!
 //! The backoff doubles from `backoff` per retry, up to [`MAX_BACKOFF`], with
 //! "equal jitter" (half fixed, half random) so receivers recovering from an
-//! outage are not hit by every gateway at once. After each attempt the
+//! outage are not hit by every gateway at once. After each attempt a budget
 //! alert's row says how far it got, so the list shows it and a crash leaves
-//! it `pending`, to be sent again.
+//! it `pending`, to be sent again; an event has no row (best effort).
 
+use super::event::Event;
 use super::record::{AlertRecord, AlertStatus, Delivery};
 use crate::budget::period::Zone;
 use crate::store::Store;
@@ -19,6 +21,7 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_config::{AlertsConfig, WebhookFormat};
@@ -184,6 +187,52 @@ struct Progress {
     failed: bool,
 }
 
+/// One thing to send — a budget alert or an event — with both its bodies,
+/// made once for every webhook.
+struct Parcel<'a> {
+    /// How logs name it ("budget alert").
+    what: &'a str,
+    /// The alert id (`x-switchyard-alert-id`).
+    id: &'a str,
+    json: Bytes,
+    slack: Bytes,
+}
+
+impl Parcel<'_> {
+    fn body(&self, format: WebhookFormat) -> Bytes {
+        match format {
+            WebhookFormat::Json => self.json.clone(),
+            WebhookFormat::Slack => self.slack.clone(),
+        }
+    }
+}
+
+/// One attempt at one webhook, as the caller's hook sees it.
+struct Attempt {
+    /// What went wrong, the webhook's origin first; `None`: delivered.
+    error: Option<String>,
+    /// Another attempt follows (after a backoff).
+    retrying: bool,
+}
+
+/// How one webhook's delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Delivered,
+    /// Refused, or out of attempts.
+    Failed,
+}
+
+impl Sent {
+    /// The `result` label.
+    fn as_str(self) -> &'static str {
+        match self {
+            Sent::Delivered => "delivered",
+            Sent::Failed => "failed",
+        }
+    }
+}
+
 impl Courier {
     /// Sends `alert` to every webhook of `settings` at once, each with its
     /// own retries, and leaves its final status on its row.
@@ -192,7 +241,17 @@ impl Courier {
             delivery: Delivery { status: AlertStatus::Pending, ..alert.delivery.clone() },
             failed: false,
         });
-        let sends = settings.webhooks.iter().map(|w| self.send(w, settings.retry, &alert, &progress));
+        let parcel = Parcel {
+            what: "budget alert",
+            id: &alert.id,
+            json: Bytes::from(super::payload::json_body(&alert, &self.zone).to_string()),
+            slack: Bytes::from(super::payload::slack_body(&alert, &self.zone).to_string()),
+        };
+        let sends = settings.webhooks.iter().map(|w| async {
+            let after = |a| self.progressed(&alert.id, &progress, a);
+            let sent = self.send(w, settings.retry, &parcel, after).await;
+            self.metrics.alerts.inc(&[sent.as_str()]);
+        });
         futures_util::future::join_all(sends).await;
         let mut p = progress.lock().await;
         p.delivery.status = match (settings.webhooks.is_empty(), p.failed) {
@@ -205,14 +264,52 @@ impl Courier {
         self.mark(&alert.id, &p.delivery).await;
     }
 
-    async fn send(&self, w: &Webhook, retry: Retry, alert: &AlertRecord, progress: &Mutex<Progress>) {
-        let body = match w.format {
-            WebhookFormat::Json => super::payload::json_body(alert, &self.zone),
-            WebhookFormat::Slack => super::payload::slack_body(alert, &self.zone),
+    /// Sends event `e`, as alert `id`, to every webhook of `settings` at
+    /// once, each with its own retries. Nothing is stored: what a stop cuts
+    /// short is not sent again.
+    pub async fn deliver_event(&self, settings: &Settings, id: &str, e: &Event) {
+        let what = format!("{} event", e.event);
+        let parcel = Parcel {
+            what: &what,
+            id,
+            json: Bytes::from(super::event::json_body(e, id, &self.zone).to_string()),
+            slack: Bytes::from(super::event::slack_body(e).to_string()),
         };
-        let body = Bytes::from(body.to_string());
+        let sends = settings.webhooks.iter().map(|w| async {
+            let sent = self.send(w, settings.retry, &parcel, |_| async {}).await;
+            self.metrics.alert_events.inc(&[e.event, sent.as_str()]);
+        });
+        futures_util::future::join_all(sends).await;
+    }
+
+    /// A budget alert's row after an attempt: attempts counted, the last
+    /// error kept, and written at once when a retry follows (how far it
+    /// got, and a fresh `updated_at` so no sweep takes it over meanwhile).
+    async fn progressed(&self, id: &str, progress: &Mutex<Progress>, a: Attempt) {
+        let mut p = progress.lock().await;
+        p.delivery.attempts = p.delivery.attempts.saturating_add(1);
+        p.delivery.updated_at = crate::now_unix_ms();
+        p.failed |= a.error.is_some() && !a.retrying;
+        if a.error.is_some() {
+            p.delivery.last_error = a.error;
+        }
+        if a.retrying {
+            self.mark(id, &p.delivery).await;
+        }
+    }
+
+    /// Sends `parcel` to `w` until it is taken, refused or out of
+    /// attempts (see the module table); `after` runs after every attempt,
+    /// before the wait for the next.
+    async fn send<F, Fut>(&self, w: &Webhook, retry: Retry, parcel: &Parcel<'_>, mut after: F) -> Sent
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let (what, id) = (parcel.what, parcel.id);
+        let body = parcel.body(w.format);
         let mut headers = w.headers.clone();
-        if let Ok(id) = HeaderValue::from_str(&alert.id) {
+        if let Ok(id) = HeaderValue::from_str(id) {
             headers.insert(ALERT_ID_HEADER, id);
         }
         if let Some(secret) = &w.secret {
@@ -232,44 +329,28 @@ impl Courier {
                 Outcome::Delivered => None,
                 Outcome::Retry(why) | Outcome::GiveUp(why) => Some(format!("{}: {why}", w.origin)),
             };
-            {
-                let mut p = progress.lock().await;
-                p.delivery.attempts = p.delivery.attempts.saturating_add(1);
-                p.delivery.updated_at = crate::now_unix_ms();
-                if let Some(e) = &error {
-                    p.delivery.last_error = Some(e.clone());
-                }
-                let given_up = matches!(outcome, Outcome::GiveUp(_)) || (last && error.is_some());
-                p.failed |= given_up;
-                // The row after each failure (how far it got, and a fresh
-                // `updated_at` so no sweep takes it over meanwhile).
-                if error.is_some() && !given_up {
-                    self.mark(&alert.id, &p.delivery).await;
-                }
-            }
+            after(Attempt { error, retrying: matches!(outcome, Outcome::Retry(_)) && !last }).await;
             match outcome {
                 Outcome::Delivered => {
-                    self.metrics.alerts.inc(&["delivered"]);
-                    tracing::info!(alert = %alert.id, webhook = %w.origin, attempt = n, "budget alert delivered");
-                    return;
+                    tracing::info!(alert = %id, webhook = %w.origin, attempt = n, "{what} delivered");
+                    return Sent::Delivered;
                 }
                 Outcome::GiveUp(why) => {
-                    self.metrics.alerts.inc(&["failed"]);
-                    tracing::warn!(alert = %alert.id, webhook = %w.origin, attempt = n, error = %why, "budget alert refused by the webhook; not retried");
-                    return;
+                    tracing::warn!(alert = %id, webhook = %w.origin, attempt = n, error = %why, "{what} refused by the webhook; not retried");
+                    return Sent::Failed;
                 }
                 Outcome::Retry(why) if last => {
-                    self.metrics.alerts.inc(&["failed"]);
-                    tracing::warn!(alert = %alert.id, webhook = %w.origin, attempts = n, error = %why, "budget alert not delivered; giving up");
-                    return;
+                    tracing::warn!(alert = %id, webhook = %w.origin, attempts = n, error = %why, "{what} not delivered; giving up");
+                    return Sent::Failed;
                 }
                 Outcome::Retry(why) => {
                     let wait = retry.wait(n, fastrand::f64());
-                    tracing::debug!(alert = %alert.id, webhook = %w.origin, attempt = n, error = %why, ?wait, "budget alert delivery failed; retrying");
+                    tracing::debug!(alert = %id, webhook = %w.origin, attempt = n, error = %why, ?wait, "{what} delivery failed; retrying");
                     tokio::time::sleep(wait).await;
                 }
             }
         }
+        Sent::Failed // `attempts` ≥ 1: not reached
     }
 
     async fn mark(&self, id: &str, delivery: &Delivery) {

@@ -1,14 +1,21 @@
-//! Budget threshold alerts (docs/cost.md#alerts): when a budget's spend
-//! reaches a configured percent of its cap (default 50, 80, 95, 100) — or a
-//! request is refused by it — an alert fires, **once** per budget, period
-//! window, dimension and threshold, and is sent to the configured webhooks.
+//! Alerts sent to the configured webhooks (docs/cost.md#alerts):
+//!
+//! - **Budget threshold alerts**: when a budget's spend reaches a
+//!   configured percent of its cap (default 50, 80, 95, 100) — or a request
+//!   is refused by it — an alert fires, **once** per budget, period window,
+//!   dimension and threshold.
+//! - **Operational events** ([`Event`]: a compute node going silent, …):
+//!   sent as they happen, not stored (the audit log records them).
 //!
 //! ```text
-//! request path:  Hold::commit / a refusal ─▶ Vec<Crossing> ─▶ Alerts::notify (try_send, never waits)
-//!                                                                │ bounded queue (full: dropped, counted)
-//! worker task:   due thresholds ─▶ store.insert_alert (unique row = fired once, across restarts
-//!                and replicas; conflict = already fired) ─▶ Courier::deliver (JSON or Slack body,
-//!                retries with backoff and jitter, status on the row after each attempt)
+//! request path:  Hold::commit / a refusal ─▶ Vec<Crossing> ─▶ Alerts::notify ─┐ (try_send, never waits)
+//! other tasks:   a node going silent, … ─▶ Event ─▶ Alerts::event ────────────┤
+//!                                                     one bounded queue of Job │ (full: dropped, counted)
+//! worker task:   Job::Budget: due thresholds ─▶ store.insert_alert (unique row = fired once, across
+//!                restarts and replicas; conflict = already fired) ─▶ Courier::deliver (JSON or Slack
+//!                body, retries with backoff and jitter, status on the row after each attempt)
+//!                Job::Event: a new alert id ─▶ Courier::deliver_event (the same bodies' formats,
+//!                retries, signature and id header; no row)
 //!                every SWEEP_EVERY: rows the store refused earlier, and `pending` rows
 //!                a stop or a crash left (at start: all of them)
 //! ```
@@ -16,16 +23,19 @@
 //! | file | holds |
 //! | --- | --- |
 //! | `record.rs` | the alert row, its status, which thresholds a movement makes due, the list's filters |
-//! | `payload.rs` | the webhook bodies and the API's view |
-//! | `deliver.rs` | settings, webhooks, the retry schedule, signatures, sending |
+//! | `payload.rs` | the budget alert's webhook bodies and the API's view |
+//! | `event.rs` | operational events and their webhook bodies |
+//! | `deliver.rs` | settings, webhooks, the retry schedule, signatures, sending (one loop for both) |
 //! | `worker.rs` | the task between the queue, the store and the webhooks |
 //! | `list.rs` | `GET /api/v1/alerts` |
 //!
-//! Delivery is at least once: an alert whose sending was cut (a stop, a
-//! crash) is sent again, with the same `alert_id` for receivers to
-//! recognise it.
+//! Delivery of a budget alert is at least once: an alert whose sending was
+//! cut (a stop, a crash) is sent again, with the same `alert_id` for
+//! receivers to recognise it. Delivery of an event is best effort: retried
+//! like an alert, but what a stop or a crash cuts short is lost.
 
 mod deliver;
+mod event;
 mod list;
 pub mod payload;
 pub mod record;
@@ -34,6 +44,7 @@ mod tests;
 mod worker;
 
 pub use deliver::{signature, Retry, Settings, ALERT_ID_HEADER, SIGNATURE_HEADER};
+pub use event::Event;
 pub use record::{AlertKey, AlertQuery, AlertRecord, AlertStatus, Delivery};
 
 use crate::budget::period::Zone;
@@ -62,9 +73,15 @@ struct Notice {
     crossings: Vec<Crossing>,
 }
 
+/// What the worker's queue holds.
+enum Job {
+    Budget(Notice),
+    Event(Event),
+}
+
 /// The sending side: cheap to share (`Arc`), never waits.
 pub struct Alerts {
-    tx: mpsc::Sender<Notice>,
+    tx: mpsc::Sender<Job>,
     settings: Arc<ArcSwap<Settings>>,
     metrics: Arc<Metrics>,
     last_drop_log: AtomicI64,
@@ -82,32 +99,57 @@ impl Alerts {
             return;
         }
         let notice = Notice { tenant_id: tenant_id.to_string(), crossings };
-        match self.tx.try_send(notice) {
-            Ok(()) => self.metrics.alerts_queue_depth.add(&[], 1),
-            Err(_) => {
-                self.metrics.alerts.inc(&["dropped"]);
-                let now = crate::now_unix_ms();
-                let last = self.last_drop_log.load(Ordering::Relaxed);
-                if now - last >= DROP_LOG_EVERY_MS
-                    && self.last_drop_log.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-                {
-                    tracing::warn!("budget alert queue full (or the worker stopped): movements dropped");
-                }
-            }
+        if !self.queue(Job::Budget(notice)) {
+            self.metrics.alerts.inc(&["dropped"]);
+            self.warn_dropped("budget movements");
         }
     }
 
-    /// New thresholds, webhooks and retry settings (config reload). What
-    /// has fired is in the store, so nothing fires again.
+    /// Hands an operational event to the worker, which sends it to every
+    /// webhook (none configured: nothing is sent). Never waits: when the
+    /// queue is full the event is dropped and counted
+    /// (`switchyard_alert_events_total{result="dropped"}`) — the caller
+    /// has logged and audited it.
+    pub fn event(&self, e: Event) {
+        let name = e.event;
+        if !self.queue(Job::Event(e)) {
+            self.metrics.alert_events.inc(&[name, "dropped"]);
+            self.warn_dropped(name);
+        }
+    }
+
+    /// `false`: the queue is full or the worker stopped.
+    fn queue(&self, job: Job) -> bool {
+        let queued = self.tx.try_send(job).is_ok();
+        if queued {
+            self.metrics.alerts_queue_depth.add(&[], 1);
+        }
+        queued
+    }
+
+    /// At most one warning per [`DROP_LOG_EVERY_MS`] (each drop is counted).
+    fn warn_dropped(&self, what: &str) {
+        let now = crate::now_unix_ms();
+        let last = self.last_drop_log.load(Ordering::Relaxed);
+        if now - last >= DROP_LOG_EVERY_MS
+            && self.last_drop_log.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            tracing::warn!("alert queue full (or the worker stopped): {what} dropped");
+        }
+    }
+
+    /// New thresholds, webhooks and retry settings (config reload), for
+    /// budget alerts and events alike. What has fired is in the store, so
+    /// nothing fires again.
     pub fn configure(&self, config: &AlertsConfig) {
         self.settings.store(Arc::new(Settings::from_config(config)));
     }
 }
 
 /// Starts the worker; it runs until every [`Alerts`] handle is dropped,
-/// then gives deliveries in flight a moment and ends (what it cut short is
-/// still `pending`, sent again at the next start). `zone` is the budgets'
-/// (times in webhook bodies).
+/// then gives deliveries in flight a moment and ends (a budget alert it cut
+/// short is still `pending`, sent again at the next start; an event is
+/// lost). `zone` is the budgets' (times in webhook bodies).
 pub fn start(
     store: Arc<dyn Store>,
     config: &AlertsConfig,

@@ -12,9 +12,27 @@ use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// One POST the receiver answered.
+struct Hit {
+    status: u16,
+    /// The request line and headers, as sent.
+    head: String,
+    raw: Vec<u8>,
+    body: serde_json::Value,
+}
+
+impl Hit {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
 /// Answers each POST with the next of `statuses` (200 when they run out)
-/// and hands over each body.
-async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<(u16, serde_json::Value)>) {
+/// and hands over each request.
+async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Hit>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::unbounded_channel();
@@ -35,8 +53,9 @@ async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<(u16, 
                 }
             };
             let Some(body_at) = body_at else { continue };
-            let head = String::from_utf8_lossy(&buf[..body_at]).to_ascii_lowercase();
+            let head = String::from_utf8_lossy(&buf[..body_at]).to_string();
             let length: usize = head
+                .to_ascii_lowercase()
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .map(|v| v.trim().parse().unwrap())
@@ -51,8 +70,9 @@ async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<(u16, 
             let status = statuses.next().unwrap_or(200);
             let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             let _ = tcp.write_all(answer.as_bytes()).await;
-            let body = serde_json::from_slice(&buf[body_at..]).unwrap_or_default();
-            let _ = tx.send((status, body));
+            let raw = buf[body_at..].to_vec();
+            let body = serde_json::from_slice(&raw).unwrap_or_default();
+            let _ = tx.send(Hit { status, head, raw, body });
         }
     });
     (url, rx)
@@ -85,8 +105,44 @@ fn moved(scope: &str, before: i64, after: i64) -> Crossing {
     }
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<(u16, serde_json::Value)>) -> (u16, serde_json::Value) {
+async fn next(rx: &mut mpsc::UnboundedReceiver<Hit>) -> (u16, serde_json::Value) {
+    let hit = hit(rx).await;
+    (hit.status, hit.body)
+}
+
+async fn hit(rx: &mut mpsc::UnboundedReceiver<Hit>) -> Hit {
     tokio::time::timeout(WAIT, rx.recv()).await.expect("a delivery").expect("the receiver runs")
+}
+
+/// Waits until `switchyard_alert_events_total{event="node.silent",result}` is `n`.
+async fn until_events(metrics: &Metrics, result: &str, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metrics.alert_events.get(&["node.silent", result]) != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{result}: {}",
+            metrics.alert_events.get(&["node.silent", result])
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn silent(node: &str) -> Event {
+    Event {
+        event: "node.silent",
+        subject: format!("node:{node}"),
+        message: format!("Compute node {node} has sent no heartbeat for 61.0 s (timeout 60 s)."),
+        details: serde_json::json!({"node": node, "deployments": ["qwen"]}),
+        fired_at: crate::now_unix_ms(),
+    }
+}
+
+fn start_events(config: &AlertsConfig) -> (Arc<MemoryStore>, Arc<Metrics>, Arc<Alerts>) {
+    let store = Arc::new(MemoryStore::default());
+    let metrics = Arc::new(Metrics::new());
+    let (alerts, _task) =
+        start_with(store.clone(), config, Zone::default(), metrics.clone(), Duration::from_secs(3600)).unwrap();
+    (store, metrics, alerts)
 }
 
 /// Waits until `check` holds for the store's alerts.
@@ -210,4 +266,89 @@ async fn without_webhooks_alerts_are_recorded_only() {
     // Every handle gone: the worker ends.
     drop(alerts);
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn an_event_reaches_json_and_slack_webhooks_signed_under_one_id() {
+    let (json_url, mut json_rx) = receiver(Vec::new()).await;
+    let (slack_url, mut slack_rx) = receiver(Vec::new()).await;
+    let mut config = config(&json_url);
+    config.webhooks[0].secret = Some("s3cret".into());
+    config.webhooks.push(switchyard_config::WebhookConfig {
+        url: slack_url,
+        format: switchyard_config::WebhookFormat::Slack,
+        secret: Some("other".into()),
+        headers: Default::default(),
+    });
+    let (store, metrics, alerts) = start_events(&config);
+    let event = silent("gpu-1");
+    alerts.event(event.clone());
+
+    let json = hit(&mut json_rx).await;
+    assert_eq!(json.status, 200);
+    assert_eq!(json.header("x-switchyard-signature"), Some(signature(b"s3cret", &json.raw)));
+    let id = json.header("x-switchyard-alert-id").unwrap();
+    assert!(id.starts_with("alr_"), "{id}");
+    assert_eq!(
+        json.body,
+        serde_json::json!({
+            "event": "node.silent", "alert_id": id, "subject": "node:gpu-1",
+            "message": "Compute node gpu-1 has sent no heartbeat for 61.0 s (timeout 60 s).",
+            "details": {"node": "gpu-1", "deployments": ["qwen"]},
+            "fired_at": crate::budget::period::rfc3339(event.fired_at, &Zone::default()),
+        })
+    );
+    let slack = hit(&mut slack_rx).await;
+    assert_eq!(slack.header("x-switchyard-signature"), Some(signature(b"other", &slack.raw)));
+    assert_eq!(slack.header("x-switchyard-alert-id"), Some(id), "one id for every webhook");
+    assert_eq!(
+        slack.body,
+        serde_json::json!({"text": ":warning: Compute node gpu-1 has sent no heartbeat for 61.0 s (timeout 60 s). (node.silent)"})
+    );
+
+    until_events(&metrics, "delivered", 2).await;
+    assert_eq!(metrics.alert_events.get(&["node.silent", "fired"]), 1);
+    assert_eq!(metrics.alerts_queue_depth.get(&[]), 0);
+    assert!(store.alerts.lock().unwrap().is_empty(), "events are not stored as alert rows");
+    assert_eq!(metrics.alerts.get(&["delivered"]), 0, "not counted as budget alerts");
+}
+
+#[tokio::test]
+async fn an_event_is_retried_after_a_503_then_delivered() {
+    let (url, mut rx) = receiver(vec![503]).await;
+    let (_store, metrics, alerts) = start_events(&config(&url));
+    alerts.event(silent("gpu-2"));
+    let first = hit(&mut rx).await;
+    let second = hit(&mut rx).await;
+    assert_eq!((first.status, second.status), (503, 200));
+    assert_eq!(first.header("x-switchyard-alert-id"), second.header("x-switchyard-alert-id"));
+    assert_eq!(first.raw, second.raw, "the same body again");
+    until_events(&metrics, "delivered", 1).await;
+    assert_eq!(metrics.alert_events.get(&["node.silent", "failed"]), 0);
+}
+
+#[tokio::test]
+async fn an_event_refused_with_a_400_is_not_retried() {
+    let (url, mut rx) = receiver(vec![400]).await;
+    let (_store, metrics, alerts) = start_events(&config(&url));
+    alerts.event(silent("gpu-3"));
+    assert_eq!(hit(&mut rx).await.status, 400);
+    // A retry would have been answered 200 (and counted delivered, not failed).
+    until_events(&metrics, "failed", 1).await;
+    assert_eq!(metrics.alert_events.get(&["node.silent", "delivered"]), 0);
+    assert!(rx.try_recv().is_err(), "sent once");
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_events_and_counts_them() {
+    let (tx, _rx) = mpsc::channel(1);
+    let metrics = Arc::new(Metrics::new());
+    let settings = Arc::new(ArcSwap::from_pointee(Settings::from_config(&AlertsConfig::default())));
+    let alerts = Alerts { tx, settings, metrics: metrics.clone(), last_drop_log: AtomicI64::new(0) };
+    alerts.event(silent("gpu-1"));
+    alerts.event(silent("gpu-2"));
+    alerts.notify("t1", vec![moved("key:a", 0, 50)]);
+    assert_eq!(metrics.alerts_queue_depth.get(&[]), 1, "events and budget movements share the queue");
+    assert_eq!(metrics.alert_events.get(&["node.silent", "dropped"]), 1);
+    assert_eq!(metrics.alerts.get(&["dropped"]), 1, "each counted as what it was");
 }

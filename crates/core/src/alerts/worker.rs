@@ -10,10 +10,13 @@
 //! - An alert is sent by at most one task of this process at a time
 //!   (`sending`); another replica takes a `pending` row over only through
 //!   `claim_alert`, which succeeds for one caller.
+//! - Events have no row: each gets a new alert id and is sent at once,
+//!   sharing the [`MAX_SENDING`] slots with budget alerts.
 
 use super::deliver::{Courier, Settings, MAX_BACKOFF};
+use super::event::Event;
 use super::record::{due, AlertKey, AlertRecord, AlertStatus};
-use super::Notice;
+use super::{Job, Notice};
 use crate::store::Store;
 use arc_swap::ArcSwap;
 use std::collections::{HashSet, VecDeque};
@@ -41,9 +44,10 @@ pub(super) struct Worker {
     metrics: Arc<Metrics>,
     fired: HashSet<AlertKey>,
     unstored: VecDeque<AlertRecord>,
-    /// Ids of the alerts being sent by this process.
+    /// Ids of the budget alerts being sent by this process.
     sending: HashSet<String>,
-    deliveries: JoinSet<String>,
+    /// Each ends with the budget alert's id (`None`: an event).
+    deliveries: JoinSet<Option<String>>,
 }
 
 impl Worker {
@@ -65,7 +69,7 @@ impl Worker {
         }
     }
 
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Notice>, sweep_every: Duration) {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Job>, sweep_every: Duration) {
         // The first tick is at once: pending alerts a stop or a crash left
         // are sent at start.
         let mut tick = tokio::time::interval(sweep_every);
@@ -73,10 +77,13 @@ impl Worker {
         let mut at_start = true;
         loop {
             tokio::select! {
-                notice = rx.recv() => match notice {
-                    Some(n) => {
+                job = rx.recv() => match job {
+                    Some(job) => {
                         self.metrics.alerts_queue_depth.add(&[], -1);
-                        self.handle(n).await;
+                        match job {
+                            Job::Budget(n) => self.handle(n).await,
+                            Job::Event(e) => self.dispatch(e).await,
+                        }
                     }
                     None => break,
                 },
@@ -98,14 +105,42 @@ impl Worker {
         if !self.deliveries.is_empty() {
             tracing::info!(
                 alerts = self.deliveries.len(),
-                "stopping with budget alerts unsent; sent at the next start"
+                "stopping with alerts unsent; budget alerts are sent at the next start, events are not"
             );
         }
     }
 
-    fn finished(&mut self, done: Result<String, tokio::task::JoinError>) {
-        if let Ok(id) = done {
+    fn finished(&mut self, done: Result<Option<String>, tokio::task::JoinError>) {
+        if let Ok(Some(id)) = done {
             self.sending.remove(&id);
+        }
+    }
+
+    /// Sends event `e` to every webhook, under a new alert id.
+    async fn dispatch(&mut self, e: Event) {
+        self.metrics.alert_events.inc(&[e.event, "fired"]);
+        let settings = self.settings.load_full();
+        if settings.webhooks.is_empty() {
+            tracing::debug!(event = e.event, subject = %e.subject, "no alert webhook: event not sent");
+            return;
+        }
+        let id = crate::ids::time_ordered("alr");
+        tracing::info!(alert = %id, event = e.event, subject = %e.subject, "alert event fired");
+        self.wait_for_a_slot().await;
+        let courier = self.courier.clone();
+        self.deliveries.spawn(async move {
+            courier.deliver_event(&settings, &id, &e).await;
+            None
+        });
+    }
+
+    /// Waits while [`MAX_SENDING`] deliveries are under way.
+    async fn wait_for_a_slot(&mut self) {
+        while self.deliveries.len() >= MAX_SENDING {
+            match self.deliveries.join_next().await {
+                Some(done) => self.finished(done),
+                None => break,
+            }
         }
     }
 
@@ -175,19 +210,14 @@ impl Worker {
     /// Starts sending `alert` (waiting for a slot when [`MAX_SENDING`] are
     /// under way).
     async fn send(&mut self, alert: AlertRecord) {
-        while self.deliveries.len() >= MAX_SENDING {
-            match self.deliveries.join_next().await {
-                Some(done) => self.finished(done),
-                None => break,
-            }
-        }
+        self.wait_for_a_slot().await;
         let settings = self.settings.load_full();
         let courier = self.courier.clone();
         self.sending.insert(alert.id.clone());
         self.deliveries.spawn(async move {
             let id = alert.id.clone();
             courier.deliver(&settings, alert).await;
-            id
+            Some(id)
         });
     }
 

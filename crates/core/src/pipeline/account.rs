@@ -257,6 +257,14 @@ impl Drop for Account {
     }
 }
 
+/// Every value [`status_label`] gives.
+pub const STATUS_LABELS: &[&str] = &[
+    "200", "400", "401", "403", "404", "408", "413", "422", "429", "499", "500", "502", "503", "504", "2xx", "4xx",
+    "5xx",
+];
+/// Those of them that are the gateway's or an upstream's failure.
+pub const ERROR_STATUS_LABELS: &[&str] = &["500", "502", "503", "504", "5xx"];
+
 /// Status codes as static label values (bounded set).
 fn status_label(status: u16) -> &'static str {
     match status {

@@ -264,3 +264,36 @@ async fn wait_known(b: &Harness, key: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// The deployment `h` sends the route to.
+async fn served_by(h: &Harness, key: &str, route: &str) -> String {
+    let body = json!({"model": route, "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]});
+    let r = h.post("/v1/chat/completions", key).json(&body).send().await.unwrap();
+    r.headers().get("x-switchyard-route").and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+#[tokio::test]
+async fn a_config_change_through_one_replica_runs_on_the_other_and_a_scheduled_step_is_taken_once() {
+    let Some(pg) = service("SWITCHYARD_TEST_POSTGRES_URL") else { return };
+    let db = Database::create(&pg);
+    let (a, b) = pair(&db, None);
+    let (_, created) = admin(&a, reqwest::Method::POST, "/api/v1/keys", json!({"name": "k"})).await;
+    let key = created["key"].as_str().unwrap().to_string();
+    wait_known(&b, &key).await;
+    assert_eq!(served_by(&b, &key, "chat").await, "fast");
+    // Through A: chat's canary at 0%, then 100% a second later — both
+    // replicas run the schedule; one of them takes the step.
+    let body = json!({"route": "chat", "targets": ["slow"], "steps": [0, 100], "every": "1s"});
+    let (status, made) = admin(&a, reqwest::Method::POST, "/api/v1/rollouts", body).await;
+    assert_eq!(status, 201, "{made}");
+    let start = Instant::now();
+    while served_by(&b, &key, "chat").await != "slow" {
+        assert!(start.elapsed() < Duration::from_secs(5), "replica B never ran the step");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, versions) = admin(&b, reqwest::Method::GET, "/api/v1/config/versions", Value::Null).await;
+    let sources: Vec<&str> = versions["data"].as_array().unwrap().iter().filter_map(|v| v["source"].as_str()).collect();
+    assert_eq!(sources, ["rollout", "rollout", "file"], "one version per step: {versions}");
+    assert_eq!(served_by(&a, &key, "chat").await, "slow");
+}

@@ -484,8 +484,24 @@ async fn nodes_serve_while_their_heartbeats_arrive() {
   - { name: on-node, targets: [gpu], fallbacks: [fast] }
   - { name: by-load, strategy: least_busy, targets: [gpu, gpu2] }
 "#;
+    // The alert webhook: silences arrive there as `node.silent` events.
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let got = events.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(event): axum::Json<Value>| async move {
+            got.lock().unwrap().push(event);
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, hook)));
+    let nodes_and_alerts = format!(
+        "reload: {{ watch: false }}\nnodes: {{ token: node-secret, timeout: 1s }}\n\
+         alerts: {{ webhooks: [{{ url: \"{hook_url}\" }}], backoff: 10ms }}"
+    );
     let config = config(extra)
-        .replace("reload: { watch: false }", "reload: { watch: false }\nnodes: { token: node-secret, timeout: 1s }")
+        .replace("reload: { watch: false }", &nodes_and_alerts)
         .replace(
             "  - { name: broken, provider: cloud, model: m-broken }",
             "  - { name: broken, provider: cloud, model: m-broken }\n  - { name: gpu, provider: onprem, model: m-gpu, node: gpu-01 }\n  - { name: gpu2, provider: onprem, model: m-gpu2, node: gpu-02 }",
@@ -541,6 +557,24 @@ async fn nodes_serve_while_their_heartbeats_arrive() {
     assert!(audited.await.is_some(), "no node.silent audit entry");
     let metrics = h.metrics().await;
     assert!(metrics.contains("switchyard_node_silences_total 2"), "{metrics}");
+    // …and sent to the alert webhook, one event per node.
+    let sent = switchyard_testkit::eventually(Duration::from_secs(5), || async {
+        let got = events.lock().unwrap().clone();
+        (got.len() >= 2).then_some(got)
+    });
+    let mut sent = sent.await.expect("no node.silent events at the webhook");
+    sent.sort_by_key(|e| e["subject"].to_string());
+    let subjects: Vec<&Value> = sent.iter().map(|e| &e["subject"]).collect();
+    assert_eq!(subjects, [&json!("node:gpu-01"), &json!("node:gpu-02")], "{sent:?}");
+    let gpu1 = &sent[0];
+    assert_eq!(gpu1["event"], "node.silent", "{gpu1}");
+    assert!(gpu1["alert_id"].as_str().unwrap().starts_with("alr_"), "{gpu1}");
+    assert_eq!((&gpu1["details"]["node"], &gpu1["details"]["deployments"]), (&json!("gpu-01"), &json!(["gpu"])));
+    assert_eq!(gpu1["details"]["timeout_s"], json!(1.0));
+    assert!(gpu1["details"]["silent_for_s"].as_f64().unwrap() > 1.0, "{gpu1}");
+    assert!(gpu1["message"].as_str().unwrap().starts_with("Compute node gpu-01 has sent no heartbeat"), "{gpu1}");
+    let metrics = h.metrics().await;
+    assert!(metrics.contains(r#"switchyard_alert_events_total{event="node.silent",result="fired"} 2"#), "{metrics}");
 }
 
 #[tokio::test]
@@ -645,4 +679,103 @@ async fn cascades_escalate_whole_answers_and_bill_each_attempt() {
         escalated.iter().all(|r| r.cost_nanos.unwrap_or(0) > 0 && r.output_tokens.unwrap_or(0) > 0),
         "{escalated:?}"
     );
+}
+
+/// The arm a rollout has now (`None`: gone), from `GET /api/v1/rollouts`.
+async fn rollout(h: &Harness, arm: &str) -> Option<Value> {
+    let (status, list) = h.admin("GET", "/api/v1/rollouts", ADMIN_TOKEN, Value::Null).await;
+    assert_eq!(status, 200, "{list}");
+    list["data"].as_array().unwrap().iter().find(|a| a["arm"] == arm).cloned()
+}
+
+#[tokio::test]
+async fn rollouts_step_on_schedule_roll_back_gradually_trip_on_errors_and_survive_a_restart() {
+    use switchyard_testkit::{base_config, eventually};
+    let mut h = Harness::start(&bin(), &base_config("", "", ""));
+    let key = h.key().await;
+    let post = |path: &'static str, body: Value| {
+        let h = &h;
+        async move { h.admin("POST", path, ADMIN_TOKEN, body).await }
+    };
+    // Refusals change nothing.
+    let bad = [
+        (json!({"route": "nope", "targets": ["chat-b"], "percent": 5}), 404),
+        (json!({"route": "chat", "targets": ["no-such"], "percent": 5}), 400),
+        (json!({"route": "chat", "targets": ["chat-b"]}), 400),
+        (json!({"route": "chat", "targets": ["chat-b"], "percent": 5, "colour": 1}), 400),
+        (json!({"route": "chat", "targets": ["chat-b"], "percent": 5, "every": "fast"}), 400),
+    ];
+    for (body, status) in bad {
+        let (got, answer) = post("/api/v1/rollouts", body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+    }
+    assert_eq!(h.admin("POST", "/api/v1/rollouts", &key, json!({})).await.0, 403);
+    assert!(rollout(&h, "canary").await.is_none());
+
+    // 0% now, 100% a second later, by the schedule.
+    let (status, made) =
+        post("/api/v1/rollouts", json!({"route": "chat", "targets": ["chat-b"], "steps": [0, 100], "every": "1s"}))
+            .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(
+        (made["rollout"]["percent"].as_f64(), made["rollout"]["rollout"]["steps"].clone()),
+        (Some(0.0), json!([100.0]))
+    );
+    assert_eq!(routed(&h, &key, "chat").await, "chat-a");
+    assert_eq!(post("/api/v1/rollouts", json!({"route": "chat", "targets": ["chat-b"], "percent": 1})).await.0, 409);
+    let stepped = eventually(Duration::from_secs(6), || async {
+        (rollout(&h, "canary").await?["percent"].as_f64() == Some(100.0)).then_some(())
+    });
+    assert!(stepped.await.is_some(), "{}", h.stderr());
+    assert_eq!(routed(&h, &key, "chat").await, "chat-b", "the next request sees the step");
+    let (_, versions) = h.admin("GET", "/api/v1/config/versions", ADMIN_TOKEN, Value::Null).await;
+    let newest = &versions["data"][0];
+    assert_eq!((newest["source"].as_str(), newest["actor"].as_str()), (Some("rollout"), Some("system")), "{versions}");
+
+    // Gradual rollback: half of the arm's traffic back now, the rest a second later.
+    let (status, back) =
+        post("/api/v1/rollouts/chat/canary/rollback", json!({"steps": [50, 100], "every": "1s"})).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["rollout"]["percent"].as_f64(), Some(50.0));
+    let gone = eventually(Duration::from_secs(6), || async { rollout(&h, "canary").await.is_none().then_some(()) });
+    assert!(gone.await.is_some());
+    assert_eq!(routed(&h, &key, "chat").await, "chat-a");
+
+    // The error guard: a canary failing every request is rolled back by itself.
+    let body = json!({"route": "chat", "arm": "risky", "targets": ["chat-b"], "percent": 100,
+                      "max_error_rate": 0.5, "min_requests": 3, "on_errors": "rollback"});
+    assert_eq!(post("/api/v1/rollouts", body).await.0, 201);
+    h.set_knobs("model-b", json!({"fail_next": 3, "error_status": 500})).await;
+    for _ in 0..3 {
+        let (status, _, _) = chat_with(&h, &key, ask("chat", "hi"), &[]).await;
+        assert!(status >= 500, "{status}");
+    }
+    let tripped = eventually(Duration::from_secs(5), || async { rollout(&h, "risky").await.is_none().then_some(()) });
+    assert!(tripped.await.is_some(), "{}", h.stderr());
+    let audited = eventually(Duration::from_secs(5), || async {
+        let (_, audit) = h.admin("GET", "/api/v1/audit?action=config.rollout", ADMIN_TOKEN, Value::Null).await;
+        audit.to_string().contains("chat/risky: rolled back: 3 of 3 requests failed").then_some(audit)
+    });
+    assert!(audited.await.is_some(), "no audit entry for the guard");
+
+    // By hand: advance, pause, resume, promote.
+    assert_eq!(
+        post("/api/v1/rollouts", json!({"route": "chat", "targets": ["chat-b"], "percent": 0, "steps": [10]})).await.0,
+        201
+    );
+    let (_, moved) = post("/api/v1/rollouts/chat/canary/advance", Value::Null).await;
+    assert_eq!(moved["rollout"]["percent"].as_f64(), Some(10.0), "{moved}");
+    assert_eq!(post("/api/v1/rollouts/chat/canary/advance", Value::Null).await.0, 409, "no step left");
+    assert_eq!(post("/api/v1/rollouts/chat/canary/pause", Value::Null).await.0, 200);
+    assert_eq!(post("/api/v1/rollouts/chat/canary/pause", Value::Null).await.0, 409);
+    assert_eq!(post("/api/v1/rollouts/chat/canary/resume", Value::Null).await.0, 200);
+    assert_eq!(post("/api/v1/rollouts/chat/canary/jump", Value::Null).await.0, 404);
+    assert_eq!(post("/api/v1/rollouts/chat/other/pause", Value::Null).await.0, 404);
+    let (status, promoted) = post("/api/v1/rollouts/chat/canary/promote", Value::Null).await;
+    assert_eq!((status, promoted["rollout"].clone()), (200, Value::Null), "{promoted}");
+    assert_eq!(routed(&h, &key, "chat").await, "chat-b");
+
+    // A restart with the file unchanged runs the newest version, not the file.
+    h.restart(&bin());
+    assert_eq!(routed(&h, &key, "chat").await, "chat-b", "{}", h.stderr());
 }
