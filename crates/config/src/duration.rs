@@ -18,6 +18,11 @@ impl Duration {
     pub fn get(self) -> std::time::Duration {
         self.0
     }
+    /// The config's duration syntax, for values that come from elsewhere
+    /// (a header): see [`parse`].
+    pub fn parse(text: &str) -> Result<std::time::Duration, String> {
+        parse(text)
+    }
 }
 
 const EXPECTED: &str = "a duration like \"250ms\", \"5s\", \"2m\" or \"1h\" (a bare number means seconds)";

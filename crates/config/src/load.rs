@@ -148,6 +148,8 @@ const SECTIONS: &[&str] = &[
     "usage",
     "reload",
     "timeouts",
+    "resilience",
+    "faults",
     "simulator",
     "providers",
     "deployments",
@@ -192,6 +194,8 @@ impl Sections<'_> {
                 "usage" => self.one(name, value, &mut config.usage),
                 "reload" => self.one(name, value, &mut config.reload),
                 "timeouts" => self.one(name, value, &mut config.timeouts),
+                "resilience" => self.one(name, value, &mut config.resilience),
+                "faults" => self.one(name, value, &mut config.faults),
                 "simulator" => {
                     // Present even when broken, so `sim://` providers are
                     // not also reported as lacking a simulator.

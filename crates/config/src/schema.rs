@@ -28,6 +28,11 @@ pub struct Config {
     pub usage: UsageConfig,
     pub reload: ReloadConfig,
     pub timeouts: Timeouts,
+    /// Retries, breakers, health checks, request deadlines
+    /// (docs/resilience.md).
+    pub resilience: crate::ResilienceConfig,
+    /// Fault injection for game days (refused unless enabled).
+    pub faults: crate::FaultsConfig,
     /// Settings for the simulator embedded in `switchyard serve`; kept as
     /// raw JSON because the simulator crate owns its schema.
     pub simulator: Option<SimulatorConfig>,

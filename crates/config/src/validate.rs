@@ -73,6 +73,7 @@ impl Config {
         positive("admin.refresh_interval", self.admin.refresh_interval, &mut err);
         positive("nodes.timeout", self.nodes.timeout, &mut err);
         crate::alerts::check(&self.alerts, &mut err);
+        crate::resilience::check(&self.resilience, &self.faults, &mut err);
         if let Some(redis) = &self.redis {
             if !redis.url.starts_with("redis://") {
                 err(

@@ -35,6 +35,8 @@ pub struct Gateway {
     /// Budget threshold alerts (fed by the ledger's crossings).
     pub alerts: Arc<crate::alerts::Alerts>,
     pub metrics: Arc<Metrics>,
+    /// Fault injection rules (this replica's; `faults.enabled` only).
+    pub faults: Arc<crate::faults::Faults>,
     sim_addr: Option<SocketAddr>,
     /// The stored config version running (0: none stored yet).
     pub(crate) config_version: std::sync::atomic::AtomicI64,
@@ -59,6 +61,9 @@ pub struct Parts {
     pub changes: Option<Arc<dyn ChangeFeed>>,
     /// Budget threshold alerts (`alerts::start`).
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Fault injection rules; the first snapshot was built with them too
+    /// ([`Runtime::build_with_faults`]).
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 impl Gateway {
@@ -79,6 +84,7 @@ impl Gateway {
             audit: parts.audit,
             alerts: parts.alerts,
             metrics: parts.metrics,
+            faults: parts.faults,
             sim_addr: parts.sim_addr,
             config_version: std::sync::atomic::AtomicI64::new(0),
             config_made_at: std::sync::atomic::AtomicI64::new(0),
@@ -103,7 +109,8 @@ impl Gateway {
     /// running one) without swapping it in.
     pub fn prepare(&self, config: Config) -> Result<Runtime, String> {
         let current = self.runtime.load_full();
-        Runtime::build(config, BuildContext { sim_addr: self.sim_addr, previous: Some(&current) })
+        let ctx = BuildContext { sim_addr: self.sim_addr, previous: Some(&current) };
+        Runtime::build_with_faults(config, ctx, Some(&self.faults))
     }
 
     /// Swaps `next` in: the next request sees it whole.
@@ -112,6 +119,13 @@ impl Gateway {
             tracing::warn!("{note}");
         }
         self.alerts.configure(&next.config.alerts);
+        // Turning fault injection off ends every drill at once.
+        if !next.config.faults.enabled {
+            let dropped = self.faults.clear();
+            if dropped > 0 {
+                tracing::warn!(dropped, "faults.enabled is off: every fault rule dropped");
+            }
+        }
         self.runtime.store(Arc::new(next));
     }
 

@@ -19,6 +19,8 @@
 //! - [`usage`] — usage records; [`writer`] — the bounded, batched writer
 //!   (usage and audit) with its spill file.
 //! - [`analytics`] — spend analytics over the hourly usage rollups.
+//! - [`faults`] — fault injection for game days (rules per replica, a
+//!   wrapper around each deployment's provider).
 //! - [`error`] — the error kinds and the one table mapping them to HTTP.
 
 pub mod access;
@@ -27,6 +29,7 @@ pub mod analytics;
 pub mod budget;
 pub mod config_versions;
 pub mod error;
+pub mod faults;
 pub mod gateway;
 pub mod ids;
 pub mod keys;
@@ -34,6 +37,7 @@ pub mod limits;
 pub mod nodes;
 pub mod pipeline;
 pub mod reply;
+pub mod resilience;
 pub mod rollouts;
 pub mod routing;
 pub mod runtime;

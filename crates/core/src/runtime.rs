@@ -111,6 +111,17 @@ struct BuiltProvider {
 
 impl Runtime {
     pub fn build(config: Config, ctx: BuildContext<'_>) -> Result<Runtime, String> {
+        Runtime::build_with_faults(config, ctx, None)
+    }
+
+    /// [`Runtime::build`] with each deployment's provider behind the rules
+    /// of `faults` when `config.faults.enabled` ([`crate::faults`]).
+    pub fn build_with_faults(
+        config: Config,
+        ctx: BuildContext<'_>,
+        faults: Option<&Arc<crate::faults::Faults>>,
+    ) -> Result<Runtime, String> {
+        let faults = faults.filter(|_| config.faults.enabled);
         let mut clients: HashMap<ClientSettings, Client> = HashMap::new();
         // name → (client, deadlines, kind, enabled)
         let mut providers: HashMap<&str, BuiltProvider> = HashMap::new();
@@ -174,7 +185,7 @@ impl Runtime {
                 provider_name: d.provider.clone(),
                 provider_kind: p.kind,
                 format: format_of(p.kind),
-                provider: p.provider.clone(),
+                provider: crate::faults::Faulty::wrap(p.provider.clone(), &d.name, faults),
                 timeouts: p.timeouts,
                 capabilities: d.capabilities.clone(),
                 price,

@@ -5,8 +5,8 @@
 //! and 529 (overloaded) is a retryable server error like any 5xx.
 
 use crate::error::{ProviderError, ProviderErrorKind};
-use crate::http::{base_headers, join_url, post_json, Client};
-use crate::{Operation, Provider, SendFuture, UpstreamRequest};
+use crate::http::{base_headers, join_url, post_json, probe, Client};
+use crate::{Operation, ProbeFuture, Provider, SendFuture, UpstreamRequest};
 use http::{HeaderMap, HeaderValue, Uri};
 
 /// `anthropic-version` when the config names none.
@@ -14,6 +14,7 @@ pub const DEFAULT_VERSION: &str = "2023-06-01";
 
 pub struct Anthropic {
     messages_url: Uri,
+    models_url: Uri,
     headers: HeaderMap,
     client: Client,
 }
@@ -31,7 +32,12 @@ impl Anthropic {
         let version = HeaderValue::from_str(version.unwrap_or(DEFAULT_VERSION))
             .map_err(|_| ProviderError::new(ProviderErrorKind::Rejected, "invalid api_version"))?;
         headers.insert("anthropic-version", version);
-        Ok(Anthropic { messages_url: join_url(base_url, "/messages")?, headers, client })
+        Ok(Anthropic {
+            messages_url: join_url(base_url, "/messages")?,
+            models_url: join_url(base_url, "/models")?,
+            headers,
+            client,
+        })
     }
 }
 
@@ -43,5 +49,9 @@ impl Provider for Anthropic {
             }
             post_json(&self.client, self.messages_url.clone(), &self.headers, request, ProviderError::from_status).await
         })
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(probe(&self.client, self.models_url.clone(), &self.headers))
     }
 }

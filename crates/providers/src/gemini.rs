@@ -5,8 +5,8 @@
 //! and its `RetryInfo.retryDelay` becomes the retry-after.
 
 use crate::error::ProviderError;
-use crate::http::{base_headers, join_url, post_json, Client};
-use crate::{Operation, Provider, SendFuture, UpstreamRequest};
+use crate::http::{base_headers, join_url, post_json, probe, Client};
+use crate::{Operation, ProbeFuture, Provider, SendFuture, UpstreamRequest};
 use http::HeaderMap;
 use std::time::Duration;
 use switchyard_translate::gemini;
@@ -51,5 +51,9 @@ impl Provider for Gemini {
             let uri = join_url(&self.base_url, &path)?;
             post_json(&self.client, uri, &self.headers, request, map_error).await
         })
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(async move { probe(&self.client, join_url(&self.base_url, "/models")?, &self.headers).await })
     }
 }

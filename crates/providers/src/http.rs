@@ -184,7 +184,14 @@ pub async fn post_json(
     if request.stream {
         h.insert(http::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
     }
-    let response = client.request(http_request).await.map_err(|e| classify_send(&e))?;
+    let sent = client.request(http_request);
+    let response = match request.head_by {
+        Some(by) => tokio::time::timeout_at(by, sent).await.map_err(|_| {
+            ProviderError::new(ProviderErrorKind::Timeout, "no response head before the first_token deadline")
+        })?,
+        None => sent.await,
+    }
+    .map_err(|e| classify_send(&e))?;
     let status = response.status().as_u16();
     let now = || {
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -236,6 +243,32 @@ pub async fn post_bytes(
     let status = response.status().as_u16();
     let (body, _) = read_limited(response.into_body(), limit).await?;
     Ok((status, body))
+}
+
+/// A health probe: `GET uri` with the provider's headers. Up when it
+/// answers — 2xx, or a status that says the server works but has no such
+/// list (404, 405) or is busy (429). Down when it cannot be reached, fails
+/// (5xx, 408), or refuses the credentials (401, 403: every request would
+/// fail too).
+pub async fn probe(client: &Client, uri: http::Uri, headers: &http::HeaderMap) -> Result<(), ProviderError> {
+    let mut request = http::Request::get(uri)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
+    let host = host_header(request.uri());
+    request.headers_mut().clone_from(headers);
+    request.headers_mut().remove(http::header::CONTENT_TYPE);
+    if let Some(host) = host {
+        request.headers_mut().insert(http::header::HOST, host);
+    }
+    let response = client.request(request).await.map_err(|e| classify_send(&e))?;
+    let status = response.status().as_u16();
+    let (body, _) = read_limited(response.into_body(), MAX_ERROR_BODY).await?;
+    match status {
+        200..=299 | 404 | 405 | 429 => Ok(()),
+        401 | 403 => Err(ProviderError::from_status(status, &body, None)),
+        s if s == 408 || s >= 500 => Err(ProviderError::from_status(status, &body, None)),
+        _ => Ok(()),
+    }
 }
 
 /// Headers for a protocol family: JSON content type, the credential (when

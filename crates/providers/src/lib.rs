@@ -50,6 +50,10 @@ pub struct UpstreamRequest {
     pub stream: bool,
     /// Propagated as `x-request-id` so upstream logs can be joined.
     pub request_id: String,
+    /// The response's head must arrive by then (`first_token` for a
+    /// non-stream call: a server that accepts the connection and never
+    /// answers is cut by it, not by the total deadline).
+    pub head_by: Option<tokio::time::Instant>,
 }
 
 /// A successful (2xx) answer. Error statuses come back as
@@ -70,6 +74,7 @@ pub enum UpstreamBody {
 }
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<UpstreamResponse, ProviderError>> + Send + 'a>>;
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ProviderError>> + Send + 'a>>;
 
 /// One upstream account. Object-safe so the runtime can hold
 /// `Arc<dyn Provider>` for every kind.
@@ -77,4 +82,8 @@ pub trait Provider: Send + Sync {
     /// Sends the request and waits for the response head. For a non-stream
     /// request the body is read too; for a stream it is handed back unread.
     fn send(&self, request: UpstreamRequest) -> SendFuture<'_>;
+    /// A cheap question for active health checks: the provider's model
+    /// list (see [`http::probe`] for what counts as up). The caller sets
+    /// the deadline.
+    fn probe(&self) -> ProbeFuture<'_>;
 }

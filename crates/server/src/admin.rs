@@ -11,7 +11,9 @@
 //! | `/api/v1/audit` | GET |
 //! | `/api/v1/analytics/cost` | GET (JSON, or CSV with `format=csv`) |
 //! | `/api/v1/alerts` | GET |
+//! | `/api/v1/deployments` | GET |
 //! | `/api/v1/rollouts` | GET, POST; `/{route}/{arm}/{advance,pause,resume,rollback,promote}` POST |
+//! | `/api/v1/faults` | GET, POST; `/{id}` DELETE |
 
 use crate::edge::RequestId;
 use crate::respond::error_response;
@@ -132,6 +134,12 @@ pub async fn route_rollback(State(state): State<AppState>, Path(route): Path<Str
     answer(StatusCode::OK, state.gateway.route_rollback(&c.who, &route, &c.origin).await)
 }
 
+/// `GET /api/v1/deployments`: health and breaker state (this replica).
+pub async fn deployments(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.deployments_health(&c.who))
+}
+
 /// `GET /api/v1/rollouts`.
 pub async fn rollouts(State(state): State<AppState>, req: Request) -> Response {
     let c = try_or_respond!(call(&state, req).await);
@@ -153,6 +161,24 @@ pub async fn rollout_action(
 ) -> Response {
     let c = try_or_respond!(call(&state, req).await);
     answer(StatusCode::OK, state.gateway.rollout_action(&c.who, &route, &arm, &action, &c.body, &c.origin).await)
+}
+
+/// `GET /api/v1/faults`: this replica's fault injection rules.
+pub async fn faults(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.faults_list(&c.who))
+}
+
+/// `POST /api/v1/faults`.
+pub async fn fault_add(State(state): State<AppState>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::CREATED, state.gateway.fault_add(&c.who, &c.body, &c.origin).await)
+}
+
+/// `DELETE /api/v1/faults/{id}`.
+pub async fn fault_remove(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    let c = try_or_respond!(call(&state, req).await);
+    answer(StatusCode::OK, state.gateway.fault_remove(&c.who, &id, &c.origin))
 }
 
 /// `GET /api/v1/nodes`: compute nodes and their last heartbeats (the

@@ -13,6 +13,8 @@
 //! | `GET /api/v1/nodes`, `POST /api/v1/nodes/heartbeat` (compute nodes) | [`admin`] |
 //! | `GET /api/v1/config/versions[/{n}]`, `POST /api/v1/config/rollback`, `POST /api/v1/models/{route}/rollback` | [`admin`] |
 //! | `GET`/`POST /api/v1/rollouts`, `POST /api/v1/rollouts/{route}/{arm}/{action}` | [`admin`] |
+//! | `GET /api/v1/deployments` (health, breakers) | [`admin`] |
+//! | `GET`/`POST /api/v1/faults`, `DELETE /api/v1/faults/{id}` (fault injection) | [`admin`] |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
@@ -59,7 +61,10 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/api/v1/config/rollback", post(admin::config_rollback))
         .route("/api/v1/models/{route}/rollback", post(admin::route_rollback))
         .route("/api/v1/rollouts", get(admin::rollouts).post(admin::rollout_create))
+        .route("/api/v1/deployments", get(admin::deployments))
         .route("/api/v1/rollouts/{route}/{arm}/{action}", post(admin::rollout_action))
+        .route("/api/v1/faults", get(admin::faults).post(admin::fault_add))
+        .route("/api/v1/faults/{id}", axum::routing::delete(admin::fault_remove))
         .route("/api/v1/nodes/heartbeat", post(admin::node_heartbeat))
         .route("/api/v1/{collection}", get(admin::list).post(admin::create))
         .route("/api/v1/{collection}/{id}", get(admin::get).patch(admin::update).delete(admin::delete))

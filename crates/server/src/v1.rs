@@ -111,6 +111,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
     let classification = header_text(req.headers(), switchyard_core::routing::classify::HEADER);
     let scenario = header_text(req.headers(), switchyard_core::routing::split::SCENARIO_HEADER);
     let task = header_text(req.headers(), switchyard_core::routing::tasks::HEADER);
+    let timeout = header_text(req.headers(), switchyard_core::resilience::deadline::HEADER);
     let limit = state.gateway.runtime().config.server.max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
@@ -131,6 +132,7 @@ async fn serve(State(state): State<AppState>, req: Request, op: Operation, diale
         classification,
         scenario,
         task,
+        timeout,
     };
     match state.gateway.handle(op, inbound).await {
         Ok(reply) => reply_response(reply),

@@ -57,7 +57,9 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     };
     let (audit, audit_task) = start_writer(store.clone(), audit_writer, metrics.clone());
 
-    let runtime = Runtime::build(config.clone(), BuildContext { sim_addr, previous: None })?;
+    // Fault rules outlive snapshots: every snapshot's providers read them.
+    let faults = Arc::new(switchyard_core::faults::Faults::new(metrics.clone()));
+    let runtime = Runtime::build_with_faults(config.clone(), BuildContext { sim_addr, previous: None }, Some(&faults))?;
     for note in runtime.notes() {
         tracing::warn!("{note}");
     }
@@ -79,6 +81,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
         changes,
         ledger,
         alerts,
+        faults,
     };
     let gateway = Arc::new(Gateway::new(runtime, parts));
     let keys = gateway.load_directory().await.map_err(|e| format!("cannot load the directory: {e}"))?;
@@ -114,6 +117,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     }
     tokio::spawn(poll_directory(gateway.clone(), changed, stop_rx.clone()));
     tokio::spawn(every_second(gateway.clone(), stop_rx.clone()));
+    tokio::spawn(switchyard_core::resilience::prober::run(gateway.clone(), stop_rx.clone()));
 
     let listener = crate::listen::bind(&config.server.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

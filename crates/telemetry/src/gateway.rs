@@ -50,8 +50,17 @@ pub struct Metrics {
     pub route_arms: CounterFamily,
     pub route_arm_duration: HistogramFamily,
     pub rollout_steps: CounterFamily,
+    pub breaker_state: GaugeFamily,
+    pub breaker_transitions: CounterFamily,
+    pub deployment_healthy: GaugeFamily,
+    pub health_probes: CounterFamily,
+    pub retries: CounterFamily,
+    pub failovers: CounterFamily,
     pub route_tasks: CounterFamily,
     pub cascade_escalations: CounterFamily,
+    /// Faults injected by game-day rules, by deployment and kind (a
+    /// static name: latency, error, hang, cut, stall).
+    pub faults_injected: CounterFamily,
     pub node_heartbeats: CounterFamily,
     pub node_silences: CounterFamily,
     pub pii_masked: CounterFamily,
@@ -221,6 +230,36 @@ impl Metrics {
                 "Requests on a route with a split (canary, A/B), by arm (stable or the arm's name) and the status the client got.",
                 &["route", "arm", "status"],
             ),
+            breaker_state: GaugeFamily::new(
+                "switchyard_breaker_state",
+                "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open (this replica).",
+                &["deployment"],
+            ),
+            breaker_transitions: CounterFamily::new(
+                "switchyard_breaker_transitions_total",
+                "Circuit breaker changes of state, by the state entered (open, half_open, closed).",
+                &["deployment", "to"],
+            ),
+            deployment_healthy: GaugeFamily::new(
+                "switchyard_deployment_healthy",
+                "Active health checks' verdict per deployment: 1 healthy, 0 out of routing (set on the first flip).",
+                &["deployment"],
+            ),
+            health_probes: CounterFamily::new(
+                "switchyard_health_probes_total",
+                "Active health probes per deployment, by result (ok, failed).",
+                &["deployment", "result"],
+            ),
+            retries: CounterFamily::new(
+                "switchyard_retries_total",
+                "Retries of a deployment within a request, by result: sent, or denied by the retry budget or the breaker.",
+                &["deployment", "result"],
+            ),
+            failovers: CounterFamily::new(
+                "switchyard_failovers_total",
+                "Requests moved on from a deployment that failed to the next one in the plan.",
+                &["deployment"],
+            ),
             rollout_steps: CounterFamily::new(
                 "switchyard_rollout_steps_total",
                 "Rollout moves made by the schedule or its error guard (a new config version each), by result: ok, error.",
@@ -241,6 +280,11 @@ impl Metrics {
                 "switchyard_cascade_escalations_total",
                 "Whole answers a route's cascade sent on to the next deployment, by route and reason (length, empty, refusal, check).",
                 &["route", "reason"],
+            ),
+            faults_injected: CounterFamily::new(
+                "switchyard_faults_injected_total",
+                "Faults injected into upstream attempts by the rules of POST /api/v1/faults, by deployment and kind (latency, error, hang, cut, stall).",
+                &["deployment", "kind"],
             ),
             node_heartbeats: CounterFamily::new(
                 "switchyard_node_heartbeats_total",
@@ -334,8 +378,15 @@ impl Metrics {
         self.route_arms.render(&mut out);
         self.route_arm_duration.render(&mut out);
         self.rollout_steps.render(&mut out);
+        self.breaker_state.render(&mut out);
+        self.breaker_transitions.render(&mut out);
+        self.deployment_healthy.render(&mut out);
+        self.health_probes.render(&mut out);
+        self.retries.render(&mut out);
+        self.failovers.render(&mut out);
         self.route_tasks.render(&mut out);
         self.cascade_escalations.render(&mut out);
+        self.faults_injected.render(&mut out);
         self.node_heartbeats.render(&mut out);
         self.node_silences.render(&mut out);
         self.pii_masked.render(&mut out);

@@ -98,9 +98,7 @@ impl Retry {
     /// at [`MAX_BACKOFF`], of which the second half is scaled by `jitter`
     /// (0..1).
     pub fn wait(&self, n: u32, jitter: f64) -> Duration {
-        let full = self.backoff.saturating_mul(2u32.saturating_pow(n.saturating_sub(1))).min(MAX_BACKOFF);
-        let half = full / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        crate::resilience::backoff::backoff(self.backoff, MAX_BACKOFF, n, jitter)
     }
 
     /// The longest one webhook's delivery can take: every attempt timing

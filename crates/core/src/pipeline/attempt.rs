@@ -1,7 +1,15 @@
 //! The attempt loop: try the plan's deployments in order until one
-//! answers. Plain top-to-bottom code on purpose: the resilience layer
-//! (retries with backoff, breakers, hedging) replaces this loop, not the
-//! pipeline around it.
+//! answers, inside the request's deadline (docs/resilience.md).
+//!
+//! ```text
+//! round 0: each step once — a failure moves on to the next (failover)
+//! round 1..=retries.max: after a backoff with jitter (or the longest
+//!   retry-after asked, when not over max_wait), the steps that
+//!   failed with a retryable error again — each only if its retry budget
+//!   and breaker allow
+//! every attempt: a breaker slot first (half-open: probes only); its
+//!   outcome recorded; a 429 with retry-after cools the deployment down
+//! ```
 //!
 //! A deployment is left for the next one when it fails *before any byte
 //! reached the client*: connect error, timeout, 429, 5xx, or a stream that
@@ -58,6 +66,11 @@ pub struct Context<'a> {
     pub request_id: &'a str,
     pub heartbeat: Duration,
     pub metrics: &'a Metrics,
+    pub resilience: &'a switchyard_config::ResilienceConfig,
+    /// The whole request's deadline (`x-switchyard-timeout`).
+    pub deadline: Instant,
+    /// Breaker opens are sent to the alert webhooks.
+    pub alerts: &'a crate::alerts::Alerts,
 }
 
 /// Why the cascade sends this whole answer on, if the route has one.
@@ -94,73 +107,167 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
     // The failed attempt before this one: recorded as such once the next
     // one starts (the last failure is the request's own final record).
     let mut failed: Option<(u16, &'static str, Duration)> = None;
-    for (i, step) in plan.iter().enumerate() {
-        let deployment = &step.deployment;
-        let more = i + 1 < plan.len();
-        if let Some((status, kind, took)) = failed.take() {
-            account.attempt_failed(status, kind, took);
-        }
-        account.record.attempts += 1;
-        account.record.deployment = Some(deployment.name.clone());
-        account.record.model = Some(deployment.model.to_string());
-        account.priced = Some(deployment.clone());
-        // A body the target format cannot express is the client's error,
-        // returned at once like an upstream 4xx.
-        let (head, body) = match cx.masked {
-            Some(masked) if step.masked => masked,
-            _ => (cx.head, cx.body),
-        };
-        let body = Body { head, bytes: body };
-        let prepared = prepare(deployment, &cx, &body, &mut canonical[usize::from(step.masked)]).map_err(|mut e| {
-            e.attempts = account.record.attempts;
-            e.deployment = Some(deployment.name.clone());
-            e
-        })?;
-        account.busy = Some(deployment.live.busy());
-        let started = Instant::now();
-        let restore = cx.restorer.filter(|_| step.masked);
-        let result = attempt(deployment, &cx, &body, prepared, restore).await;
-        let took = started.elapsed();
-        account.add_upstream_time(took);
-        match &result {
-            Ok(_) => deployment.live.observe(took),
-            Err(e) if e.retryable() => deployment.live.observe_failure(took),
-            Err(_) => {} // the caller's error, not the deployment's
-        }
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.kind.as_str(),
-        };
-        cx.metrics.attempts.inc(&[&deployment.name, outcome]);
-        let escalate = match &result {
-            Ok((Answer::Full(body, _), _)) if more => escalates(&cx, body),
-            _ => None,
-        };
-        match result {
-            Ok((Answer::Full(body, usage), _)) if escalate.is_some() => {
-                // A whole answer the cascade sends on: billed, then the next step.
-                let reason = escalate.unwrap_or("check");
-                let usage = usage.unwrap_or_else(|| super::response_usage(body_bytes(&cx, step), &body));
-                account.attempt_escalated(&usage, took, reason);
-                cx.metrics.cascade_escalations.inc(&[cx.route, reason]);
-                tracing::info!(request_id = cx.request_id, deployment = %deployment.name, reason, "answer escalated to the next deployment");
+    // Per step: it may be retried, not before then.
+    let mut again: Vec<Option<Instant>> = vec![None; plan.len()];
+    let retries = &cx.resilience.retries;
+    'rounds: for round in 0..=retries.max {
+        if round > 0 {
+            // The wait: a backoff, or the retry-after asked, if longer.
+            let Some(soonest) = again.iter().flatten().min().copied() else { break };
+            let backoff = crate::resilience::backoff::backoff(
+                retries.backoff.get(),
+                retries.max_backoff.get(),
+                round,
+                fastrand::f64(),
+            );
+            let until = (Instant::now() + backoff).max(soonest);
+            if until >= cx.deadline {
+                break;
             }
-            Ok((answer, rate_limits)) => {
-                return Ok(Attempted { answer, deployment: deployment.clone(), masked: step.masked, rate_limits })
+            tokio::time::sleep_until(until).await;
+        }
+        for (i, step) in plan.iter().enumerate() {
+            let deployment = &step.deployment;
+            let retry = round > 0;
+            if retry && again[i].take().is_none_or(|at| at > Instant::now()) {
+                continue;
             }
-            Err(e) => {
-                tracing::warn!(request_id = cx.request_id, deployment = %deployment.name, error_kind = e.kind.as_str(), "attempt failed: {}", e.message);
-                let mut error = GatewayError::from_provider(&e, &deployment.name);
-                error.attempts = account.record.attempts;
-                if !e.retryable() {
-                    return Err(error);
+            if Instant::now() >= cx.deadline {
+                break 'rounds;
+            }
+            let health = &deployment.live.health;
+            let (admitted, moved) = health.begin(cx.resilience, retry, std::time::Instant::now());
+            if let Some(t) = moved {
+                crate::resilience::report(&deployment.name, &t, cx.metrics, cx.alerts);
+            }
+            if let Err(denied) = admitted {
+                if retry {
+                    let why = match denied {
+                        crate::resilience::Denied::Budget => "budget_spent",
+                        crate::resilience::Denied::Breaker => "breaker_open",
+                    };
+                    cx.metrics.retries.inc(&[&deployment.name, why]);
                 }
-                failed = Some((e.status.unwrap_or(error.status()), e.kind.as_str(), took));
-                last = Some(error);
+                continue;
+            }
+            if retry {
+                cx.metrics.retries.inc(&[&deployment.name, "sent"]);
+            }
+            let more = i + 1 < plan.len();
+            if let Some((status, kind, took)) = failed.take() {
+                account.attempt_failed(status, kind, took);
+            }
+            account.record.attempts += 1;
+            account.record.deployment = Some(deployment.name.clone());
+            account.record.model = Some(deployment.model.to_string());
+            account.priced = Some(deployment.clone());
+            // A body the target format cannot express is the client's error,
+            // returned at once like an upstream 4xx.
+            let (head, body) = match cx.masked {
+                Some(masked) if step.masked => masked,
+                _ => (cx.head, cx.body),
+            };
+            let body = Body { head, bytes: body };
+            let prepared = match prepare(deployment, &cx, &body, &mut canonical[usize::from(step.masked)]) {
+                Ok(p) => p,
+                Err(mut e) => {
+                    health.abandon();
+                    e.attempts = account.record.attempts;
+                    e.deployment = Some(deployment.name.clone());
+                    return Err(e);
+                }
+            };
+            account.busy = Some(deployment.live.busy());
+            let started = Instant::now();
+            let restore = cx.restorer.filter(|_| step.masked);
+            let result = attempt(deployment, &cx, &body, prepared, restore).await;
+            let took = started.elapsed();
+            account.add_upstream_time(took);
+            let transition = match &result {
+                Ok(_) => {
+                    deployment.live.observe(took);
+                    health.finish(cx.resilience, false, std::time::Instant::now())
+                }
+                Err(e) if e.kind == ProviderErrorKind::RateLimited => {
+                    // Busy, not broken: no verdict; with retry-after, left
+                    // alone for that long (capped).
+                    health.abandon();
+                    if let Some(ra) = e.retry_after {
+                        health.cool(std::time::Instant::now() + ra.min(retries.max_cooldown.get()));
+                    }
+                    None
+                }
+                Err(e) if e.retryable() => {
+                    deployment.live.observe_failure(took);
+                    health.finish(cx.resilience, true, std::time::Instant::now())
+                }
+                // The caller's error, not the deployment's.
+                Err(_) => health.finish(cx.resilience, false, std::time::Instant::now()),
+            };
+            if let Some(t) = transition {
+                crate::resilience::report(&deployment.name, &t, cx.metrics, cx.alerts);
+            }
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind.as_str(),
+            };
+            cx.metrics.attempts.inc(&[&deployment.name, outcome]);
+            let escalate = match &result {
+                Ok((Answer::Full(body, _), _)) if more => escalates(&cx, body),
+                _ => None,
+            };
+            match result {
+                Ok((Answer::Full(body, usage), _)) if escalate.is_some() => {
+                    // A whole answer the cascade sends on: billed, then the next step.
+                    let reason = escalate.unwrap_or("check");
+                    let usage = usage.unwrap_or_else(|| super::response_usage(body_bytes(&cx, step), &body));
+                    account.attempt_escalated(&usage, took, reason);
+                    cx.metrics.cascade_escalations.inc(&[cx.route, reason]);
+                    tracing::info!(request_id = cx.request_id, deployment = %deployment.name, reason, "answer escalated to the next deployment");
+                }
+                Ok((answer, rate_limits)) => {
+                    return Ok(Attempted { answer, deployment: deployment.clone(), masked: step.masked, rate_limits })
+                }
+                Err(e) => {
+                    tracing::warn!(request_id = cx.request_id, deployment = %deployment.name, error_kind = e.kind.as_str(), round, "attempt failed: {}", e.message);
+                    let mut error = GatewayError::from_provider(&e, &deployment.name);
+                    error.attempts = account.record.attempts;
+                    if !e.retryable() {
+                        return Err(error);
+                    }
+                    if more {
+                        cx.metrics.failovers.inc(&[&deployment.name]);
+                    }
+                    again[i] = retry_at(&e, retries).map(|wait| Instant::now() + wait);
+                    failed = Some((e.status.unwrap_or(error.status()), e.kind.as_str(), took));
+                    last = Some(error);
+                }
             }
         }
     }
-    Err(last.unwrap_or_else(|| GatewayError::new(crate::ErrorKind::UpstreamUnavailable, "no deployment to try")))
+    Err(last.unwrap_or_else(|| {
+        let mut e = GatewayError::new(
+            crate::ErrorKind::UpstreamUnavailable,
+            "No deployment could take the request: their circuit breakers are open or their retry budgets spent.",
+        );
+        e.retry_after = Some(Duration::from_secs(1));
+        e
+    }))
+}
+
+/// When the same deployment may be tried again after `e` (the wait), if
+/// at all: connect errors, timeouts, broken answers and 408, 429, 500,
+/// 502, 503, 504, 529 — not after a `retry-after` longer than `max_wait`.
+fn retry_at(e: &ProviderError, c: &switchyard_config::RetriesConfig) -> Option<Duration> {
+    let same = match e.kind {
+        ProviderErrorKind::Connect | ProviderErrorKind::Timeout | ProviderErrorKind::Protocol => true,
+        ProviderErrorKind::RateLimited | ProviderErrorKind::Server => {
+            matches!(e.status, None | Some(408 | 429 | 500 | 502 | 503 | 504 | 529))
+        }
+        ProviderErrorKind::Rejected => false,
+    };
+    let wait = e.retry_after.unwrap_or_default();
+    (same && wait <= c.max_wait.get()).then_some(wait)
 }
 
 /// The body for one deployment: the client's bytes with `model` swapped
@@ -224,14 +331,24 @@ async fn attempt(
         body: prepared.body,
         stream: head.stream,
         request_id: cx.request_id.to_string(),
+        head_by: None,
     };
     let t = deployment.timeouts;
     let start = Instant::now();
-    let total = start + t.total.get();
+    let own = start + t.total.get();
+    let total = own.min(cx.deadline);
+    let deadline_text =
+        if total < own { "the request's deadline".to_string() } else { format!("the total deadline ({})", t.total) };
     if !head.stream {
-        let response = tokio::time::timeout_at(total, deployment.provider.send(request)).await.map_err(|_| {
-            ProviderError::new(ProviderErrorKind::Timeout, format!("no answer within the total deadline ({})", t.total))
-        })??;
+        let head_by = (start + t.first_token.get()).min(total);
+        let request = UpstreamRequest { head_by: Some(head_by), ..request };
+        let late = || ProviderError::new(ProviderErrorKind::Timeout, format!("no answer within {deadline_text}"));
+        let response = match tokio::time::timeout_at(total, deployment.provider.send(request)).await {
+            Err(_) => return Err(late()),
+            // The head's deadline was the whole one.
+            Ok(Err(e)) if e.kind == ProviderErrorKind::Timeout && head_by == total => return Err(late()),
+            Ok(r) => r?,
+        };
         let UpstreamBody::Full(bytes) = response.body else {
             return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a whole body, got a stream"));
         };
@@ -250,10 +367,12 @@ async fn attempt(
     }
     let first_token = (start + t.first_token.get()).min(total);
     let response = tokio::time::timeout_at(first_token, deployment.provider.send(request)).await.map_err(|_| {
-        ProviderError::new(
-            ProviderErrorKind::Timeout,
-            format!("no response before the first_token deadline ({})", t.first_token),
-        )
+        let which = if first_token < start + t.first_token.get() {
+            deadline_text.clone()
+        } else {
+            format!("the first_token deadline ({})", t.first_token)
+        };
+        ProviderError::new(ProviderErrorKind::Timeout, format!("no response before {which}"))
     })??;
     let rate_limits = response.rate_limits;
     let UpstreamBody::Stream(upstream) = response.body else {

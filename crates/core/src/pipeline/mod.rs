@@ -63,6 +63,8 @@ pub struct Inbound {
     pub scenario: Option<String>,
     /// `x-switchyard-task`, as sent (a task route may map it to a route).
     pub task: Option<String>,
+    /// `x-switchyard-timeout`, as sent (the request's deadline).
+    pub timeout: Option<String>,
 }
 
 impl Inbound {
@@ -108,6 +110,11 @@ impl Gateway {
             Err(e) => return Err(fail(account, e).await),
         }
 
+        let deadline =
+            match crate::resilience::deadline::budget(&rt.config.resilience.deadline, inbound.timeout.as_deref()) {
+                Ok(d) => tokio::time::Instant::from_std(inbound.received) + d,
+                Err(e) => return Err(fail(account, e).await),
+            };
         let head = match admit::parse(op, inbound.dialect, &inbound.body) {
             Ok(h) => h,
             Err(e) => return Err(fail(account, e).await),
@@ -146,6 +153,7 @@ impl Gateway {
             subject: Subject { user: inbound.end_user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
             scenario: inbound.scenario.as_deref(),
             nodes: Some((&self.nodes, rt.config.nodes.timeout.get())),
+            resilience: Some(&rt.config.resilience),
         };
         let decided = routing::plan(&route, &request);
         let outcome = if decided.is_ok() { "routed" } else { "refused" };
@@ -218,6 +226,9 @@ impl Gateway {
             request_id: &inbound.request_id,
             heartbeat: rt.config.server.heartbeat.get(),
             metrics: &self.metrics,
+            resilience: &rt.config.resilience,
+            deadline,
+            alerts: &self.alerts,
         };
         let attempted = match attempt::run(&plan.steps, cx, &mut account).await {
             Ok(a) => a,

@@ -60,6 +60,7 @@ impl Gateway {
             subject: Subject { user: user.as_deref(), key: &key.key.id, tenant: key.tenant_id() },
             scenario: headers.scenario,
             nodes: Some((&self.nodes, rt.config.nodes.timeout.get())),
+            resilience: Some(&rt.config.resilience),
         };
         let evaluation = evaluate(&route, &request, false);
         let mut out = explain::to_json(&route, &request, &evaluation);

@@ -28,6 +28,9 @@ pub fn why_not(c: &Candidate, req: &Request<'_>) -> String {
         let node = c.deployment.node.as_deref().unwrap_or("-");
         out.push(format!("node {node} has sent no heartbeat within nodes.timeout"));
     }
+    if let Some(down) = checks.down {
+        out.push(down.as_str().to_string());
+    }
     if out.is_empty() {
         "eligible".into()
     } else {
@@ -67,6 +70,7 @@ pub fn to_json(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Val
                     "classification": tier,
                     "region": if c.checks.region { "pass" } else { "refused" },
                     "node": match (&d.node, c.checks.node) { (None, _) => "none", (Some(_), true) => "alive", (Some(_), false) => "silent" },
+                    "health": c.checks.down.map_or("up", |down| down.as_str()),
                 },
                 "estimated_cost_usd": usd_text(c.cost_nanos),
                 "quality": d.quality,

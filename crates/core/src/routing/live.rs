@@ -27,6 +27,8 @@ const WINDOW: usize = 64;
 pub struct Live {
     in_flight: AtomicU64,
     latency: Mutex<Latency>,
+    /// Breaker, cool-down, retry budget and probe results.
+    pub health: crate::resilience::Health,
 }
 
 struct Latency {

@@ -49,6 +49,8 @@ pub struct Request<'a> {
     /// Compute nodes' heartbeats and `nodes.timeout` (`None`: a deployment
     /// on a node is never eligible).
     pub nodes: Option<(&'a crate::nodes::Nodes, std::time::Duration)>,
+    /// Breakers, cool-downs and health checks (`None`: not checked).
+    pub resilience: Option<&'a switchyard_config::ResilienceConfig>,
 }
 
 /// The ordered deployments to try for one request.
@@ -91,6 +93,9 @@ pub struct Checks {
     pub region: bool,
     /// Its compute node (if it has one) sent a heartbeat within the timeout.
     pub node: bool,
+    /// Why it takes no requests now: breaker open, cooling down, failing
+    /// health checks (`None`: up).
+    pub down: Option<crate::resilience::Down>,
 }
 
 impl Checks {
@@ -100,6 +105,7 @@ impl Checks {
             && self.tier != TierAccess::Refused
             && self.region
             && self.node
+            && self.down.is_none()
     }
 }
 
@@ -120,6 +126,7 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
     // for the dry run, which shows them).
     let live = !commit || matches!(route.strategy, Strategy::Latency | Strategy::LeastBusy | Strategy::Score);
     let now = crate::now_unix_ms();
+    let instant = std::time::Instant::now();
     let candidate = |d: &Arc<Deployment>, fallback: bool| {
         let node = d.node.as_deref().map(|n| req.nodes.and_then(|(nodes, timeout)| nodes.live(n, now, timeout)));
         let checks = Checks {
@@ -128,6 +135,7 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
             tier: req.class.class.access(d.tier),
             region: req.regions.is_none_or(|allowed| d.region.as_ref().is_some_and(|r| allowed.contains(r))),
             node: node.as_ref().is_none_or(Option::is_some),
+            down: req.resilience.and_then(|c| d.live.health.check(c, instant).err()),
         };
         let tokens = Tokens { input: req.needs.prompt_tokens, output: req.needs.output_tokens, ..Tokens::default() };
         Candidate {
@@ -239,7 +247,7 @@ fn refusal(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Gateway
     let nodes_down = evaluation
         .candidates
         .iter()
-        .all(|c| !c.checks.node || c.checks.tier == TierAccess::Refused || !c.checks.region);
+        .all(|c| !c.checks.node || c.checks.down.is_some() || c.checks.tier == TierAccess::Refused || !c.checks.region);
     let why: Vec<String> =
         evaluation.candidates.iter().map(|c| format!("{} ({})", c.deployment.name, explain::why_not(c, req))).collect();
     if policy {
@@ -254,10 +262,19 @@ fn refusal(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Gateway
         );
     }
     if nodes_down {
-        return GatewayError::new(
-            ErrorKind::UpstreamUnavailable,
-            format!("No deployment of `{}` is up: {}.", route.name, why.join("; ")),
-        );
+        // Every one that is down only cools after a 429: still a 429.
+        let cooling = evaluation
+            .candidates
+            .iter()
+            .filter(|c| c.checks.down.is_some() || !c.checks.node)
+            .all(|c| matches!(c.checks.down, Some(crate::resilience::Down::Cooling { .. })));
+        let kind = if cooling { ErrorKind::RateLimited } else { ErrorKind::UpstreamUnavailable };
+        let mut e = GatewayError::new(kind, format!("No deployment of `{}` is up: {}.", route.name, why.join("; ")));
+        // The soonest a breaker probes or a cool-down ends.
+        let now = std::time::Instant::now();
+        let soonest = evaluation.candidates.iter().filter_map(|c| c.checks.down.and_then(|d| d.until())).min();
+        e.retry_after = Some(crate::resilience::retry_after(soonest, now));
+        return e;
     }
     let context = evaluation.candidates.iter().all(|c| c.checks.too_long.is_some());
     let mut e = GatewayError::new(

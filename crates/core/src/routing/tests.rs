@@ -35,6 +35,7 @@ fn request(class: Classification) -> Request<'static> {
         subject: super::split::Subject { user: None, key: "key_1", tenant: "t" },
         scenario: None,
         nodes: None,
+        resilience: None,
     }
 }
 

@@ -6,12 +6,14 @@
 pub mod wire;
 
 use crate::error::ProviderError;
-use crate::http::{base_headers, join_url, post_json, Client};
-use crate::{Operation, Provider, SendFuture, UpstreamRequest};
+use crate::http::{base_headers, join_url, post_json, probe, Client};
+use crate::{Operation, ProbeFuture, Provider, SendFuture, UpstreamRequest};
 use http::{HeaderMap, Uri};
 
 pub struct OpenAiCompat {
     urls: Urls,
+    /// `{base}/models` (Azure: with its `api-version`), for health probes.
+    models: Uri,
     headers: HeaderMap,
     client: Client,
 }
@@ -43,7 +45,7 @@ impl OpenAiCompat {
             chat: join_url(base_url, "/chat/completions")?,
             embeddings: join_url(base_url, "/embeddings")?,
         };
-        Ok(OpenAiCompat { urls, headers, client })
+        Ok(OpenAiCompat { urls, models: join_url(base_url, "/models")?, headers, client })
     }
 
     /// Azure OpenAI: `base_url` is `https://<resource>.openai.azure.com/openai`;
@@ -60,7 +62,8 @@ impl OpenAiCompat {
         let api_version = api_version.unwrap_or(AZURE_DEFAULT_API_VERSION).to_string();
         // Checked once here so a bad base URL fails at start, not per request.
         join_url(&base, &format!("/deployments/x/chat/completions?api-version={api_version}"))?;
-        Ok(OpenAiCompat { urls: Urls::AzureDeployments { base, api_version }, headers, client })
+        let models = join_url(&base, &format!("/models?api-version={api_version}"))?;
+        Ok(OpenAiCompat { urls: Urls::AzureDeployments { base, api_version }, models, headers, client })
     }
 
     fn url(&self, op: Operation, model: &str) -> Result<Uri, ProviderError> {
@@ -86,5 +89,9 @@ impl Provider for OpenAiCompat {
             let uri = self.url(request.operation, &request.model)?;
             post_json(&self.client, uri, &self.headers, request, ProviderError::from_status).await
         })
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(probe(&self.client, self.models.clone(), &self.headers))
     }
 }

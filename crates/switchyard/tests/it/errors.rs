@@ -108,15 +108,27 @@ async fn upstream_5xx_falls_through_to_the_next_deployment() {
     assert_eq!(r.headers()["x-switchyard-route"], "chat-b");
     assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
 
-    // Both failing: 502 in OpenAI's shape, both attempts recorded.
+    // Both failing once: after a backoff the first is tried again.
     h.set_knobs("model-a", json!({"fail_next": 1})).await;
     h.set_knobs("model-b", json!({"fail_next": 1})).await;
     let r = h.post("/v1/chat/completions", &key).json(&chat_body("failover")).send().await.unwrap();
-    assert_eq!(r.headers()["x-switchyard-attempts"], "2");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        (r.headers()["x-switchyard-attempts"].to_str().unwrap(), r.headers()["x-switchyard-route"].to_str().unwrap()),
+        ("3", "chat-a")
+    );
+
+    // Both failing every time: 502 in OpenAI's shape after three rounds,
+    // every attempt recorded.
+    h.set_knobs("model-a", json!({"fail_next": 3})).await;
+    h.set_knobs("model-b", json!({"fail_next": 3})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&chat_body("failover")).send().await.unwrap();
+    assert_eq!(r.headers()["x-switchyard-attempts"], "6");
     error_of(r, 502).await;
-    let records = h.wait_usage(3).await;
-    let last = records.iter().find(|r| r.status == 502).expect("failed request recorded");
-    assert_eq!(last.attempts, 2);
+    // 2 + 2 + 3 + 6 records: one per attempt.
+    let records = h.wait_usage(13).await;
+    let last = records.iter().find(|r| r.status == 502 && r.is_final).expect("failed request recorded");
+    assert_eq!(last.attempts, 6);
     assert_eq!(last.error_kind.as_deref(), Some("upstream_failed"));
 }
 

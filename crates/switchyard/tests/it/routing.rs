@@ -218,15 +218,15 @@ async fn classification_matrix_never_sends_p0_to_the_cloud() {
     assert!(bodies.iter().any(|b| b.contains("[EMAIL_1]")), "{bodies:?}");
 
     // Every in-tier deployment down: a P0 request fails (the last upstream
-    // error, 502); the cloud never sees it.
+    // error, 502) after its retries; the cloud never sees it.
     h.set_knobs("m-l1", json!({"error_rate": 1.0, "error_status": 503})).await;
     h.set_knobs("m-l0", json!({"error_rate": 1.0, "error_status": 503})).await;
     h.clear_sim_requests().await;
     let (status, headers, body) =
         chat_with(&h, &key, ask("tiers", "hello"), &[("x-switchyard-classification", "P0")]).await;
     assert_eq!(status, 502, "{body}");
-    assert_eq!(headers["x-switchyard-attempts"], "2");
-    assert_eq!(models_seen(&h.sim_requests().await), ["m-l1", "m-l0"]);
+    assert_eq!(headers["x-switchyard-attempts"], "6", "two deployments, three rounds");
+    assert_eq!(models_seen(&h.sim_requests().await), ["m-l1", "m-l0", "m-l1", "m-l0", "m-l1", "m-l0"]);
 
     // A route with no in-tier deployment: refused by policy, audited.
     let (status, _, body) =
@@ -741,23 +741,6 @@ async fn rollouts_step_on_schedule_roll_back_gradually_trip_on_errors_and_surviv
     assert!(gone.await.is_some());
     assert_eq!(routed(&h, &key, "chat").await, "chat-a");
 
-    // The error guard: a canary failing every request is rolled back by itself.
-    let body = json!({"route": "chat", "arm": "risky", "targets": ["chat-b"], "percent": 100,
-                      "max_error_rate": 0.5, "min_requests": 3, "on_errors": "rollback"});
-    assert_eq!(post("/api/v1/rollouts", body).await.0, 201);
-    h.set_knobs("model-b", json!({"fail_next": 3, "error_status": 500})).await;
-    for _ in 0..3 {
-        let (status, _, _) = chat_with(&h, &key, ask("chat", "hi"), &[]).await;
-        assert!(status >= 500, "{status}");
-    }
-    let tripped = eventually(Duration::from_secs(5), || async { rollout(&h, "risky").await.is_none().then_some(()) });
-    assert!(tripped.await.is_some(), "{}", h.stderr());
-    let audited = eventually(Duration::from_secs(5), || async {
-        let (_, audit) = h.admin("GET", "/api/v1/audit?action=config.rollout", ADMIN_TOKEN, Value::Null).await;
-        audit.to_string().contains("chat/risky: rolled back: 3 of 3 requests failed").then_some(audit)
-    });
-    assert!(audited.await.is_some(), "no audit entry for the guard");
-
     // By hand: advance, pause, resume, promote.
     assert_eq!(
         post("/api/v1/rollouts", json!({"route": "chat", "targets": ["chat-b"], "percent": 0, "steps": [10]})).await.0,
@@ -778,4 +761,23 @@ async fn rollouts_step_on_schedule_roll_back_gradually_trip_on_errors_and_surviv
     // A restart with the file unchanged runs the newest version, not the file.
     h.restart(&bin());
     assert_eq!(routed(&h, &key, "chat").await, "chat-b", "{}", h.stderr());
+
+    // The error guard: a canary failing every request is rolled back by itself.
+    let body = json!({"route": "chat", "arm": "risky", "targets": ["chat-a"], "percent": 100,
+                      "max_error_rate": 0.5, "min_requests": 2, "on_errors": "rollback"});
+    assert_eq!(h.admin("POST", "/api/v1/rollouts", ADMIN_TOKEN, body).await.0, 201);
+    h.set_knobs("model-a", json!({"error_rate": 1.0, "error_status": 500})).await;
+    // Two requests fail (three attempts each, until chat-a's breaker opens).
+    for _ in 0..2 {
+        let (status, _, _) = chat_with(&h, &key, ask("chat", "hi"), &[]).await;
+        assert!(status >= 500, "{status}");
+    }
+    let tripped = eventually(Duration::from_secs(5), || async { rollout(&h, "risky").await.is_none().then_some(()) });
+    assert!(tripped.await.is_some(), "{}", h.stderr());
+    h.set_knobs("model-a", json!({"error_rate": 0.0})).await;
+    let audited = eventually(Duration::from_secs(5), || async {
+        let (_, audit) = h.admin("GET", "/api/v1/audit?action=config.rollout", ADMIN_TOKEN, Value::Null).await;
+        audit.to_string().contains("chat/risky: rolled back: 2 of 2 requests failed").then_some(audit)
+    });
+    assert!(audited.await.is_some(), "no audit entry for the guard");
 }

@@ -292,6 +292,13 @@ async fn messages_errors_are_anthropic_shaped() {
     assert_eq!(v["error"]["type"], "invalid_request_error");
     assert!(v["error"]["message"].as_str().unwrap().contains("max_tokens"), "{v}");
 
+    // A 529 from Anthropic falls through to the next deployment.
+    h.set_knobs("claude-sim", json!({"fail_next": 1, "error_status": 529, "answer_tokens": 8})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&chat("claude-then-openai")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-route"], "chat-a");
+    assert_eq!(r.headers()["x-switchyard-attempts"], "2");
+
     // An upstream 429 from Anthropic reaches an OpenAI client as OpenAI's 429.
     h.set_knobs("claude-sim", json!({"rate_limit_next": 1, "retry_after_s": 9, "answer_tokens": 8})).await;
     let r = h.post("/v1/chat/completions", &key).json(&chat("on-claude")).send().await.unwrap();
@@ -301,12 +308,17 @@ async fn messages_errors_are_anthropic_shaped() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
 
-    // A 529 from Anthropic falls through to the next deployment.
-    h.set_knobs("claude-sim", json!({"fail_next": 1, "error_status": 529, "answer_tokens": 8})).await;
+    // It cools down for its retry-after: the next requests go elsewhere
+    // at once, or get a 429 without reaching it.
     let r = h.post("/v1/chat/completions", &key).json(&chat("claude-then-openai")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-switchyard-route"], "chat-a");
-    assert_eq!(r.headers()["x-switchyard-attempts"], "2");
+    assert_eq!(
+        (r.headers()["x-switchyard-route"].to_str().unwrap(), r.headers()["x-switchyard-attempts"].to_str().unwrap()),
+        ("chat-a", "1")
+    );
+    let r = h.post("/v1/chat/completions", &key).json(&chat("on-claude")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=9).contains(&wait), "{wait}");
 }
 
 #[tokio::test]
