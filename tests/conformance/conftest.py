@@ -42,6 +42,11 @@ server: {{ listen: "127.0.0.1:0" }}
 storage: {{ url: "sqlite://{db}" }}
 admin: {{ bootstrap_token: "{admin}" }}
 timeouts: {{ first_token: 2s, total: 5s }}
+# One upstream error is one client error here: the suite checks how each
+# SDK sees the gateway's error mapping, so no retries, breakers or
+# cool-downs stand between the simulator's answer and the client
+# (docs/resilience.md; the Rust game-day tests cover those).
+resilience: {{ retries: {{ max: 0, max_cooldown: 0s }}, breaker: {{ enabled: false }}, health: {{ enabled: false }} }}
 simulator:
   listen: "127.0.0.1:0"
   default: {{ answer_tokens: {answer_tokens} }}

@@ -31,5 +31,8 @@ mod validate;
 pub use alerts::{AlertsConfig, WebhookConfig, WebhookFormat, MAX_ALERT_RETRIES, MAX_THRESHOLD};
 pub use duration::Duration;
 pub use load::{load_file, load_str, ConfigError, ConfigErrors};
-pub use resilience::{BreakerConfig, DeadlineConfig, FaultsConfig, HealthConfig, ResilienceConfig, RetriesConfig};
+pub use resilience::{
+    AdmissionConfig, BreakerConfig, DeadlineConfig, FaultsConfig, HealthConfig, QueueConfig, ResilienceConfig,
+    RetriesConfig,
+};
 pub use schema::*;

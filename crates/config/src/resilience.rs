@@ -13,6 +13,48 @@ pub struct ResilienceConfig {
     pub breaker: BreakerConfig,
     pub health: HealthConfig,
     pub deadline: DeadlineConfig,
+    pub admission: AdmissionConfig,
+}
+
+/// The gateway-wide limit on requests being served at once (0: none);
+/// beyond it requests wait, by their route's `queue.priority`, in a list of
+/// at most `max_queue`, for at most `timeout`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    pub max_concurrency: usize,
+    pub max_queue: usize,
+    pub timeout: Duration,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig { max_concurrency: 0, max_queue: 1000, timeout: Duration::from_secs(5) }
+    }
+}
+
+/// A route's queue (`routes[].queue`): at most `max_concurrency` of its
+/// requests at once; more wait (at most `max_queue` of them, each at most
+/// `timeout`); `priority` orders them against other routes' requests at
+/// the gateway-wide limit (higher first).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    #[serde(default)]
+    pub priority: u32,
+    pub max_concurrency: u32,
+    #[serde(default = "default_max_queue")]
+    pub max_queue: u32,
+    #[serde(default = "default_queue_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_max_queue() -> u32 {
+    100
+}
+
+fn default_queue_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// Retries of a deployment that failed with a retryable error, after the
@@ -38,8 +80,11 @@ pub struct RetriesConfig {
     /// else answers).
     pub max_wait: Duration,
     /// A 429 with `retry-after` takes the deployment out of routing for
-    /// that long, at most this.
+    /// that long, at most this (0: never).
     pub max_cooldown: Duration,
+    /// Retries of a stream request ask for a whole answer, which the client
+    /// gets as a stream (its streaming upstreams having failed).
+    pub buffer_streams: bool,
 }
 
 impl Default for RetriesConfig {
@@ -52,6 +97,7 @@ impl Default for RetriesConfig {
             budget_min_per_second: 5.0,
             max_wait: Duration::from_secs(2),
             max_cooldown: Duration::from_secs(60),
+            buffer_streams: true,
         }
     }
 }
@@ -158,6 +204,13 @@ fn share(path: &str, x: f64, err: &mut impl FnMut(String, String)) {
     }
 }
 
+pub(crate) fn check_queue(at: &str, q: &QueueConfig, err: &mut impl FnMut(String, String)) {
+    if q.max_concurrency == 0 {
+        err(format!("{at}.queue.max_concurrency"), "expected at least 1".into());
+    }
+    positive(&format!("{at}.queue.timeout"), q.timeout, err);
+}
+
 pub(crate) fn check(r: &ResilienceConfig, f: &FaultsConfig, err: &mut impl FnMut(String, String)) {
     let t = &r.retries;
     if t.max > 10 {
@@ -165,7 +218,6 @@ pub(crate) fn check(r: &ResilienceConfig, f: &FaultsConfig, err: &mut impl FnMut
     }
     positive("resilience.retries.backoff", t.backoff, err);
     positive("resilience.retries.max_backoff", t.max_backoff, err);
-    positive("resilience.retries.max_cooldown", t.max_cooldown, err);
     share("resilience.retries.budget_ratio", t.budget_ratio, err);
     if !t.budget_min_per_second.is_finite() || t.budget_min_per_second < 0.0 {
         err("resilience.retries.budget_min_per_second".into(), "expected a number ≥ 0".into());
@@ -190,6 +242,7 @@ pub(crate) fn check(r: &ResilienceConfig, f: &FaultsConfig, err: &mut impl FnMut
             err(format!("resilience.health.{field}"), "expected at least 1".into());
         }
     }
+    positive("resilience.admission.timeout", r.admission.timeout, err);
     positive("resilience.deadline.default", r.deadline.default, err);
     positive("resilience.deadline.max", r.deadline.max, err);
     if f.max_rules == 0 {

@@ -467,6 +467,15 @@ pub struct DeploymentConfig {
     /// heartbeats arrive (within `nodes.timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Requests in flight at once to it, from this replica (absent: no
+    /// limit); a deployment at its limit is passed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Smaller siblings to serve from when this model cannot answer (tried
+    /// after a route's targets and fallbacks, each only where the request
+    /// fits it: docs/resilience.md#model-degradation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub degrade_to: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -515,6 +524,9 @@ pub struct RouteConfig {
     /// Limits per tenant on this route.
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+    /// A bounded queue for this route's requests (docs/resilience.md#admission-control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<crate::QueueConfig>,
 }
 
 /// When a cascade escalates.

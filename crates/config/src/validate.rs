@@ -218,11 +218,27 @@ impl Config {
             if d.weight == 0 {
                 err(format!("{at}.weight"), "expected a positive whole number (a share of traffic)".into());
             }
+            if d.max_concurrency == Some(0) {
+                err(format!("{at}.max_concurrency"), "expected at least 1 (leave it out for no limit)".into());
+            }
+            for (j, to) in d.degrade_to.iter().enumerate() {
+                if *to == d.name {
+                    err(format!("{at}.degrade_to[{j}]"), "expected another deployment, not itself".into());
+                } else if !deployments.contains_key(to.as_str()) && !origins.deployments.excuses(to) {
+                    err(
+                        format!("{at}.degrade_to[{j}]"),
+                        format!("no deployment named {to:?} ({})", known(to, &deployments)),
+                    );
+                }
+            }
         }
 
         let _ = unique_names(self.routes.iter().map(|r| r.name.as_str()), "routes", &origins.routes, &mut err);
         for (i, r) in self.routes.iter().enumerate() {
             let at = format!("routes[{}]", origins.routes.at(i));
+            if let Some(q) = &r.queue {
+                crate::resilience::check_queue(&at, q, &mut err);
+            }
             match &r.tasks {
                 None if r.targets.is_empty() => err(format!("{at}.targets"), "expected at least one deployment".into()),
                 None => {}

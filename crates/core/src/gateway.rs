@@ -44,6 +44,8 @@ pub struct Gateway {
     pub(crate) config_made_at: std::sync::atomic::AtomicI64,
     /// Rollouts' error counts at the start of each step (this replica).
     pub(crate) rollout_watch: crate::rollouts::Watch,
+    /// Admission queues (per route with `queue`, and gateway-wide).
+    pub admission: crate::resilience::admission::Admission,
 }
 
 /// What the gateway is built from besides its first snapshot.
@@ -89,6 +91,7 @@ impl Gateway {
             config_version: std::sync::atomic::AtomicI64::new(0),
             config_made_at: std::sync::atomic::AtomicI64::new(0),
             rollout_watch: crate::rollouts::Watch::default(),
+            admission: Default::default(),
         }
     }
 

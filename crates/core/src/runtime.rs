@@ -47,6 +47,8 @@ pub struct Deployment {
     pub weight: u32,
     /// The compute node serving it (routed to only while it is alive).
     pub node: Option<String>,
+    /// Requests in flight at once, from this replica (`None`: no limit).
+    pub max_concurrency: Option<u32>,
     /// In flight and latency from real traffic; survives reloads.
     pub live: Arc<Live>,
 }
@@ -63,6 +65,9 @@ pub struct Route {
     pub targets: Vec<Arc<Deployment>>,
     /// Enabled fallbacks, tried after the targets in this order.
     pub fallbacks: Vec<Arc<Deployment>>,
+    /// The `degrade_to` chains of its targets, arms and fallbacks (each
+    /// deployment once, none of those): tried last, where the request fits.
+    pub degraded: Vec<Arc<Deployment>>,
     pub strategy: Strategy,
     pub score_weights: ScoreWeights,
     /// Smooth weighted round robin's running weights, one per target.
@@ -78,6 +83,8 @@ pub struct Route {
     pub embeddings: bool,
     /// Limits per tenant on this route (`routes[].limits`).
     pub limits: crate::limits::Limits,
+    /// Its admission queue (`routes[].queue`).
+    pub queue: Option<switchyard_config::QueueConfig>,
 }
 
 pub struct Runtime {
@@ -197,6 +204,7 @@ impl Runtime {
                 quality: d.quality,
                 weight: d.weight.max(1),
                 node: d.node.clone(),
+                max_concurrency: d.max_concurrency,
                 live,
             };
             deployments.insert(d.name.as_str(), (Arc::new(dep), p.enabled));
@@ -229,6 +237,7 @@ impl Runtime {
                 }
                 None => None,
             };
+            let degraded = enabled(&degradations(&config, r))?;
             // Validation guarantees a route's targets are all embeddings or
             // all chat; the first configured one (enabled or not) decides —
             // for a task route, the first target of its default task's route.
@@ -263,6 +272,7 @@ impl Runtime {
                     rotation: std::sync::Mutex::new(vec![0; targets.len()]),
                     targets,
                     fallbacks,
+                    degraded,
                     split,
                     tasks,
                     cascade,
@@ -271,6 +281,7 @@ impl Runtime {
                     disabled,
                     embeddings,
                     limits: r.limits.map(crate::limits::Limits::from).unwrap_or_default(),
+                    queue: r.queue.clone(),
                 }),
             );
         }
@@ -281,7 +292,10 @@ impl Runtime {
     fn live_of(&self, deployment: &str) -> Option<Arc<Live>> {
         self.routes
             .values()
-            .flat_map(|r| r.targets.iter().chain(&r.fallbacks))
+            .flat_map(|r| {
+                let arms = r.split.iter().flat_map(|s| s.arms.iter().flat_map(|a| a.targets.iter()));
+                r.targets.iter().chain(&r.fallbacks).chain(&r.degraded).chain(arms)
+            })
             .find(|d| d.name == deployment)
             .map(|d| d.live.clone())
     }
@@ -331,6 +345,27 @@ pub fn format_of(kind: ProviderKind) -> Format {
         ProviderKind::Anthropic => Format::Anthropic,
         ProviderKind::Gemini => Format::Gemini,
     }
+}
+
+/// A route's degradation chain: breadth first from its targets, arms and
+/// fallbacks through `deployments[].degrade_to`, each deployment once and
+/// none of those it starts from.
+fn degradations(config: &Config, r: &switchyard_config::RouteConfig) -> Vec<String> {
+    let arms = r.split.iter().flat_map(|s| s.arms.iter().flat_map(|a| a.targets.iter()));
+    let start: Vec<&String> = r.targets.iter().chain(&r.fallbacks).chain(arms).collect();
+    let mut seen: std::collections::HashSet<&str> = start.iter().map(|s| s.as_str()).collect();
+    let mut queue: std::collections::VecDeque<&str> = start.iter().map(|s| s.as_str()).collect();
+    let mut out = Vec::new();
+    while let Some(name) = queue.pop_front() {
+        let Some(d) = config.deployments.iter().find(|d| d.name == name) else { continue };
+        for next in &d.degrade_to {
+            if seen.insert(next.as_str()) {
+                out.push(next.clone());
+                queue.push_back(next.as_str());
+            }
+        }
+    }
+    out
 }
 
 /// Where each kind's API lives on the embedded simulator.

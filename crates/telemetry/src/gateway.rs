@@ -56,6 +56,10 @@ pub struct Metrics {
     pub health_probes: CounterFamily,
     pub retries: CounterFamily,
     pub failovers: CounterFamily,
+    pub degradations: CounterFamily,
+    pub buffered_streams: CounterFamily,
+    pub queue_depth: GaugeFamily,
+    pub queue_wait: HistogramFamily,
     pub route_tasks: CounterFamily,
     pub cascade_escalations: CounterFamily,
     /// Faults injected by game-day rules, by deployment and kind (a
@@ -260,6 +264,27 @@ impl Metrics {
                 "Requests moved on from a deployment that failed to the next one in the plan.",
                 &["deployment"],
             ),
+            queue_depth: GaugeFamily::new(
+                "switchyard_queue_depth",
+                "Requests waiting in an admission queue: a route's name, or * for the gateway-wide one.",
+                &["queue"],
+            ),
+            queue_wait: HistogramFamily::new(
+                "switchyard_queue_wait_seconds",
+                "Time a request waited for an admission slot (zero when one was free).",
+                &["queue"],
+                LATENCY_BUCKETS,
+            ),
+            buffered_streams: CounterFamily::new(
+                "switchyard_buffered_streams_total",
+                "Stream requests retried for a whole answer, relayed to the client as a stream (mode degradation).",
+                &["deployment"],
+            ),
+            degradations: CounterFamily::new(
+                "switchyard_degradations_total",
+                "Requests answered by a smaller sibling from a degradation chain (deployments[].degrade_to).",
+                &["route", "deployment"],
+            ),
             rollout_steps: CounterFamily::new(
                 "switchyard_rollout_steps_total",
                 "Rollout moves made by the schedule or its error guard (a new config version each), by result: ok, error.",
@@ -384,6 +409,10 @@ impl Metrics {
         self.health_probes.render(&mut out);
         self.retries.render(&mut out);
         self.failovers.render(&mut out);
+        self.degradations.render(&mut out);
+        self.buffered_streams.render(&mut out);
+        self.queue_depth.render(&mut out);
+        self.queue_wait.render(&mut out);
         self.route_tasks.render(&mut out);
         self.cascade_escalations.render(&mut out);
         self.faults_injected.render(&mut out);

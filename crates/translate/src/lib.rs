@@ -16,13 +16,18 @@
 //! | [`openai`] (chat completions, embeddings) | yes | yes (also Azure OpenAI) |
 //! | [`anthropic`] (messages) | yes | yes |
 //! | [`gemini`] (generateContent, embeddings) | no | yes |
+//!
+//! [`replay`] turns a whole answer into the stream events that would have
+//! carried it, for clients that asked for a stream of a buffered answer.
 
 pub mod anthropic;
 pub mod canonical;
 pub mod gemini;
 pub mod openai;
+pub mod replay;
 
 #[cfg(test)]
 mod properties;
 
 pub use canonical::*;
+pub use replay::stream_events;

@@ -10,6 +10,9 @@
 //! `seed`, penalties, `n`, reasoning, `response_format`, signatures, image
 //! `detail`, tool `strict`). Whatever a format still changes is undone by
 //! a `normalise_*` function, each step citing the documented behaviour.
+//!
+//! The stream helpers (`response_and_chunking`, `events_of`, `through`,
+//! `assemble`, `answer`) are shared with the tests of [`crate::replay`].
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,7 +32,7 @@ const MODEL: &str = "upstream-model";
 // Test-only knob read like proptest's own (the lint guards production
 // config, which must go through interpolation).
 #[allow(clippy::disallowed_methods)]
-fn config() -> ProptestConfig {
+pub(crate) fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
     ProptestConfig::with_cases(cases)
 }
@@ -241,7 +244,7 @@ fn usage() -> impl Strategy<Value = TokenUsage> {
 
 /// An answer and, for each of its parts, where to cut its text or
 /// arguments into stream deltas (positions taken modulo the length).
-fn response_and_chunking() -> impl Strategy<Value = (ChatResponse, Vec<Vec<usize>>)> {
+pub(crate) fn response_and_chunking() -> impl Strategy<Value = (ChatResponse, Vec<Vec<usize>>)> {
     let part = prop_oneof![
         // Text may be empty here: a provider may open and close an empty
         // text part, and encoders must cope.
@@ -518,7 +521,7 @@ fn pieces(s: &str, cuts: &[usize]) -> Vec<String> {
 
 /// The canonical stream of `resp`: `Start`, each part as its start and
 /// deltas (cut per `chunking`) and `PartEnd`, `Finish`, `Usage`, `Done`.
-fn events_of(resp: &ChatResponse, chunking: &[Vec<usize>]) -> Vec<StreamEvent> {
+pub(crate) fn events_of(resp: &ChatResponse, chunking: &[Vec<usize>]) -> Vec<StreamEvent> {
     let mut events = vec![StreamEvent::Start {
         id: resp.id.clone(),
         model: resp.model.clone(),
@@ -591,7 +594,7 @@ fn sse_events(bytes: &[u8]) -> Vec<(Option<String>, Vec<u8>)> {
 /// pieces, the finish, the last usage. Parts in index order. Panics on an
 /// error event, a delta for a part of another kind, arguments without a
 /// start, or a missing `Done`.
-fn assemble(events: &[StreamEvent]) -> ChatResponse {
+pub(crate) fn assemble(events: &[StreamEvent]) -> ChatResponse {
     let mut resp = ChatResponse::default();
     let mut parts: Vec<(u32, Part)> = Vec::new();
     let mut done = false;
@@ -663,7 +666,7 @@ fn assemble(events: &[StreamEvent]) -> ChatResponse {
 /// What the client sees of an answer: all text joined, the tool calls with
 /// arguments as JSON values, the finish, the stop sequence and the usage.
 #[derive(Debug, PartialEq)]
-struct Answer {
+pub(crate) struct Answer {
     text: String,
     calls: Vec<(String, String, Value)>,
     finish: Option<FinishReason>,
@@ -671,7 +674,7 @@ struct Answer {
     usage: Option<TokenUsage>,
 }
 
-fn answer(resp: &ChatResponse) -> Answer {
+pub(crate) fn answer(resp: &ChatResponse) -> Answer {
     let calls = resp
         .parts
         .iter()
@@ -695,7 +698,7 @@ fn answer(resp: &ChatResponse) -> Answer {
 
 /// Runs `events` through a client encoder, cuts the bytes into SSE events
 /// and decodes them back with the same format's decoder.
-fn through(
+pub(crate) fn through(
     encoder: &mut dyn StreamEncoder,
     decoder: &mut dyn StreamDecoder,
     events: &[StreamEvent],

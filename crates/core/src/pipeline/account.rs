@@ -52,6 +52,8 @@ pub struct Account {
     /// The request counts as in flight at the deployment of its current
     /// attempt (`least_busy`) until this is replaced or dropped.
     pub busy: Option<crate::routing::live::Busy>,
+    /// Admission slots, held until the answer ends.
+    pub admitted: Option<crate::resilience::admission::Admitted>,
     /// The split arm it was on (`stable` or an arm's name), for per-arm
     /// outcomes and latency.
     pub arm: Option<String>,
@@ -79,6 +81,7 @@ impl Account {
             hold: None,
             alerts: None,
             busy: None,
+            admitted: None,
             arm: None,
             escalated: (0, 0),
         }

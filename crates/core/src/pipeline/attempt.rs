@@ -45,6 +45,8 @@ pub struct Attempted {
     pub deployment: Arc<Deployment>,
     /// It was sent the masked body (originals may be restored).
     pub masked: bool,
+    /// A smaller sibling answered (`degrade_to`).
+    pub degraded: bool,
     /// The provider's rate-limit headers (OpenAI's names), relayed.
     pub rate_limits: Vec<(&'static str, String)>,
 }
@@ -135,6 +137,11 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
             if Instant::now() >= cx.deadline {
                 break 'rounds;
             }
+            // At its max_concurrency: passed over, like an open breaker.
+            let Some(busy) = deployment.live.try_busy(deployment.max_concurrency) else {
+                cx.metrics.requests_shed.inc(&["deployment_busy"]);
+                continue;
+            };
             let health = &deployment.live.health;
             let (admitted, moved) = health.begin(cx.resilience, retry, std::time::Instant::now());
             if let Some(t) = moved {
@@ -177,10 +184,16 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                     return Err(e);
                 }
             };
-            account.busy = Some(deployment.live.busy());
+            account.busy = Some(busy);
             let started = Instant::now();
             let restore = cx.restorer.filter(|_| step.masked);
-            let result = attempt(deployment, &cx, &body, prepared, restore).await;
+            // Mode degradation: a stream's retries ask for a whole answer.
+            let result = if retry && head.stream && retries.buffer_streams {
+                cx.metrics.buffered_streams.inc(&[&deployment.name]);
+                buffered(deployment, &cx, &body, &mut canonical[usize::from(step.masked)], restore).await
+            } else {
+                attempt(deployment, &cx, &body, prepared, restore).await
+            };
             let took = started.elapsed();
             account.add_upstream_time(took);
             let transition = match &result {
@@ -192,7 +205,7 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                     // Busy, not broken: no verdict; with retry-after, left
                     // alone for that long (capped).
                     health.abandon();
-                    if let Some(ra) = e.retry_after {
+                    if let Some(ra) = e.retry_after.filter(|_| !retries.max_cooldown.get().is_zero()) {
                         health.cool(std::time::Instant::now() + ra.min(retries.max_cooldown.get()));
                     }
                     None
@@ -226,7 +239,16 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                     tracing::info!(request_id = cx.request_id, deployment = %deployment.name, reason, "answer escalated to the next deployment");
                 }
                 Ok((answer, rate_limits)) => {
-                    return Ok(Attempted { answer, deployment: deployment.clone(), masked: step.masked, rate_limits })
+                    if step.degraded {
+                        cx.metrics.degradations.inc(&[cx.route, &deployment.name]);
+                    }
+                    return Ok(Attempted {
+                        answer,
+                        deployment: deployment.clone(),
+                        masked: step.masked,
+                        degraded: step.degraded,
+                        rate_limits,
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(request_id = cx.request_id, deployment = %deployment.name, error_kind = e.kind.as_str(), round, "attempt failed: {}", e.message);
@@ -316,6 +338,61 @@ fn prepare(
 }
 
 type Limits = Vec<(&'static str, String)>;
+
+/// A stream request sent for a whole answer, which is then relayed to the
+/// client as the stream it asked for (its usage included).
+async fn buffered(
+    deployment: &Deployment,
+    cx: &Context<'_>,
+    body: &Body<'_>,
+    canonical: &mut Option<Canonical>,
+    restore: Option<&Arc<switchyard_pii::Restorer>>,
+) -> Result<(Answer, Limits), ProviderError> {
+    let head = body.head;
+    let bad = |e: GatewayError| ProviderError::new(ProviderErrorKind::Rejected, e.message);
+    let canonical = match canonical {
+        Some(c) => c,
+        None => canonical.insert(translate::decode(cx.op, cx.dialect, body.bytes).map_err(bad)?),
+    };
+    // Every later attempt of this request is buffered too: set once.
+    if let Canonical::Chat(r) = canonical {
+        r.stream = false;
+    }
+    let request = UpstreamRequest {
+        operation: cx.op,
+        model: deployment.model.clone(),
+        body: translate::encode(canonical, deployment.format, &deployment.model).map_err(bad)?,
+        stream: false,
+        request_id: cx.request_id.to_string(),
+        head_by: None,
+    };
+    let t = deployment.timeouts;
+    let start = Instant::now();
+    let total = (start + t.total.get()).min(cx.deadline);
+    let request = UpstreamRequest { head_by: Some((start + t.first_token.get()).min(total)), ..request };
+    let response = tokio::time::timeout_at(total, deployment.provider.send(request)).await.map_err(|_| {
+        ProviderError::new(ProviderErrorKind::Timeout, "no whole answer within the deadline (buffered retry)")
+    })??;
+    let UpstreamBody::Full(bytes) = response.body else {
+        return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a whole body, got a stream"));
+    };
+    let sse = translate::replay(deployment.format, cx.dialect, head, cx.request_id, &bytes)?;
+    let upstream: futures_util::stream::BoxStream<'static, Result<Bytes, ProviderError>> =
+        Box::pin(futures_util::stream::once(async move { Ok(sse) }));
+    let mode = match (cx.dialect, restore) {
+        (dialect, Some(restorer)) => Mode::restoring(
+            translate::decoder(dialect, cx.request_id),
+            translate::encoder(dialect, head),
+            Restore::new(restorer.clone()),
+        ),
+        (Format::OpenAi, None) => Mode::pass_through(head.include_usage),
+        (dialect, None) => Mode::observe(translate::decoder(dialect, cx.request_id)),
+    };
+    let deadlines = Deadlines { first_token: total, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
+    let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
+    relay.prime().await?;
+    Ok((Answer::Stream(Box::new(relay)), response.rate_limits))
+}
 
 async fn attempt(
     deployment: &Deployment,

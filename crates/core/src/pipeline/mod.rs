@@ -213,6 +213,24 @@ impl Gateway {
             Err(e) => return Err(fail(account, e).await),
         };
         let quota = account.admission.as_ref().map(|a| crate::limits::headers::headers(a.quota()));
+        // A slot in the route's and the gateway's queues, or shed.
+        let queues = (&plan.route.name, plan.route.queue.as_ref(), &rt.config.resilience.admission);
+        match self.admission.admit(queues.0, queues.1, queues.2, deadline, &self.metrics).await {
+            Ok(admitted) => account.admitted = Some(admitted),
+            Err((shed, which)) => {
+                self.metrics.requests_shed.inc(&[shed.as_str()]);
+                let why = match shed {
+                    crate::resilience::admission::Shed::QueueFull => "is full",
+                    crate::resilience::admission::Shed::Timeout => "had no free slot in time",
+                };
+                let mut e = GatewayError::new(
+                    crate::ErrorKind::Overloaded,
+                    format!("The {which} queue for `{}` {why}; try again shortly.", plan.route.name),
+                );
+                e.retry_after = Some(crate::resilience::admission::SHED_RETRY_AFTER);
+                return Err(fail(account, e).await);
+            }
+        }
 
         let cx = Context {
             op,
@@ -253,6 +271,9 @@ impl Gateway {
         }
         if let Some(action) = budget_action {
             headers.push(("x-switchyard-budget-action", action));
+        }
+        if attempted.degraded {
+            headers.push(("x-switchyard-degraded", "true".to_string()));
         }
         match attempted.answer {
             Answer::Full(body, usage) => {

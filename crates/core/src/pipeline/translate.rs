@@ -179,6 +179,37 @@ fn collect_text(parts: &[Part], out: &mut String) {
     }
 }
 
+/// A whole upstream answer (in `from`) as the SSE bytes of the same answer
+/// streamed in the client's format — usage always included, so the relay
+/// can account for it (and drop it when the client did not ask) — and its
+/// usage. For mode degradation: a buffered answer served as a stream.
+pub fn replay(
+    from: Format,
+    dialect: Format,
+    head: &Head<'_>,
+    request_id: &str,
+    body: &[u8],
+) -> Result<Bytes, ProviderError> {
+    let mut resp = match from {
+        Format::OpenAi => openai::decode_response(body),
+        Format::Anthropic => anthropic::decode_response(body),
+        Format::Gemini => gemini::decode_response(body, request_id),
+    }
+    .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, format!("could not read the upstream answer: {e}")))?;
+    if resp.created == 0 {
+        resp.created = crate::now_unix_ms() / 1000;
+    }
+    let mut encoder: Box<dyn StreamEncoder> = match dialect {
+        Format::Anthropic => Box::new(anthropic::Encoder::new(&head.model)),
+        _ => Box::new(openai::Encoder::new(&head.model, resp.created, true)),
+    };
+    let mut out = Vec::new();
+    for event in switchyard_translate::stream_events(&resp) {
+        encoder.encode(&event, &mut out);
+    }
+    Ok(Bytes::from(out))
+}
+
 /// The stream decoder for a deployment's format.
 pub fn decoder(format: Format, request_id: &str) -> Box<dyn StreamDecoder> {
     match format {

@@ -6,6 +6,7 @@
 //! | `breaker.rs` | the circuit breaker's state machine (time passed in) |
 //! | `budget.rs` | the retry budget: retries as a share of first attempts |
 //! | `backoff.rs` | exponential backoff with equal jitter (also for webhooks) |
+//! | `admission.rs` | bounded priority queues per route and for the gateway; shedding |
 //! | `deadline.rs` | the request's deadline from `x-switchyard-timeout` |
 //! | `prober.rs` | active health checks |
 //! | `view.rs` | `GET /api/v1/deployments`: health, breaker, cool-down |
@@ -23,6 +24,7 @@
 //! that may itself be failing; N replicas each send at most
 //! `consecutive_failures` failing requests before opening.
 
+pub mod admission;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
@@ -48,6 +50,8 @@ pub enum Down {
     Cooling { until: Instant },
     /// Active health checks fail.
     Unhealthy,
+    /// At its `max_concurrency`.
+    Busy,
 }
 
 impl Down {
@@ -57,6 +61,7 @@ impl Down {
             Down::Probing => "breaker half-open, probes busy",
             Down::Cooling { .. } => "cooling down after 429",
             Down::Unhealthy => "failing health checks",
+            Down::Busy => "at max_concurrency",
         }
     }
 
@@ -64,7 +69,7 @@ impl Down {
     pub fn until(&self) -> Option<Instant> {
         match self {
             Down::Breaker { until } | Down::Cooling { until } => Some(*until),
-            Down::Probing | Down::Unhealthy => None,
+            Down::Probing | Down::Unhealthy | Down::Busy => None,
         }
     }
 }

@@ -59,7 +59,7 @@ pub fn to_json(route: &Route, req: &Request<'_>, evaluation: &Evaluation) -> Val
                 "model": &*d.model,
                 "tier": d.tier.as_str(),
                 "region": d.region,
-                "role": if c.fallback { "fallback" } else { "target" },
+                "role": c.role.as_str(),
                 "eligible": c.checks.eligible(),
                 "position": (i < evaluation.eligible).then_some(i + 1),
                 "why_not": (!c.checks.eligible()).then(|| why_not(c, req)),

@@ -73,6 +73,15 @@ impl Live {
         Busy(self.clone())
     }
 
+    /// A slot if fewer than `max` are in flight (`None`: no limit).
+    pub fn try_busy(self: &Arc<Self>, max: Option<u32>) -> Option<Busy> {
+        let Some(max) = max else { return Some(self.busy()) };
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < u64::from(max)).then_some(n + 1))
+            .ok()
+            .map(|_| Busy(self.clone()))
+    }
+
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }

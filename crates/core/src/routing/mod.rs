@@ -1,11 +1,11 @@
 //! The router: which deployments may serve a request, and in what order.
 //!
 //! ```text
-//! route's targets + fallbacks
+//! route's targets + fallbacks + degradations (`deployments[].degrade_to`)
 //!   → checks per candidate: capability (tools, images, JSON mode),
 //!     context window, data classification × tier, tenant regions
 //!   → the eligible targets ranked by the route's strategy, then the
-//!     eligible fallbacks in configured order
+//!     eligible fallbacks in configured order, then eligible degradations
 //!   → Plan (steps, each saying whether its body is masked) + a reason
 //! ```
 //!
@@ -65,6 +65,8 @@ pub struct Plan {
 
 pub struct Step {
     pub deployment: Arc<Deployment>,
+    /// A smaller sibling standing in (`degrade_to`).
+    pub degraded: bool,
     /// The request goes there with its findings masked (P1 data on L2).
     pub masked: bool,
 }
@@ -72,13 +74,32 @@ pub struct Step {
 /// One candidate as the router saw it.
 pub struct Candidate {
     pub deployment: Arc<Deployment>,
-    pub fallback: bool,
+    pub role: Role,
     pub checks: Checks,
     pub live: Snapshot,
     /// This request's estimated cost there: prompt + answer allowance.
     pub cost_nanos: i64,
     /// `strategy: score` only.
     pub score: Option<rank::Score>,
+}
+
+/// Where a candidate comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Target,
+    Fallback,
+    /// From a degradation chain (`deployments[].degrade_to`).
+    Degraded,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Target => "target",
+            Role::Fallback => "fallback",
+            Role::Degraded => "degraded",
+        }
+    }
 }
 
 /// Every filter's verdict on one candidate.
@@ -127,7 +148,7 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
     let live = !commit || matches!(route.strategy, Strategy::Latency | Strategy::LeastBusy | Strategy::Score);
     let now = crate::now_unix_ms();
     let instant = std::time::Instant::now();
-    let candidate = |d: &Arc<Deployment>, fallback: bool| {
+    let candidate = |d: &Arc<Deployment>, role: Role| {
         let node = d.node.as_deref().map(|n| req.nodes.and_then(|(nodes, timeout)| nodes.live(n, now, timeout)));
         let checks = Checks {
             missing: req.needs.missing(d),
@@ -135,12 +156,15 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
             tier: req.class.class.access(d.tier),
             region: req.regions.is_none_or(|allowed| d.region.as_ref().is_some_and(|r| allowed.contains(r))),
             node: node.as_ref().is_none_or(Option::is_some),
-            down: req.resilience.and_then(|c| d.live.health.check(c, instant).err()),
+            down: req.resilience.and_then(|c| d.live.health.check(c, instant).err()).or_else(|| {
+                let full = d.max_concurrency.is_some_and(|m| d.live.in_flight() >= u64::from(m));
+                full.then_some(crate::resilience::Down::Busy)
+            }),
         };
         let tokens = Tokens { input: req.needs.prompt_tokens, output: req.needs.output_tokens, ..Tokens::default() };
         Candidate {
             deployment: d.clone(),
-            fallback,
+            role,
             checks,
             live: match (live, node.flatten()) {
                 (false, _) => Snapshot::default(),
@@ -166,14 +190,18 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
         None => rank::Pool { targets: &route.targets, rotation: &route.rotation },
     };
     let (mut targets, others): (Vec<Candidate>, Vec<Candidate>) =
-        pool.targets.iter().map(|d| candidate(d, false)).partition(|c| c.checks.eligible());
+        pool.targets.iter().map(|d| candidate(d, Role::Target)).partition(|c| c.checks.eligible());
     let (fallbacks, mut refused): (Vec<Candidate>, Vec<Candidate>) =
-        route.fallbacks.iter().map(|d| candidate(d, true)).partition(|c| c.checks.eligible());
+        route.fallbacks.iter().map(|d| candidate(d, Role::Fallback)).partition(|c| c.checks.eligible());
+    let (degraded, refused_degraded): (Vec<Candidate>, Vec<Candidate>) =
+        route.degraded.iter().map(|d| candidate(d, Role::Degraded)).partition(|c| c.checks.eligible());
     rank::rank(route, &pool, &mut targets, commit);
     refused.splice(0..0, others);
-    let eligible = targets.len() + fallbacks.len();
+    refused.extend(refused_degraded);
+    let eligible = targets.len() + fallbacks.len() + degraded.len();
     let mut candidates = targets;
     candidates.extend(fallbacks);
+    candidates.extend(degraded);
     candidates.extend(refused);
     let arm_name = arm.map(|a| a.name.clone());
     let arm = assigned.map(|(a, why)| (if a.is_some() { "arm" } else { "stable" }, why));
@@ -189,7 +217,11 @@ pub fn plan(route: &Arc<Route>, req: &Request<'_>) -> Result<Plan, GatewayError>
     }
     let steps: Vec<Step> = evaluation.candidates[..evaluation.eligible]
         .iter()
-        .map(|c| Step { deployment: c.deployment.clone(), masked: c.checks.tier == TierAccess::Masked })
+        .map(|c| Step {
+            deployment: c.deployment.clone(),
+            degraded: c.role == Role::Degraded,
+            masked: c.checks.tier == TierAccess::Masked,
+        })
         .collect();
     let masked = steps.iter().any(|s| s.masked);
     let mut reason = reason(route.strategy, &req.class, evaluation.eligible, total, masked);

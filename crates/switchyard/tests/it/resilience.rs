@@ -171,3 +171,127 @@ async fn the_client_sets_the_deadline_within_policy() {
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["param"], "x-switchyard-timeout");
 }
+
+#[tokio::test]
+async fn a_failing_model_degrades_to_its_small_sibling_only_where_the_request_fits() {
+    let config = base_config(
+        "",
+        "  - { name: big, provider: sim, model: m-big, degrade_to: [small] }\n  - { name: small, provider: sim, model: m-small, capabilities: [chat] }",
+        "  - { name: big, targets: [big] }",
+    ) + "resilience: { retries: { max: 0 } }\n";
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    // Healthy: the big model answers, not degraded.
+    let r = h.post("/v1/chat/completions", &key).json(&chat_body("big")).send().await.unwrap();
+    assert_eq!(r.headers()["x-switchyard-route"], "big");
+    assert!(!r.headers().contains_key("x-switchyard-degraded"));
+    h.set_knobs("m-big", json!({"error_rate": 1.0, "error_status": 503})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&chat_body("big")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        (r.headers()["x-switchyard-route"].to_str().unwrap(), r.headers()["x-switchyard-degraded"].to_str().unwrap()),
+        ("small", "true")
+    );
+    // With tools it never degrades to a model without tools.
+    h.clear_sim_requests().await;
+    let mut with_tools = chat_body("big");
+    with_tools["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let r = h.post("/v1/chat/completions", &key).json(&with_tools).send().await.unwrap();
+    assert_eq!(r.status(), 502, "big failed; small was never a candidate");
+    let seen: Vec<Value> = h.sim_requests().await;
+    assert!(seen.iter().all(|r| r["model"] != "m-small"), "{seen:?}");
+    let (_, plan) = h.admin("POST", "/api/v1/route", &key, chat_body("big")).await;
+    let roles: Vec<&str> = plan["candidates"].as_array().unwrap().iter().filter_map(|c| c["role"].as_str()).collect();
+    assert_eq!(roles, ["target", "degraded"], "{plan}");
+    assert!(h.metrics().await.contains(r#"switchyard_degradations_total{route="big",deployment="small"} 1"#));
+}
+
+#[tokio::test]
+async fn overload_is_shed_with_retry_after_while_admitted_requests_keep_their_latency() {
+    let config = base_config("", "", "").replace(
+        "  - { name: chat, targets: [chat-a] }",
+        "  - { name: chat, targets: [chat-a], queue: { priority: 100, max_concurrency: 4, max_queue: 4, timeout: 400ms } }",
+    );
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"latency_ms": 200})).await;
+    let sends = (0..40).map(|_| {
+        let req = h.post("/v1/chat/completions", &key).json(&chat_body("chat"));
+        async move {
+            let started = Instant::now();
+            let r = req.send().await.unwrap();
+            let retry_after = r.headers().contains_key("retry-after");
+            (r.status().as_u16(), retry_after, started.elapsed())
+        }
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let ok: Vec<Duration> = results.iter().filter(|r| r.0 == 200).map(|r| r.2).collect();
+    let shed: Vec<&(u16, bool, Duration)> = results.iter().filter(|r| r.0 == 503).collect();
+    assert_eq!(ok.len() + shed.len(), 40, "{results:?}");
+    assert!((8..=12).contains(&ok.len()), "4 served and 4 queued (and a few more as slots free): {results:?}");
+    assert!(shed.iter().all(|r| r.1), "every shed request says when to come back");
+    // Admitted requests wait at most one turn; shed ones are told at once.
+    assert!(ok.iter().all(|d| *d < Duration::from_millis(1500)), "{ok:?}");
+    let metrics = h.metrics().await;
+    assert!(metrics.contains(r#"switchyard_requests_shed_total{reason="queue_full"}"#), "{metrics}");
+    // At most 4 reached the upstream at once, so none waited there.
+    assert!(h.sim_requests().await.len() == ok.len());
+}
+
+#[tokio::test]
+async fn a_deployment_at_its_max_concurrency_is_passed_over() {
+    let config = base_config("", "", "").replace(
+        "  - { name: chat-a, provider: sim, model: model-a }",
+        "  - { name: chat-a, provider: sim, model: model-a, max_concurrency: 2 }",
+    );
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"latency_ms": 400})).await;
+    let sends = (0..6).map(|_| {
+        let req = h.post("/v1/chat/completions", &key).json(&chat_body("failover"));
+        async move {
+            let r = req.send().await.unwrap();
+            r.headers()["x-switchyard-route"].to_str().unwrap().to_string()
+        }
+    });
+    let routes = futures_util::future::join_all(sends).await;
+    assert_eq!(routes.iter().filter(|r| *r == "chat-a").count(), 2, "{routes:?}");
+    assert_eq!(routes.iter().filter(|r| *r == "chat-b").count(), 4, "{routes:?}");
+}
+
+#[tokio::test]
+async fn a_stream_whose_upstream_streams_fail_gets_the_buffered_answer_as_a_stream() {
+    let config = base_config("", "", "") + "faults: { enabled: true }\n";
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    // Streams end before their first event; whole answers work.
+    h.set_knobs("model-a", json!({"answer_tokens": 5})).await;
+    let rule = json!({"deployment": "chat-a", "kind": "cut", "after_chunks": 0, "duration": "1m"});
+    assert_eq!(h.admin("POST", "/api/v1/faults", ADMIN_TOKEN, rule).await.0, 201);
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("chat", None)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-attempts"], "2");
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("data: "), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(text.contains("\"delta\""), "{text}");
+    assert!(!text.contains("\"usage\""), "usage was not asked for: {text}");
+    let seen = h.sim_requests().await;
+    let streams: Vec<bool> = seen.iter().map(|r| r["body"]["stream"] == true).collect();
+    assert_eq!(streams, [true, false], "{seen:?}");
+    // An Anthropic client gets Anthropic events, ending with message_stop.
+    let body =
+        json!({"model": "chat", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let r = h.post("/v1/messages", &key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("event: message_start") && text.trim_end().ends_with("{\"type\":\"message_stop\"}"),
+        "{text}"
+    );
+    // Recorded with the answer's real usage.
+    let records = h.wait_usage(4).await;
+    let last = records.iter().rfind(|r| r.is_final).unwrap();
+    assert_eq!((last.status, last.output_tokens), (200, Some(5)));
+    assert!(h.metrics().await.contains(r#"switchyard_buffered_streams_total{deployment="chat-a"} 2"#));
+}

@@ -326,7 +326,9 @@ struct Open {
 /// output order whatever the canonical indices; a block is opened on its
 /// first event and closed when another starts, at its `PartEnd`, or at the
 /// end. Empty text, thinking and argument deltas are skipped (Anthropic
-/// refuses empty text blocks when a client sends them back). The
+/// refuses empty text blocks when a client sends them back). A thinking
+/// signature with no open thinking block at its index is a redacted
+/// thinking block and is written as one (`redacted_thinking`, whole). The
 /// `message_start` usage reports the canonical input tokens (cache split
 /// unknown then; `message_delta` carries the exact split).
 pub struct Encoder {
@@ -433,6 +435,17 @@ impl Encoder {
         );
     }
 
+    /// A signature with no thinking text before it: a redacted thinking
+    /// block (how the decoder and `decode_response` read one, and what
+    /// `encode_response` writes for it), sent whole in its start event as
+    /// Anthropic does. A `thinking` block with empty text would hand the
+    /// client a redacted block's data as a thinking signature.
+    fn redacted_thinking(&mut self, index: u32, data: &str, out: &mut Vec<u8>) {
+        self.ensure_started(out);
+        self.open_block(index, OpenKind::Thinking, json!({"type": "redacted_thinking", "data": data}), out);
+        self.close(out);
+    }
+
     fn done(&mut self, out: &mut Vec<u8>) {
         self.ensure_started(out);
         self.close(out);
@@ -474,8 +487,12 @@ impl StreamEncoder for Encoder {
                 }
             }
             StreamEvent::ThinkingSignature { index, signature } => {
-                let delta = json!({"type": "signature_delta", "signature": signature});
-                self.delta(*index, OpenKind::Thinking, delta, out);
+                if self.open.is_some_and(|o| o.index == *index && o.kind == OpenKind::Thinking) {
+                    let delta = json!({"type": "signature_delta", "signature": signature});
+                    self.delta(*index, OpenKind::Thinking, delta, out);
+                } else {
+                    self.redacted_thinking(*index, signature, out);
+                }
             }
             StreamEvent::ToolCallStart { index, id, name, .. } => {
                 self.ensure_started(out);

@@ -1477,6 +1477,53 @@ fn encoder_synthesizes_start_and_tool_blocks() {
 }
 
 #[test]
+fn encoder_writes_a_signature_without_thinking_as_redacted_thinking() {
+    // The decoder's reading of a `redacted_thinking` block (a signature and
+    // no text) goes back out as one, whole, as `encode_response` writes it;
+    // a signature after thinking text stays a `signature_delta`.
+    let events = [
+        StreamEvent::Start { id: "msg_1".into(), model: "c".into(), input_tokens: None },
+        StreamEvent::ThinkingDelta { index: 0, text: "hmm".into() },
+        StreamEvent::ThinkingSignature { index: 0, signature: "sig".into() },
+        StreamEvent::PartEnd { index: 0 },
+        StreamEvent::ThinkingDelta { index: 1, text: "".into() },
+        StreamEvent::ThinkingSignature { index: 1, signature: "opaque".into() },
+        StreamEvent::PartEnd { index: 1 },
+        StreamEvent::TextDelta { index: 2, text: "ok".into() },
+        StreamEvent::Done,
+    ];
+    let bytes = encode_events("claude-x", &events);
+    let parsed: Vec<(String, Value)> =
+        sse_events(&bytes).into_iter().map(|(n, d)| (n.unwrap(), serde_json::from_str(&d).unwrap())).collect();
+    let names: Vec<&str> = parsed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert_eq!(parsed[3].1["delta"], json!({"type": "signature_delta", "signature": "sig"}));
+    assert_eq!(
+        parsed[5].1,
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "opaque"}})
+    );
+    let decoded = decode_sse(&bytes);
+    assert!(decoded.contains(&StreamEvent::ThinkingSignature { index: 1, signature: "opaque".into() }));
+    assert_eq!(summarize(&decoded).text[&2], "ok");
+}
+
+#[test]
 fn encoder_error_types() {
     let cases = [
         ("overloaded_error", "overloaded_error"),
