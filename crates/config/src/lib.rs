@@ -32,7 +32,7 @@ pub use alerts::{AlertsConfig, WebhookConfig, WebhookFormat, MAX_ALERT_RETRIES, 
 pub use duration::Duration;
 pub use load::{load_file, load_str, ConfigError, ConfigErrors};
 pub use resilience::{
-    AdmissionConfig, BreakerConfig, DeadlineConfig, FaultsConfig, HealthConfig, QueueConfig, ResilienceConfig,
-    RetriesConfig,
+    AdmissionConfig, BreakerConfig, DeadlineConfig, FaultsConfig, HealthConfig, HedgeConfig, QueueConfig,
+    ResilienceConfig, RetriesConfig,
 };
 pub use schema::*;

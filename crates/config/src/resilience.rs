@@ -49,6 +49,25 @@ pub struct QueueConfig {
     pub timeout: Duration,
 }
 
+/// Hedged requests on a route (`routes[].hedge`, non-stream requests): when
+/// the first attempt has not answered after `delay` — or, without one, the
+/// deployment's observed p95 (once it has 16 samples) — a second attempt
+/// goes to the plan's next deployment (or the same one); the first answer
+/// wins, the other is cancelled.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// The shortest delay, whatever the p95 says.
+    #[serde(default = "default_min_delay")]
+    pub min_delay: Duration,
+}
+
+fn default_min_delay() -> Duration {
+    Duration::from_millis(50)
+}
+
 fn default_max_queue() -> u32 {
     100
 }

@@ -527,6 +527,13 @@ pub struct RouteConfig {
     /// A bounded queue for this route's requests (docs/resilience.md#admission-control).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<crate::QueueConfig>,
+    /// A stream cut after its first byte is continued on the plan's next
+    /// deployment (docs/resilience.md#stream-rescue).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream_rescue: bool,
+    /// Hedged requests (docs/resilience.md#hedged-requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<crate::HedgeConfig>,
 }
 
 /// When a cascade escalates.

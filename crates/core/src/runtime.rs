@@ -85,6 +85,10 @@ pub struct Route {
     pub limits: crate::limits::Limits,
     /// Its admission queue (`routes[].queue`).
     pub queue: Option<switchyard_config::QueueConfig>,
+    /// Cut streams continue on the next deployment.
+    pub stream_rescue: bool,
+    /// Hedged requests (`routes[].hedge`).
+    pub hedge: Option<switchyard_config::HedgeConfig>,
 }
 
 pub struct Runtime {
@@ -282,6 +286,8 @@ impl Runtime {
                     embeddings,
                     limits: r.limits.map(crate::limits::Limits::from).unwrap_or_default(),
                     queue: r.queue.clone(),
+                    stream_rescue: r.stream_rescue,
+                    hedge: r.hedge.clone(),
                 }),
             );
         }

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub failovers: CounterFamily,
     pub degradations: CounterFamily,
     pub buffered_streams: CounterFamily,
+    pub stream_rescues: CounterFamily,
+    pub hedges: CounterFamily,
     pub queue_depth: GaugeFamily,
     pub queue_wait: HistogramFamily,
     pub route_tasks: CounterFamily,
@@ -275,6 +277,16 @@ impl Metrics {
                 &["queue"],
                 LATENCY_BUCKETS,
             ),
+            hedges: CounterFamily::new(
+                "switchyard_hedges_total",
+                "Hedged second attempts sent, by route and whether the second answered first (won) or was cancelled (lost).",
+                &["route", "result"],
+            ),
+            stream_rescues: CounterFamily::new(
+                "switchyard_stream_rescues_total",
+                "Streams cut after their first byte on a route with stream_rescue, by the deployment that broke and result: ok (continued elsewhere), failed (no deployment could continue), impossible (cut in a tool call).",
+                &["deployment", "result"],
+            ),
             buffered_streams: CounterFamily::new(
                 "switchyard_buffered_streams_total",
                 "Stream requests retried for a whole answer, relayed to the client as a stream (mode degradation).",
@@ -411,6 +423,8 @@ impl Metrics {
         self.failovers.render(&mut out);
         self.degradations.render(&mut out);
         self.buffered_streams.render(&mut out);
+        self.stream_rescues.render(&mut out);
+        self.hedges.render(&mut out);
         self.queue_depth.render(&mut out);
         self.queue_wait.render(&mut out);
         self.route_tasks.render(&mut out);

@@ -103,33 +103,71 @@ impl Account {
     /// `usage` at the prices of the deployment tried last, less its
     /// volume discount (whose meter counts the tokens).
     fn price(&self, usage: &Usage) -> Option<i64> {
-        self.priced.as_ref().map(|d| {
-            if usage.source == switchyard_types::UsageSource::None {
-                // Providers do not bill a refused or failed call.
-                return 0;
+        self.priced.as_ref().map(|d| self.price_at(d, usage))
+    }
+
+    /// `usage` at `d`'s prices, less its volume discount.
+    fn price_at(&self, d: &Deployment, usage: &Usage) -> i64 {
+        if usage.source == switchyard_types::UsageSource::None {
+            // Providers do not bill a refused or failed call.
+            return 0;
+        }
+        let picos = cost::cost_picos(&d.price, &usage.priced_tokens());
+        let picos = match &self.volume {
+            Some(meter) if !d.discounts.is_empty() => {
+                let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+                let before = meter.add(&d.provider_name, tokens, crate::now_unix_ms());
+                cost::discounted(picos, &d.discounts, before)
             }
-            let picos = cost::cost_picos(&d.price, &usage.priced_tokens());
-            let picos = match &self.volume {
-                Some(meter) if !d.discounts.is_empty() => {
-                    let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
-                    let before = meter.add(&d.provider_name, tokens, crate::now_unix_ms());
-                    cost::discounted(picos, &d.discounts, before)
-                }
-                _ => picos,
-            };
-            cost::to_nanos(picos)
-        })
+            _ => picos,
+        };
+        cost::to_nanos(picos)
+    }
+
+    /// Sends a non-final attempt record made by the caller.
+    pub fn send_attempt(&self, r: UsageRecord) {
+        self.sink.send_detached(r);
+    }
+
+    /// Records the losing attempt of a hedge, cancelled when the other
+    /// answered: billed for its prompt (the provider read it), as estimated.
+    pub fn attempt_cancelled(&mut self, loser: &Deployment, attempt: u32, usage: &Usage, took: Duration) {
+        let nanos = self.price_at(loser, usage);
+        let mut r = self.record.for_attempt(attempt);
+        r.is_final = false;
+        r.status = CLIENT_CLOSED;
+        r.error_kind = Some("hedge_cancelled".into());
+        r.deployment = Some(loser.name.clone());
+        r.model = Some(loser.model.to_string());
+        r.latency_ms = took.as_secs_f64() * 1e3;
+        r.input_tokens = usage.input_tokens;
+        r.output_tokens = usage.output_tokens;
+        r.usage_source = usage.source;
+        r.cost_nanos = Some(nanos);
+        let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
+        self.escalated = (self.escalated.0.saturating_add(nanos), self.escalated.1.saturating_add(tokens));
+        self.sink.send_detached(r);
     }
 
     /// Records an attempt whose whole answer a cascade sent on to the next
     /// step: a non-final record with its usage and cost (it was billed),
     /// and its spend added to what the request commits to its budgets.
     pub fn attempt_escalated(&mut self, usage: &Usage, took: Duration, reason: &'static str) {
+        self.attempt_billed(usage, took, 200, format!("escalated_{reason}"));
+    }
+
+    /// Records an attempt whose stream was cut and continued elsewhere
+    /// (stream rescue): what it produced was billed.
+    pub fn attempt_cut(&mut self, usage: &Usage, took: Duration) {
+        self.attempt_billed(usage, took, 502, "cut_rescued".to_string());
+    }
+
+    fn attempt_billed(&mut self, usage: &Usage, took: Duration, status: u16, error_kind: String) {
         let nanos = self.price(usage);
         let mut r = self.record.for_attempt(self.record.attempts);
         r.is_final = false;
-        r.status = 200;
-        r.error_kind = Some(format!("escalated_{reason}"));
+        r.status = status;
+        r.error_kind = Some(error_kind);
         r.latency_ms = took.as_secs_f64() * 1e3;
         r.input_tokens = usage.input_tokens;
         r.output_tokens = usage.output_tokens;
@@ -138,6 +176,11 @@ impl Account {
         let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
         self.escalated = (self.escalated.0.saturating_add(nanos.unwrap_or(0)), self.escalated.1.saturating_add(tokens));
         self.sink.send_detached(r);
+    }
+
+    /// The metrics, for the relay's rescue counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Records attempt `self.record.attempts`, which failed upstream and is

@@ -21,6 +21,7 @@ use super::admit::Head;
 use super::stream::{Deadlines, Mode, Relay, Restore};
 use super::translate::{self, Canonical, Translation};
 use crate::error::GatewayError;
+use crate::routing::live::Busy;
 use crate::routing::Step;
 use crate::runtime::Deployment;
 use bytes::Bytes;
@@ -73,6 +74,10 @@ pub struct Context<'a> {
     pub deadline: Instant,
     /// Breaker opens are sent to the alert webhooks.
     pub alerts: &'a crate::alerts::Alerts,
+    /// A stream on a route with `stream_rescue`.
+    pub stream_rescue: bool,
+    /// The route's hedging (non-stream requests only).
+    pub hedge: Option<&'a switchyard_config::HedgeConfig>,
 }
 
 /// Why the cascade sends this whole answer on, if the route has one.
@@ -187,13 +192,80 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
             account.busy = Some(busy);
             let started = Instant::now();
             let restore = cx.restorer.filter(|_| step.masked);
+            let mut hedge_winner: Option<Arc<Deployment>> = None;
             // Mode degradation: a stream's retries ask for a whole answer.
             let result = if retry && head.stream && retries.buffer_streams {
                 cx.metrics.buffered_streams.inc(&[&deployment.name]);
                 buffered(deployment, &cx, &body, &mut canonical[usize::from(step.masked)], restore).await
+            } else if cx.stream_rescue && !step.masked {
+                // The rest of the plan may continue a cut stream.
+                let others = plan
+                    .iter()
+                    .filter(|s| !s.masked && !Arc::ptr_eq(&s.deployment, deployment))
+                    .map(|s| s.deployment.clone())
+                    .collect();
+                rescuable(deployment, &cx, &body, &mut canonical[0], others).await
+            } else if let Some((other, delay, busy2)) = hedge_of(&cx, plan, i, round) {
+                // Hedged: a second attempt if the first is slow; the first
+                // answer wins.
+                let second = match prepare(&other, &cx, &body, &mut canonical[0]) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        other.live.health.abandon();
+                        return Err(GatewayError::new(
+                            crate::ErrorKind::Internal,
+                            "hedge: the request could not be prepared",
+                        ));
+                    }
+                };
+                let h = hedged(deployment, &other, delay, &cx, &body, prepared, second).await;
+                if h.launched {
+                    cx.metrics.hedges.inc(&[cx.route, if h.second_won { "won" } else { "lost" }]);
+                    let (loser, loser_took) =
+                        if h.second_won { (deployment, h.first_took) } else { (&other, h.second_took) };
+                    // The loser is numbered before the winner, whose record is
+                    // the request's final one.
+                    let loser_n = account.record.attempts;
+                    account.record.attempts += 1;
+                    match &h.loser_error {
+                        // It failed: recorded as failed, no usage.
+                        Some((status, kind)) => {
+                            let mut r = account.record.for_attempt(loser_n);
+                            r.deployment = Some(loser.name.clone());
+                            r.is_final = false;
+                            r.status = *status;
+                            r.error_kind = Some((*kind).to_string());
+                            r.model = Some(loser.model.to_string());
+                            r.latency_ms = loser_took.as_secs_f64() * 1e3;
+                            r.cost_nanos = Some(0);
+                            account.send_attempt(r);
+                            loser.live.health.finish(cx.resilience, true, std::time::Instant::now());
+                        }
+                        // Cancelled: billed for the prompt it read.
+                        None => {
+                            let estimate = Usage::estimated(crate::tokenize::count_request(body.bytes), 0);
+                            account.attempt_cancelled(loser, loser_n, &estimate, loser_took);
+                            loser.live.health.abandon();
+                        }
+                    }
+                    if h.second_won {
+                        account.busy = Some(busy2);
+                        account.record.deployment = Some(other.name.clone());
+                        account.record.model = Some(other.model.to_string());
+                        account.priced = Some(other.clone());
+                        hedge_winner = Some(other.clone());
+                    }
+                } else {
+                    other.live.health.abandon();
+                }
+                h.result
             } else {
                 attempt(deployment, &cx, &body, prepared, restore).await
             };
+            // A hedge's second attempt answered: the rest is about it.
+            let winner = hedge_winner.take();
+            let deployment = winner.as_ref().unwrap_or(deployment);
+            let health = &deployment.live.health;
             let took = started.elapsed();
             account.add_upstream_time(took);
             let transition = match &result {
@@ -338,6 +410,140 @@ fn prepare(
 }
 
 type Limits = Vec<(&'static str, String)>;
+
+/// Where a hedge would go and after how long, with its slot taken: the
+/// plan's next deployment (or this one again), for a first-round,
+/// non-stream, unmasked request on a route with `hedge` — once the delay is
+/// known (configured, or this deployment's p95 from 16 samples).
+fn hedge_of(cx: &Context<'_>, plan: &[Step], i: usize, round: u32) -> Option<(Arc<Deployment>, Duration, Busy)> {
+    let hedge = cx.hedge?;
+    let step = &plan[i];
+    if round > 0 || step.masked || cx.masked.is_some() {
+        return None;
+    }
+    let delay = match hedge.delay {
+        Some(d) => d.get(),
+        None => {
+            let live = step.deployment.live.snapshot(true);
+            let p95 = live.p95_ms.filter(|_| live.samples >= 16)?;
+            Duration::from_secs_f64(p95 / 1000.0)
+        }
+    }
+    .max(hedge.min_delay.get());
+    let other = plan.get(i + 1).filter(|s| !s.masked).map_or(&step.deployment, |s| &s.deployment).clone();
+    let busy = other.live.try_busy(other.max_concurrency)?;
+    if other.live.health.check(cx.resilience, std::time::Instant::now()).is_err() {
+        return None;
+    }
+    let (ok, _) = other.live.health.begin(cx.resilience, false, std::time::Instant::now());
+    ok.ok()?;
+    Some((other, delay, busy))
+}
+
+struct Hedge {
+    result: Result<(Answer, Limits), ProviderError>,
+    /// The second attempt was sent.
+    launched: bool,
+    second_won: bool,
+    /// The other attempt failed (its status and kind) rather than being
+    /// cancelled.
+    loser_error: Option<(u16, &'static str)>,
+    first_took: Duration,
+    second_took: Duration,
+}
+
+/// The first attempt; after `delay` without an answer, the second too. The
+/// first success wins and the other is dropped (its connection closed); a
+/// failure waits for the other.
+async fn hedged(
+    first: &Deployment,
+    second: &Deployment,
+    delay: Duration,
+    cx: &Context<'_>,
+    body: &Body<'_>,
+    p1: Prepared,
+    p2: Prepared,
+) -> Hedge {
+    let started = Instant::now();
+    let a = attempt(first, cx, body, p1, None);
+    tokio::pin!(a);
+    tokio::select! {
+        r = &mut a => {
+            let (first_took, second_took) = (started.elapsed(), Duration::ZERO);
+            return Hedge { result: r, launched: false, second_won: false, loser_error: None, first_took, second_took };
+        }
+        () = tokio::time::sleep(delay) => {}
+    }
+    let launched_at = Instant::now();
+    let b = attempt(second, cx, body, p2, None);
+    tokio::pin!(b);
+    let failed = |e: &ProviderError| Some((e.status.unwrap_or(502), e.kind.as_str()));
+    let (result, second_won, loser_error) = tokio::select! {
+        r = &mut a => match r {
+            Ok(x) => (Ok(x), false, None),
+            Err(e) => (b.await, true, failed(&e)),
+        },
+        r = &mut b => match r {
+            Ok(x) => (Ok(x), true, None),
+            Err(e) => (a.await, false, failed(&e)),
+        },
+    };
+    let (first_took, second_took) = (started.elapsed(), launched_at.elapsed());
+    Hedge { result, launched: true, second_won, loser_error, first_took, second_took }
+}
+
+/// A stream on a route with `stream_rescue`: relayed through the canonical
+/// form (so a continuation can be re-encoded onto it), with what a rescue
+/// needs.
+async fn rescuable(
+    deployment: &Arc<Deployment>,
+    cx: &Context<'_>,
+    body: &Body<'_>,
+    canonical: &mut Option<Canonical>,
+    others: Vec<Arc<Deployment>>,
+) -> Result<(Answer, Limits), ProviderError> {
+    let head = body.head;
+    let bad = |e: GatewayError| ProviderError::new(ProviderErrorKind::Rejected, e.message);
+    let canonical = match canonical {
+        Some(c) => c,
+        None => canonical.insert(translate::decode(cx.op, cx.dialect, body.bytes).map_err(bad)?),
+    };
+    let Canonical::Chat(request) = &*canonical else {
+        return Err(ProviderError::new(ProviderErrorKind::Rejected, "only chat streams can be rescued"));
+    };
+    let t = deployment.timeouts;
+    let start = Instant::now();
+    let total = (start + t.total.get()).min(cx.deadline);
+    let first_token = (start + t.first_token.get()).min(total);
+    let upstream_request = UpstreamRequest {
+        operation: cx.op,
+        model: deployment.model.clone(),
+        body: translate::encode(canonical, deployment.format, &deployment.model).map_err(bad)?,
+        stream: true,
+        request_id: cx.request_id.to_string(),
+        head_by: None,
+    };
+    let response = tokio::time::timeout_at(first_token, deployment.provider.send(upstream_request))
+        .await
+        .map_err(|_| ProviderError::new(ProviderErrorKind::Timeout, "no response before the first_token deadline"))??;
+    let UpstreamBody::Stream(upstream) = response.body else {
+        return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a stream, got a whole body"));
+    };
+    let mode =
+        Mode::translate(translate::decoder(deployment.format, cx.request_id), translate::encoder(cx.dialect, head));
+    let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
+    let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
+    relay.rescue_with(super::rescue::Rescue {
+        request: request.clone(),
+        fallbacks: others,
+        request_id: cx.request_id.to_string(),
+        deadline: cx.deadline,
+        resilience: cx.resilience.clone(),
+        current: deployment.clone(),
+    });
+    relay.prime().await?;
+    Ok((Answer::Stream(Box::new(relay)), response.rate_limits))
+}
 
 /// A stream request sent for a whole answer, which is then relayed to the
 /// client as the stream it asked for (its usage included).

@@ -15,6 +15,7 @@ pub mod attempt;
 pub mod attribution;
 pub mod limit;
 pub mod quota;
+pub mod rescue;
 pub mod resolve;
 pub mod stream;
 pub mod translate;
@@ -247,6 +248,8 @@ impl Gateway {
             resilience: &rt.config.resilience,
             deadline,
             alerts: &self.alerts,
+            stream_rescue: plan.route.stream_rescue && head.stream,
+            hedge: plan.route.hedge.as_ref().filter(|_| !head.stream),
         };
         let attempted = match attempt::run(&plan.steps, cx, &mut account).await {
             Ok(a) => a,

@@ -166,6 +166,16 @@ pub struct Relay {
     seen: SeenText,
     done: bool,
     account: Option<Account>,
+    /// Set on routes with `stream_rescue`: how to continue elsewhere.
+    rescue: Option<Box<super::rescue::Rescue>>,
+    /// What the client was sent (kept only with `rescue`).
+    delivered: super::rescue::Delivered,
+    /// A continuation's events mapped onto the client's stream.
+    remap: Option<super::rescue::Remap>,
+    /// A continuation's first event is awaited (its `first_token` applies).
+    awaiting: bool,
+    /// When the current upstream attempt began.
+    attempt_started: Instant,
 }
 
 impl Relay {
@@ -188,7 +198,18 @@ impl Relay {
             seen: SeenText::default(),
             done: false,
             account: None,
+            rescue: None,
+            delivered: super::rescue::Delivered::default(),
+            remap: None,
+            awaiting: false,
+            attempt_started: Instant::now(),
         }
+    }
+
+    /// Lets a cut stream continue on another deployment (the mode must
+    /// translate: the client's events are re-encoded).
+    pub fn rescue_with(&mut self, rescue: super::rescue::Rescue) {
+        self.rescue = Some(Box::new(rescue));
     }
 
     /// Reads until the first data event, before anything is sent to the
@@ -280,6 +301,7 @@ impl Relay {
             let now = Instant::now();
             let event_deadline = match self.first_event_at {
                 None => self.deadlines.first_token,
+                Some(_) if self.awaiting => self.deadlines.first_token,
                 Some(_) => self.last_event_at + self.deadlines.idle,
             };
             let hard = event_deadline.min(self.deadlines.total);
@@ -290,10 +312,15 @@ impl Relay {
                     if let Err(e) = self.push(chunk) {
                         return Some(self.fail(ErrorKind::UpstreamFailed, &e.message));
                     }
+                    self.awaiting = self.awaiting && self.first_data().is_none();
                     self.mark_first_event();
                 }
                 Ok(Some(Err(e))) => {
-                    return Some(self.fail(ErrorKind::UpstreamFailed, &format!("upstream stream broke: {}", e.message)))
+                    let why = format!("upstream stream broke: {}", e.message);
+                    if self.rescue(&why).await {
+                        continue;
+                    }
+                    return Some(self.fail(ErrorKind::UpstreamFailed, &why));
                 }
                 Ok(None) => {
                     // Formats without an end sentinel (Gemini) end here.
@@ -301,17 +328,26 @@ impl Relay {
                     if self.done {
                         return last;
                     }
+                    if self.rescue("upstream closed the stream before it finished").await {
+                        match last {
+                            Some(frame) => return Some(frame),
+                            None => continue,
+                        }
+                    }
                     return Some(self.fail(ErrorKind::UpstreamFailed, "upstream closed the stream before it finished"));
                 }
                 Err(_) if wait < hard => return Some(Bytes::from_static(HEARTBEAT)),
                 Err(_) => {
-                    let what = if self.first_event_at.is_none() {
+                    let what = if self.first_event_at.is_none() || self.awaiting {
                         "no first token before the first_token deadline"
                     } else if hard == self.deadlines.total {
                         "the stream exceeded its total deadline"
                     } else {
                         "upstream went silent for longer than the idle deadline"
                     };
+                    if hard != self.deadlines.total && self.rescue(what).await {
+                        continue;
+                    }
                     return Some(self.fail(ErrorKind::UpstreamTimeout, what));
                 }
             }
@@ -359,6 +395,9 @@ impl Relay {
                 events.clear();
                 if let Err(e) = decoder.decode(event.name(), &data, events) {
                     return Some(self.fail(ErrorKind::UpstreamFailed, &format!("unreadable upstream event: {e}")));
+                }
+                if let (Some(remap), Mode::Translate { events, .. }) = (&mut self.remap, &mut self.mode) {
+                    remap.apply(events);
                 }
                 if let Mode::Translate { restore: Some(restore), events, .. } = &mut self.mode {
                     restore.apply(events);
@@ -410,6 +449,11 @@ impl Relay {
         };
         let mut out = Vec::new();
         let mut end: Option<Option<&'static str>> = None;
+        if self.rescue.is_some() {
+            for event in events.iter() {
+                self.delivered.see(event);
+            }
+        }
         for event in events.iter() {
             match event {
                 StreamEvent::Usage(u) => self.usage = Some(translate::reported(u)),
@@ -448,10 +492,100 @@ impl Relay {
         if !events.iter().any(|e| matches!(e, StreamEvent::Done | StreamEvent::Error(_))) {
             return None;
         }
+        if let (Some(remap), Mode::Translate { events, .. }) = (&mut self.remap, &mut self.mode) {
+            remap.apply(events);
+        }
         if let Mode::Translate { restore: Some(restore), events, .. } = &mut self.mode {
             restore.apply(events);
         }
         self.encode_events()
+    }
+
+    /// Continues a broken stream on the next deployment that answers
+    /// (`true`), or says why not (`false`: the caller sends the error).
+    async fn rescue(&mut self, why: &str) -> bool {
+        let Some(mut rescue) = self.rescue.take() else { return false };
+        let rescued = self.continue_on(&mut rescue, why).await;
+        self.rescue = Some(rescue);
+        rescued
+    }
+
+    async fn continue_on(&mut self, rescue: &mut super::rescue::Rescue, why: &str) -> bool {
+        let broken = rescue.current.name.clone();
+        rescue.current.live.health.finish(&rescue.resilience, true, std::time::Instant::now());
+        if !self.delivered.rescuable() || !matches!(self.mode, Mode::Translate { .. }) {
+            if let Some(a) = &self.account {
+                a.metrics().stream_rescues.inc(&[&broken, "impossible"]);
+            }
+            return false;
+        }
+        while !rescue.fallbacks.is_empty() {
+            let next = rescue.fallbacks.remove(0);
+            let now = Instant::now();
+            if now >= rescue.deadline || next.live.health.check(&rescue.resilience, now.into_std()).is_err() {
+                continue;
+            }
+            let anthropic = next.format == switchyard_translate::Format::Anthropic;
+            let request = super::rescue::continuation(&rescue.request, &self.delivered.text, anthropic);
+            let canonical = translate::Canonical::Chat(request);
+            let Ok(body) = translate::encode(&canonical, next.format, &next.model) else { continue };
+            let t = next.timeouts;
+            let total = (now + t.total.get()).min(rescue.deadline);
+            let first = (now + t.first_token.get()).min(total);
+            let request = switchyard_providers::UpstreamRequest {
+                operation: switchyard_providers::Operation::Chat,
+                model: next.model.clone(),
+                body,
+                stream: true,
+                request_id: rescue.request_id.clone(),
+                head_by: None,
+            };
+            let sent = tokio::time::timeout_at(first, next.provider.send(request)).await;
+            let upstream = match sent {
+                Ok(Ok(switchyard_providers::UpstreamResponse {
+                    body: switchyard_providers::UpstreamBody::Stream(s),
+                    ..
+                })) => s,
+                _ => {
+                    next.live.health.finish(&rescue.resilience, true, std::time::Instant::now());
+                    continue;
+                }
+            };
+            tracing::warn!(from = %broken, to = %next.name, why, delivered_bytes = self.delivered.text.len(), "stream cut: continued on the next deployment");
+            // The cut attempt is billed for what it produced; the
+            // continuation is a new attempt.
+            let usage = self.usage();
+            if let Some(account) = self.account.as_mut() {
+                account.attempt_cut(&usage, self.attempt_started.elapsed());
+                account.metrics().stream_rescues.inc(&[&broken, "ok"]);
+                account.record.attempts += 1;
+                account.record.deployment = Some(next.name.clone());
+                account.record.model = Some(next.model.to_string());
+                account.priced = Some(next.clone());
+                account.busy = Some(next.live.busy());
+            }
+            if let Mode::Translate { decoder, .. } = &mut self.mode {
+                *decoder = translate::decoder(next.format, &rescue.request_id);
+            }
+            let trimmed = self.delivered.text.trim_end().len();
+            let pad = if anthropic { self.delivered.text[trimmed..].to_string() } else { String::new() };
+            self.remap = Some(super::rescue::Remap::new(&self.delivered, pad));
+            self.upstream = upstream;
+            self.framer = SseFramer::default();
+            self.queue.clear();
+            self.usage = None;
+            self.seen = SeenText::default();
+            self.deadlines.first_token = first;
+            self.deadlines.total = total;
+            self.awaiting = true;
+            self.attempt_started = now;
+            rescue.current = next;
+            return true;
+        }
+        if let Some(a) = &self.account {
+            a.metrics().stream_rescues.inc(&[&broken, "failed"]);
+        }
+        false
     }
 
     /// An in-band error event in the client's format; ends the stream.

@@ -35,6 +35,40 @@ async fn ask(h: &Harness, key: &str, body: &Value) -> (u16, String, String) {
     (status, route, attempts)
 }
 
+/// One row of the game-day table (`bench/gameday.sh` collects them): when
+/// `SWITCHYARD_GAMEDAY_OUT` names a directory, the scenario's figures are
+/// written there as one JSON file. Failovers and breaker opens are read
+/// from the gateway's metrics.
+async fn row(
+    h: &Harness,
+    scenario: &str,
+    requests: usize,
+    failures: usize,
+    detect: Option<Duration>,
+    recover: Option<Duration>,
+    note: &str,
+) {
+    let Ok(dir) = std::env::var("SWITCHYARD_GAMEDAY_OUT") else { return };
+    let metrics = h.metrics().await;
+    let total = |name: &str, filter: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name) && l.contains(filter))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
+    let row = json!({
+        "scenario": scenario, "requests": requests, "failures": failures,
+        "failovers": total("switchyard_failovers_total", ""),
+        "breaker_opens": total("switchyard_breaker_transitions_total", "to=\"open\""),
+        "detect_ms": ms(detect), "recover_ms": ms(recover), "note": note,
+    });
+    let file = std::path::Path::new(&dir)
+        .join(format!("{}.json", scenario.replace(|c: char| !c.is_ascii_alphanumeric(), "_")));
+    std::fs::write(file, row.to_string()).unwrap();
+}
+
 async fn sim_count(h: &Harness, model: &str) -> usize {
     h.sim_requests().await.iter().filter(|r| r["model"] == model).count()
 }
@@ -50,11 +84,16 @@ async fn primary_down_fails_over_opens_the_breaker_and_returns_after_recovery() 
     let h = quick_breaker();
     let key = h.key().await;
     h.set_knobs("model-a", json!({"error_rate": 1.0, "error_status": 503})).await;
+    let down = Instant::now();
+    let mut detected = None;
     // Every request succeeds through the fallback, streams included.
     for i in 0..10 {
         let body = if i % 2 == 0 { chat_body("failover") } else { stream_body("failover", None) };
-        let (status, route, _) = ask(&h, &key, &body).await;
+        let (status, route, attempts) = ask(&h, &key, &body).await;
         assert_eq!((status, route.as_str()), (200, "chat-b"), "request {i}");
+        if attempts == "1" && detected.is_none() {
+            detected = Some(down.elapsed());
+        }
     }
     // The breaker opened after 3 failures: the primary saw only those.
     assert_eq!(sim_count(&h, "model-a").await, 3);
@@ -77,6 +116,7 @@ async fn primary_down_fails_over_opens_the_breaker_and_returns_after_recovery() 
     let records = h.usage_records().await;
     let failed = records.iter().filter(|r| !r.is_final && r.deployment.as_deref() == Some("chat-a")).count();
     assert_eq!(failed, 3);
+    row(&h, "1 primary down", 10, 0, detected, Some(took), "breaker: 3 failures, open 1 s").await;
 }
 
 #[tokio::test]
@@ -85,9 +125,11 @@ async fn a_429_storm_with_retry_after_cools_the_provider_down() {
     let key = h.key().await;
     h.set_knobs("model-a", json!({"rate_limit_rate": 1.0, "retry_after_s": 2})).await;
     let started = Instant::now();
+    let mut detected = None;
     for _ in 0..8 {
         let (status, route, _) = ask(&h, &key, &chat_body("failover")).await;
         assert_eq!((status, route.as_str()), (200, "chat-b"));
+        detected.get_or_insert(started.elapsed());
     }
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(sim_count(&h, "model-a").await, 1, "left alone for its retry-after");
@@ -101,9 +143,12 @@ async fn a_429_storm_with_retry_after_cools_the_provider_down() {
     // After the retry-after it is tried again.
     h.set_knobs("model-a", json!({"rate_limit_rate": 0.0})).await;
     let again = eventually(Duration::from_secs(4), || async {
-        (ask(&h, &key, &chat_body("failover")).await.1 == "chat-a").then_some(())
+        (ask(&h, &key, &chat_body("failover")).await.1 == "chat-a").then_some(started.elapsed())
     });
-    assert!(again.await.is_some());
+    let recovered = again.await;
+    assert!(recovered.is_some());
+    row(&h, "2 429 storm, retry-after 2 s", 8, 0, detected, recovered, "one request reached the rate-limited provider")
+        .await;
 }
 
 #[tokio::test]
@@ -114,7 +159,9 @@ async fn every_provider_down_is_a_quick_503_without_a_retry_storm() {
         h.set_knobs(m, json!({"error_rate": 1.0, "error_status": 500})).await;
     }
     // The first request tries both, three rounds: then both breakers are open.
+    let started = Instant::now();
     let (status, _, attempts) = ask(&h, &key, &chat_body("failover")).await;
+    let detected = started.elapsed();
     assert_eq!((status, attempts.as_str()), (502, "6"));
     let mut slowest = Duration::ZERO;
     for _ in 0..20 {
@@ -128,6 +175,8 @@ async fn every_provider_down_is_a_quick_503_without_a_retry_storm() {
     }
     assert!(slowest < Duration::from_millis(200), "{slowest:?}");
     assert_eq!(h.sim_requests().await.len(), 6, "upstream calls are bounded");
+    let note = format!("6 upstream calls for 21 requests; each 503 in ≤ {} µs", slowest.as_micros());
+    row(&h, "6 every provider down", 21, 21, Some(detected), None, &note).await;
 }
 
 #[tokio::test]
@@ -146,6 +195,20 @@ async fn a_slow_first_token_or_a_silent_upstream_is_cut_by_its_own_deadline() {
     let (status, route, _) = ask(&h, &key, &chat_body("failover")).await;
     assert_eq!((status, route.as_str()), (200, "chat-b"));
     assert!(started.elapsed() < Duration::from_secs(2), "first_token, not total: {:?}", started.elapsed());
+    row(&h, "4 hang after accepting", 1, 0, Some(started.elapsed()), None, "cut by first_token (400 ms)").await;
+    // A latency spike to 30 s: the slowest request is bounded by
+    // first_token plus one failover (and the breaker then skips it).
+    h.set_knobs("model-a", json!({"hang": false, "latency_ms": 30000})).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = Instant::now();
+        let (status, route, _) = ask(&h, &key, &chat_body("failover")).await;
+        assert_eq!((status, route.as_str()), (200, "chat-b"));
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(slowest < Duration::from_millis(1500), "{slowest:?}");
+    let note = format!("p100 {} ms (first_token 400 ms + one failover)", slowest.as_millis());
+    row(&h, "3 latency spike to 30 s; 8 slow first token", 11, 0, None, None, &note).await;
 }
 
 #[tokio::test]
@@ -236,6 +299,10 @@ async fn overload_is_shed_with_retry_after_while_admitted_requests_keep_their_la
     assert!(metrics.contains(r#"switchyard_requests_shed_total{reason="queue_full"}"#), "{metrics}");
     // At most 4 reached the upstream at once, so none waited there.
     assert!(h.sim_requests().await.len() == ok.len());
+    let slowest = ok.iter().max().copied().unwrap_or_default();
+    let note =
+        format!("{} admitted (slowest {} ms), {} shed with retry-after", ok.len(), slowest.as_millis(), shed.len());
+    row(&h, "7 overload", 40, shed.len(), None, None, &note).await;
 }
 
 #[tokio::test]
@@ -294,4 +361,122 @@ async fn a_stream_whose_upstream_streams_fail_gets_the_buffered_answer_as_a_stre
     let last = records.iter().rfind(|r| r.is_final).unwrap();
     assert_eq!((last.status, last.output_tokens), (200, Some(5)));
     assert!(h.metrics().await.contains(r#"switchyard_buffered_streams_total{deployment="chat-a"} 2"#));
+}
+
+/// The text of an OpenAI stream's content deltas, and whether it ended
+/// with `[DONE]` / carried an error event.
+fn stream_text(sse: &str) -> (String, bool, bool) {
+    let mut text = String::new();
+    let mut error = false;
+    for line in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if let Ok(v) = serde_json::from_str::<Value>(line) {
+            error |= v.get("error").is_some();
+            if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+                text.push_str(t);
+            }
+        }
+    }
+    (text, sse.ends_with("data: [DONE]\n\n"), error)
+}
+
+#[tokio::test]
+async fn a_stream_cut_or_stalled_mid_answer_is_continued_on_the_fallback_when_the_route_allows() {
+    let config =
+        base_config("", "", "  - { name: rescued, targets: [chat-a], fallbacks: [chat-b], stream_rescue: true }")
+            .replace(
+                "timeouts: { first_token: 2s, idle: 2s, total: 5s }",
+                "timeouts: { first_token: 2s, idle: 400ms, total: 8s }",
+            );
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"answer_tokens": 8, "cut_after_tokens": 3})).await;
+    h.set_knobs("model-b", json!({"answer_tokens": 4})).await;
+
+    // Rescue off (route failover): an in-band error, no [DONE].
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("failover", None)).send().await.unwrap();
+    let (text, done, error) = stream_text(&r.text().await.unwrap());
+    assert!(!text.is_empty() && !done && error, "{text}");
+
+    // Rescue on: one whole answer — chat-a's first words, then chat-b's.
+    let r = h.post("/v1/chat/completions", &key).json(&stream_body("rescued", Some(true))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let sse = r.text().await.unwrap();
+    let (text, done, error) = stream_text(&sse);
+    assert!(done && !error, "{sse}");
+    assert!(sse.contains("\"finish_reason\":\"stop\""), "{sse}");
+    // chat-a's first 3 words, then chat-b's 4 (the simulator does not
+    // really continue: a model would pick up mid-sentence).
+    assert_eq!(text, "lorem ipsum dolor".to_string() + "lorem ipsum dolor sit", "{sse}");
+    // The fallback was asked to continue the delivered text.
+    let seen = h.sim_requests().await;
+    let last = seen.last().unwrap();
+    assert_eq!(last["model"], "model-b");
+    let messages = last["body"]["messages"].as_array().unwrap();
+    assert_eq!(messages[messages.len() - 2]["role"], "assistant");
+    assert_eq!(messages[messages.len() - 2]["content"].as_str().unwrap().split_whitespace().count(), 3);
+    // Records: the cut attempt billed for what it produced (counted: the
+    // stream was cut before its usage), the continuation final.
+    let records = eventually(Duration::from_secs(5), || async {
+        let r = h.usage_records().await;
+        r.iter().any(|x| x.error_kind.as_deref() == Some("cut_rescued")).then_some(r)
+    });
+    let records = records.await.expect("the cut attempt is recorded");
+    let cut = records.iter().find(|x| x.error_kind.as_deref() == Some("cut_rescued")).unwrap();
+    assert_eq!((cut.deployment.as_deref(), cut.is_final), (Some("chat-a"), false));
+    assert!(cut.output_tokens.is_some_and(|n| n > 0), "{cut:?}");
+    let last = records.iter().rfind(|x| x.is_final && x.route.as_deref() == Some("rescued")).unwrap();
+    assert_eq!((last.deployment.as_deref(), last.status, last.attempts), (Some("chat-b"), 200, 2));
+
+    // A stall (silent past idle) is continued too, for an Anthropic client.
+    h.set_knobs("model-a", json!({"answer_tokens": 8, "tokens_per_sec": 1.5})).await;
+    let body =
+        json!({"model": "rescued", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let started = Instant::now();
+    let r = h.post("/v1/messages", &key).json(&body).send().await.unwrap();
+    let sse = r.text().await.unwrap();
+    assert!(sse.trim_end().ends_with("{\"type\":\"message_stop\"}"), "{sse}");
+    assert!(!sse.contains("event: error"), "{sse}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let metrics = h.metrics().await;
+    assert!(metrics.contains(r#"switchyard_stream_rescues_total{deployment="chat-a",result="ok"} 2"#), "{metrics}");
+    let note = "rescue on: 2 of 2 whole; rescue off: 1 in-band error, no [DONE]";
+    row(&h, "5 mid-stream cut and stall", 3, 1, None, None, note).await;
+}
+
+#[tokio::test]
+async fn a_slow_first_attempt_is_hedged_and_the_first_answer_wins() {
+    let config = base_config("", "", "  - { name: hedged, targets: [chat-a, chat-b], hedge: { delay: 150ms } }");
+    let h = Harness::start(bin(), &config);
+    let key = h.key().await;
+    h.set_knobs("model-a", json!({"latency_ms": 2000})).await;
+    let started = Instant::now();
+    let r = h.post("/v1/chat/completions", &key).json(&chat_body("hedged")).send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        (r.headers()["x-switchyard-route"].to_str().unwrap(), r.headers()["x-switchyard-attempts"].to_str().unwrap()),
+        ("chat-b", "2")
+    );
+    assert!(took >= Duration::from_millis(150) && took < Duration::from_millis(1500), "{took:?}");
+    // The cancelled attempt is recorded and billed for its prompt.
+    let records = eventually(Duration::from_secs(5), || async {
+        let r = h.usage_records().await;
+        (r.len() >= 2).then_some(r)
+    });
+    let records = records.await.unwrap();
+    let cancelled = records.iter().find(|r| r.error_kind.as_deref() == Some("hedge_cancelled")).expect("{records:?}");
+    assert_eq!((cancelled.deployment.as_deref(), cancelled.is_final), (Some("chat-a"), false));
+    assert!(cancelled.input_tokens.is_some_and(|n| n > 0));
+    let last = records.iter().find(|r| r.is_final).unwrap();
+    assert_eq!((last.deployment.as_deref(), last.attempts), (Some("chat-b"), 2));
+    // A fast first attempt is not hedged.
+    h.set_knobs("model-a", json!({"latency_ms": 0})).await;
+    let r = h.post("/v1/chat/completions", &key).json(&chat_body("hedged")).send().await.unwrap();
+    assert_eq!(
+        (r.headers()["x-switchyard-route"].to_str().unwrap(), r.headers()["x-switchyard-attempts"].to_str().unwrap()),
+        ("chat-a", "1")
+    );
+    let metrics = h.metrics().await;
+    assert!(metrics.contains(r#"switchyard_hedges_total{route="hedged",result="won"} 1"#), "{metrics}");
+    assert!(!metrics.contains(r#"result="lost""#), "{metrics}");
 }
