@@ -392,10 +392,14 @@ async fn a_stream_cut_or_stalled_mid_answer_is_continued_on_the_fallback_when_th
     h.set_knobs("model-a", json!({"answer_tokens": 8, "cut_after_tokens": 3})).await;
     h.set_knobs("model-b", json!({"answer_tokens": 4})).await;
 
-    // Rescue off (route failover): an in-band error, no [DONE].
+    // Rescue off (route failover): an in-band error, no [DONE]; the record
+    // says the stream failed and what it produced.
     let r = h.post("/v1/chat/completions", &key).json(&stream_body("failover", None)).send().await.unwrap();
     let (text, done, error) = stream_text(&r.text().await.unwrap());
     assert!(!text.is_empty() && !done && error, "{text}");
+    let cut = h.wait_usage(1).await;
+    assert_eq!(cut[0].error_kind.as_deref(), Some("upstream_failed"), "{cut:?}");
+    assert!(cut[0].output_tokens.is_some_and(|n| n > 0), "{cut:?}");
 
     // Rescue on: one whole answer — chat-a's first words, then chat-b's.
     let r = h.post("/v1/chat/completions", &key).json(&stream_body("rescued", Some(true))).send().await.unwrap();
