@@ -196,7 +196,9 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
             // Mode degradation: a stream's retries ask for a whole answer.
             let result = if retry && head.stream && retries.buffer_streams {
                 cx.metrics.buffered_streams.inc(&[&deployment.name]);
-                buffered(deployment, &cx, &body, &mut canonical[usize::from(step.masked)], restore).await
+                // Boxed: rare, and its future would otherwise enlarge every
+                // request's (ADR 0005).
+                Box::pin(buffered(deployment, &cx, &body, &mut canonical[usize::from(step.masked)], restore)).await
             } else if cx.stream_rescue && !step.masked {
                 // The rest of the plan may continue a cut stream.
                 let others = plan
@@ -204,7 +206,7 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                     .filter(|s| !s.masked && !Arc::ptr_eq(&s.deployment, deployment))
                     .map(|s| s.deployment.clone())
                     .collect();
-                rescuable(deployment, &cx, &body, &mut canonical[0], others).await
+                Box::pin(rescuable(deployment, &cx, &body, &mut canonical[0], others)).await
             } else if let Some((other, delay, busy2)) = hedge_of(&cx, plan, i, round) {
                 // Hedged: a second attempt if the first is slow; the first
                 // answer wins.
@@ -218,7 +220,7 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                         ));
                     }
                 };
-                let h = hedged(deployment, &other, delay, &cx, &body, prepared, second).await;
+                let h = Box::pin(hedged(deployment, &other, delay, &cx, &body, prepared, second)).await;
                 if h.launched {
                     cx.metrics.hedges.inc(&[cx.route, if h.second_won { "won" } else { "lost" }]);
                     let (loser, loser_took) =
@@ -508,9 +510,14 @@ async fn rescuable(
         Some(c) => c,
         None => canonical.insert(translate::decode(cx.op, cx.dialect, body.bytes).map_err(bad)?),
     };
-    let Canonical::Chat(request) = &*canonical else {
+    let Canonical::Chat(request) = canonical else {
         return Err(ProviderError::new(ProviderErrorKind::Rejected, "only chat streams can be rescued"));
     };
+    // Usage from upstream whatever the client asked (the client's encoder
+    // still follows the client).
+    request.include_usage = true;
+    let request = request.clone();
+    let canonical = Canonical::Chat(request.clone());
     let t = deployment.timeouts;
     let start = Instant::now();
     let total = (start + t.total.get()).min(cx.deadline);
@@ -518,7 +525,7 @@ async fn rescuable(
     let upstream_request = UpstreamRequest {
         operation: cx.op,
         model: deployment.model.clone(),
-        body: translate::encode(canonical, deployment.format, &deployment.model).map_err(bad)?,
+        body: translate::encode(&canonical, deployment.format, &deployment.model).map_err(bad)?,
         stream: true,
         request_id: cx.request_id.to_string(),
         head_by: None,
@@ -534,7 +541,7 @@ async fn rescuable(
     let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
     let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
     relay.rescue_with(super::rescue::Rescue {
-        request: request.clone(),
+        request,
         fallbacks: others,
         request_id: cx.request_id.to_string(),
         deadline: cx.deadline,

@@ -216,7 +216,14 @@ impl Gateway {
         let quota = account.admission.as_ref().map(|a| crate::limits::headers::headers(a.quota()));
         // A slot in the route's and the gateway's queues, or shed.
         let queues = (&plan.route.name, plan.route.queue.as_ref(), &rt.config.resilience.admission);
-        match self.admission.admit(queues.0, queues.1, queues.2, deadline, &self.metrics).await {
+        // Boxed, and only with a queue configured: its future would
+        // otherwise enlarge every request's (ADR 0005).
+        let queued = queues.1.is_some() || queues.2.max_concurrency > 0;
+        let admitted = match queued {
+            true => Box::pin(self.admission.admit(queues.0, queues.1, queues.2, deadline, &self.metrics)).await,
+            false => Ok(Default::default()),
+        };
+        match admitted {
             Ok(admitted) => account.admitted = Some(admitted),
             Err((shed, which)) => {
                 self.metrics.requests_shed.inc(&[shed.as_str()]);
