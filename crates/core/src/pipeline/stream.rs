@@ -317,7 +317,7 @@ impl Relay {
                 }
                 Ok(Some(Err(e))) => {
                     let why = format!("upstream stream broke: {}", e.message);
-                    if self.rescue(&why).await {
+                    if Box::pin(self.rescue(&why)).await {
                         continue;
                     }
                     return Some(self.fail(ErrorKind::UpstreamFailed, &why));
@@ -328,7 +328,7 @@ impl Relay {
                     if self.done {
                         return last;
                     }
-                    if self.rescue("upstream closed the stream before it finished").await {
+                    if Box::pin(self.rescue("upstream closed the stream before it finished")).await {
                         match last {
                             Some(frame) => return Some(frame),
                             None => continue,
@@ -345,7 +345,7 @@ impl Relay {
                     } else {
                         "upstream went silent for longer than the idle deadline"
                     };
-                    if hard != self.deadlines.total && self.rescue(what).await {
+                    if hard != self.deadlines.total && Box::pin(self.rescue(what)).await {
                         continue;
                     }
                     return Some(self.fail(ErrorKind::UpstreamTimeout, what));
@@ -503,6 +503,8 @@ impl Relay {
 
     /// Continues a broken stream on the next deployment that answers
     /// (`true`), or says why not (`false`: the caller sends the error).
+    /// Callers box it: every open stream holds `next_frame`'s future, which
+    /// would otherwise have room for this one's (~2 KB per stream).
     async fn rescue(&mut self, why: &str) -> bool {
         let Some(mut rescue) = self.rescue.take() else { return false };
         let rescued = self.continue_on(&mut rescue, why).await;
