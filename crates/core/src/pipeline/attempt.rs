@@ -494,6 +494,40 @@ async fn hedged(
     Hedge { result, launched: true, second_won, loser_error, first_took, second_took }
 }
 
+/// The client's request in canonical form, decoded once per request.
+fn canonical_of<'c>(
+    cx: &Context<'_>,
+    body: &Body<'_>,
+    slot: &'c mut Option<Canonical>,
+) -> Result<&'c mut Canonical, ProviderError> {
+    match slot {
+        Some(c) => Ok(c),
+        None => Ok(slot.insert(translate::decode(cx.op, cx.dialect, body.bytes).map_err(rejected)?)),
+    }
+}
+
+/// The request for `deployment`, encoded from the canonical form.
+fn upstream_request(
+    cx: &Context<'_>,
+    deployment: &Deployment,
+    canonical: &Canonical,
+    stream: bool,
+) -> Result<UpstreamRequest, ProviderError> {
+    Ok(UpstreamRequest {
+        operation: cx.op,
+        model: deployment.model.clone(),
+        body: translate::encode(canonical, deployment.format, &deployment.model).map_err(rejected)?,
+        stream,
+        request_id: cx.request_id.to_string(),
+        head_by: None,
+    })
+}
+
+/// A body the translator refused, as an attempt's error (the caller's).
+fn rejected(e: GatewayError) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::Rejected, e.message)
+}
+
 /// A stream on a route with `stream_rescue`: relayed through the canonical
 /// form (so a continuation can be re-encoded onto it), with what a rescue
 /// needs.
@@ -505,12 +539,7 @@ async fn rescuable(
     others: Vec<Arc<Deployment>>,
 ) -> Result<(Answer, Limits), ProviderError> {
     let head = body.head;
-    let bad = |e: GatewayError| ProviderError::new(ProviderErrorKind::Rejected, e.message);
-    let canonical = match canonical {
-        Some(c) => c,
-        None => canonical.insert(translate::decode(cx.op, cx.dialect, body.bytes).map_err(bad)?),
-    };
-    let Canonical::Chat(request) = canonical else {
+    let Canonical::Chat(request) = canonical_of(cx, body, canonical)? else {
         return Err(ProviderError::new(ProviderErrorKind::Rejected, "only chat streams can be rescued"));
     };
     // Usage from upstream whatever the client asked (the client's encoder
@@ -522,14 +551,7 @@ async fn rescuable(
     let start = Instant::now();
     let total = (start + t.total.get()).min(cx.deadline);
     let first_token = (start + t.first_token.get()).min(total);
-    let upstream_request = UpstreamRequest {
-        operation: cx.op,
-        model: deployment.model.clone(),
-        body: translate::encode(&canonical, deployment.format, &deployment.model).map_err(bad)?,
-        stream: true,
-        request_id: cx.request_id.to_string(),
-        head_by: None,
-    };
+    let upstream_request = upstream_request(cx, deployment, &canonical, true)?;
     let response = tokio::time::timeout_at(first_token, deployment.provider.send(upstream_request))
         .await
         .map_err(|_| ProviderError::new(ProviderErrorKind::Timeout, "no response before the first_token deadline"))??;
@@ -562,23 +584,12 @@ async fn buffered(
     restore: Option<&Arc<switchyard_pii::Restorer>>,
 ) -> Result<(Answer, Limits), ProviderError> {
     let head = body.head;
-    let bad = |e: GatewayError| ProviderError::new(ProviderErrorKind::Rejected, e.message);
-    let canonical = match canonical {
-        Some(c) => c,
-        None => canonical.insert(translate::decode(cx.op, cx.dialect, body.bytes).map_err(bad)?),
-    };
+    let canonical = canonical_of(cx, body, canonical)?;
     // Every later attempt of this request is buffered too: set once.
     if let Canonical::Chat(r) = canonical {
         r.stream = false;
     }
-    let request = UpstreamRequest {
-        operation: cx.op,
-        model: deployment.model.clone(),
-        body: translate::encode(canonical, deployment.format, &deployment.model).map_err(bad)?,
-        stream: false,
-        request_id: cx.request_id.to_string(),
-        head_by: None,
-    };
+    let request = upstream_request(cx, deployment, canonical, false)?;
     let t = deployment.timeouts;
     let start = Instant::now();
     let total = (start + t.total.get()).min(cx.deadline);
