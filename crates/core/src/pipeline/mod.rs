@@ -165,6 +165,9 @@ impl Gateway {
                 if e.kind == crate::ErrorKind::PolicyRefused {
                     self.policy_refused(&key, &route.name, &e.message, inbound.origin());
                 }
+                // A refusal counts against the request's arm too (a canary
+                // whose deployments are all down is failing).
+                account.arm = routing::arm_of(&route, &request);
                 return Err(fail(account, e).await);
             }
         };

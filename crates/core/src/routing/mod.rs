@@ -208,6 +208,15 @@ pub fn evaluate(route: &Route, req: &Request<'_>, commit: bool) -> Evaluation {
     Evaluation { candidates, eligible, arm, arm_name }
 }
 
+/// The split arm a request is on (`stable` or the arm's name; `None`: the
+/// route has no split) — what [`evaluate`] decides, for a request the
+/// router refused (its outcome still counts for the arm).
+pub fn arm_of(route: &Route, req: &Request<'_>) -> Option<String> {
+    let split = route.split.as_ref()?;
+    let (arm, _) = split.assign(&route.name, req.subject, req.scenario);
+    Some(arm.map_or_else(|| "stable".to_string(), |a| a.name.clone()))
+}
+
 /// The plan for a request on `route`, or why no deployment may serve it.
 pub fn plan(route: &Arc<Route>, req: &Request<'_>) -> Result<Plan, GatewayError> {
     let evaluation = evaluate(route, req, true);

@@ -764,11 +764,12 @@ async fn rollouts_step_on_schedule_roll_back_gradually_trip_on_errors_and_surviv
 
     // The error guard: a canary failing every request is rolled back by itself.
     let body = json!({"route": "chat", "arm": "risky", "targets": ["chat-a"], "percent": 100,
-                      "max_error_rate": 0.5, "min_requests": 2, "on_errors": "rollback"});
+                      "max_error_rate": 0.5, "min_requests": 3, "on_errors": "rollback"});
     assert_eq!(h.admin("POST", "/api/v1/rollouts", ADMIN_TOKEN, body).await.0, 201);
     h.set_knobs("model-a", json!({"error_rate": 1.0, "error_status": 500})).await;
-    // Two requests fail (three attempts each, until chat-a's breaker opens).
-    for _ in 0..2 {
+    // Three requests fail: two by their attempts (until chat-a's breaker
+    // opens), the third refused with its arm's only deployment down.
+    for _ in 0..3 {
         let (status, _, _) = chat_with(&h, &key, ask("chat", "hi"), &[]).await;
         assert!(status >= 500, "{status}");
     }
@@ -777,7 +778,7 @@ async fn rollouts_step_on_schedule_roll_back_gradually_trip_on_errors_and_surviv
     h.set_knobs("model-a", json!({"error_rate": 0.0})).await;
     let audited = eventually(Duration::from_secs(5), || async {
         let (_, audit) = h.admin("GET", "/api/v1/audit?action=config.rollout", ADMIN_TOKEN, Value::Null).await;
-        audit.to_string().contains("chat/risky: rolled back: 2 of 2 requests failed").then_some(audit)
+        audit.to_string().contains("chat/risky: rolled back: 3 of 3 requests failed").then_some(audit)
     });
     assert!(audited.await.is_some(), "no audit entry for the guard");
 }
