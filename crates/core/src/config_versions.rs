@@ -79,6 +79,7 @@ impl Gateway {
             match self.store.put_config_version(&v, newest.map_or(0, |n| n.version)).await {
                 Ok(n) => {
                     self.set_running(n, v.created_at);
+                    self.announce_config(n);
                     return Some(n);
                 }
                 // Another replica stored one meanwhile: look again.
@@ -92,9 +93,18 @@ impl Gateway {
         None
     }
 
+    /// Tells other replicas (Redis, when configured) that version `n` was
+    /// stored; they poll for it anyway every `admin.refresh_interval`.
+    fn announce_config(&self, n: i64) {
+        if let Some(feed) = &self.changes {
+            feed.announce_config(n);
+        }
+    }
+
     /// Runs the newest stored version if it is newer than the one running:
-    /// how a change made through another replica's API reaches this one.
-    /// Called every second by the server. A version that does not load here
+    /// how a change made through another replica reaches this one. Called
+    /// by the server every `admin.refresh_interval`, and at once when
+    /// another replica announces a version. A version that does not load here
     /// (an environment variable this replica lacks) is logged and skipped.
     pub async fn sync_config(&self) {
         let newest = match self.store.newest_config_version().await {
@@ -283,6 +293,7 @@ impl Gateway {
         })?;
         self.install(next);
         self.set_running(n, v.created_at);
+        self.announce_config(n);
         let record = AuditRecord::new(actor, format!("config.{source}"), origin)
             .target("config_version", &n.to_string())
             .reason(reason.to_string());

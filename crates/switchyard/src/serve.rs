@@ -111,11 +111,15 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     // Other replicas' changes: announced through Redis (at once), and
     // polled for (the backstop).
     let changed = Arc::new(tokio::sync::Notify::new());
+    let config_changed = Arc::new(tokio::sync::Notify::new());
     if let Some(redis) = &config.redis {
-        let notify = changed.clone();
-        RedisFeed::subscribe(redis, move |_| notify.notify_one(), stop_rx.clone())?;
+        let (directory, config) = (changed.clone(), config_changed.clone());
+        // Config versions come as negative numbers (ChangeFeed).
+        let on_change = move |seq: i64| if seq < 0 { config.notify_one() } else { directory.notify_one() };
+        RedisFeed::subscribe(redis, on_change, stop_rx.clone())?;
     }
     tokio::spawn(poll_directory(gateway.clone(), changed, stop_rx.clone()));
+    tokio::spawn(sync_config(gateway.clone(), config_changed, stop_rx.clone()));
     tokio::spawn(every_second(gateway.clone(), stop_rx.clone()));
     tokio::spawn(switchyard_core::resilience::prober::run(gateway.clone(), stop_rx.clone()));
 
@@ -209,8 +213,21 @@ async fn every_second(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         if gateway.runtime().config.deployments.iter().any(|d| d.node.is_some()) {
             gateway.poll_nodes().await;
         }
-        gateway.sync_config().await;
         gateway.rollout_tick().await;
+    }
+}
+
+/// Runs config versions stored through other replicas: when one announces
+/// a version (Redis), and every `admin.refresh_interval` regardless.
+async fn sync_config(gateway: Arc<Gateway>, changed: Arc<tokio::sync::Notify>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let interval = gateway.runtime().config.admin.refresh_interval.get();
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = changed.notified() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        gateway.sync_config().await;
     }
 }
 

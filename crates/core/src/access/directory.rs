@@ -237,12 +237,19 @@ fn put_key(dir: &mut Directory, e: &DirEntry) -> Result<(), String> {
     Ok(())
 }
 
-/// Tells other replicas that the directory changed, so they refresh at
-/// once instead of at their next poll (Redis pub/sub, in the store crate).
+/// Tells other replicas that the directory or the config changed, so they
+/// refresh at once instead of at their next poll (Redis pub/sub, in the
+/// store crate). One channel, one number: the directory's sequence (≥ 0),
+/// or a config version n as −n.
 pub trait ChangeFeed: Send + Sync + 'static {
     /// Announces that the store's directory reached `seq`. Fire and
     /// forget: a lost announcement is covered by polling.
     fn announce(&self, seq: i64);
+
+    /// Announces that config version `version` was stored.
+    fn announce_config(&self, version: i64) {
+        self.announce(-version);
+    }
 }
 
 /// The live directory, and how it catches up with the store.

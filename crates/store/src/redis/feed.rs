@@ -1,6 +1,7 @@
-//! [`RedisFeed`]: directory change notifications between replicas over
-//! Redis pub/sub, channel `{prefix}:directory`, the message being the
-//! directory's sequence number in decimal.
+//! [`RedisFeed`]: change notifications between replicas over Redis
+//! pub/sub, channel `{prefix}:directory`, the message a number in decimal:
+//! the directory's sequence number (≥ 0), or a stored config version n as
+//! −n (see `ChangeFeed`).
 //!
 //! Both directions are best effort: an announcement that is lost (Redis
 //! down, a subscriber reconnecting) is caught up by the replicas' regular

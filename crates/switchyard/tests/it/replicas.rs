@@ -297,3 +297,36 @@ async fn a_config_change_through_one_replica_runs_on_the_other_and_a_scheduled_s
     assert_eq!(sources, ["rollout", "rollout", "file"], "one version per step: {versions}");
     assert_eq!(served_by(&a, &key, "chat").await, "slow");
 }
+
+#[tokio::test]
+async fn with_redis_a_config_change_reaches_the_other_replica_at_once_not_at_its_next_poll() {
+    let (Some(pg), Some(redis)) = (service("SWITCHYARD_TEST_POSTGRES_URL"), service("SWITCHYARD_TEST_REDIS_URL"))
+    else {
+        return;
+    };
+    let db = Database::create(&pg);
+    // Polls every 30 s: only the announcement can be this quick.
+    let prefix = format!("sy-test-{:08x}", fastrand::u32(..));
+    let slow = |c: String| c.replace("refresh_interval: 250ms", "refresh_interval: 30s");
+    let a = Harness::start(&bin(), &slow(config(&db.url, Some(&redis), &prefix)));
+    let b = Harness::start(&bin(), &slow(config(&db.url, Some(&redis), &prefix)));
+    tokio::time::sleep(Duration::from_millis(300)).await; // B subscribed
+    let (_, created) = admin(&a, reqwest::Method::POST, "/api/v1/keys", json!({"name": "k"})).await;
+    let key = created["key"].as_str().unwrap().to_string();
+    wait_known(&b, &key).await;
+    assert_eq!(served_by(&b, &key, "chat").await, "fast");
+    let body = json!({"route": "chat", "targets": ["slow"], "percent": 100});
+    let (status, made) = admin(&a, reqwest::Method::POST, "/api/v1/rollouts", body).await;
+    assert_eq!(status, 201, "{made}");
+    let start = Instant::now();
+    let (_, list) = loop {
+        let listed = admin(&b, reqwest::Method::GET, "/api/v1/rollouts", Value::Null).await;
+        if listed.1["data"].as_array().is_some_and(|d| !d.is_empty()) {
+            break listed;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "replica B waited for its poll");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("config change seen by the other replica after {:?}", start.elapsed());
+    assert_eq!(list["data"][0]["targets"], json!(["slow"]));
+}
