@@ -207,13 +207,12 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                     .map(|s| s.deployment.clone())
                     .collect();
                 Box::pin(rescuable(deployment, &cx, &body, &mut canonical[0], others)).await
-            } else if let Some((other, delay, busy2)) = hedge_of(&cx, plan, i, round) {
+            } else if let Some((other, delay)) = hedge_of(&cx, plan, i, round) {
                 // Hedged: a second attempt if the first is slow; the first
                 // answer wins.
                 let second = match prepare(&other, &cx, &body, &mut canonical[0]) {
                     Ok(p) => p,
                     Err(_) => {
-                        other.live.health.abandon();
                         return Err(GatewayError::new(
                             crate::ErrorKind::Internal,
                             "hedge: the request could not be prepared",
@@ -251,14 +250,12 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                         }
                     }
                     if h.second_won {
-                        account.busy = Some(busy2);
+                        account.busy = h.busy;
                         account.record.deployment = Some(other.name.clone());
                         account.record.model = Some(other.model.to_string());
                         account.priced = Some(other.clone());
                         hedge_winner = Some(other.clone());
                     }
-                } else {
-                    other.live.health.abandon();
                 }
                 h.result
             } else {
@@ -413,11 +410,12 @@ fn prepare(
 
 type Limits = Vec<(&'static str, String)>;
 
-/// Where a hedge would go and after how long, with its slot taken: the
-/// plan's next deployment (or this one again), for a first-round,
-/// non-stream, unmasked request on a route with `hedge` — once the delay is
-/// known (configured, or this deployment's p95 from 16 samples).
-fn hedge_of(cx: &Context<'_>, plan: &[Step], i: usize, round: u32) -> Option<(Arc<Deployment>, Duration, Busy)> {
+/// Where a hedge would go and after how long: the plan's next deployment
+/// (or this one again), for a first-round, non-stream, unmasked request on
+/// a route with `hedge` — once the delay is known (configured, or this
+/// deployment's p95 from 16 samples) and while that deployment is up. Its
+/// slots are taken only when the hedge is sent.
+fn hedge_of(cx: &Context<'_>, plan: &[Step], i: usize, round: u32) -> Option<(Arc<Deployment>, Duration)> {
     let hedge = cx.hedge?;
     let step = &plan[i];
     if round > 0 || step.masked || cx.masked.is_some() {
@@ -433,19 +431,16 @@ fn hedge_of(cx: &Context<'_>, plan: &[Step], i: usize, round: u32) -> Option<(Ar
     }
     .max(hedge.min_delay.get());
     let other = plan.get(i + 1).filter(|s| !s.masked).map_or(&step.deployment, |s| &s.deployment).clone();
-    let busy = other.live.try_busy(other.max_concurrency)?;
-    if other.live.health.check(cx.resilience, std::time::Instant::now()).is_err() {
-        return None;
-    }
-    let (ok, _) = other.live.health.begin(cx.resilience, false, std::time::Instant::now());
-    ok.ok()?;
-    Some((other, delay, busy))
+    other.live.health.check(cx.resilience, std::time::Instant::now()).ok()?;
+    Some((other, delay))
 }
 
 struct Hedge {
     result: Result<(Answer, Limits), ProviderError>,
     /// The second attempt was sent.
     launched: bool,
+    /// Its place in flight at its deployment.
+    busy: Option<Busy>,
     second_won: bool,
     /// The other attempt failed (its status and kind) rather than being
     /// cancelled.
@@ -472,10 +467,29 @@ async fn hedged(
     tokio::select! {
         r = &mut a => {
             let (first_took, second_took) = (started.elapsed(), Duration::ZERO);
-            return Hedge { result: r, launched: false, second_won: false, loser_error: None, first_took, second_took };
+            return Hedge { result: r, launched: false, busy: None, second_won: false, loser_error: None, first_took, second_took };
         }
         () = tokio::time::sleep(delay) => {}
     }
+    // The second deployment's slots, now: at its max_concurrency, or its
+    // breaker closed to it meanwhile, there is no hedge.
+    let admitted = second
+        .live
+        .try_busy(second.max_concurrency)
+        .filter(|_| second.live.health.begin(cx.resilience, false, std::time::Instant::now()).0.is_ok());
+    let Some(busy) = admitted else {
+        let r = a.await;
+        let (first_took, second_took) = (started.elapsed(), Duration::ZERO);
+        return Hedge {
+            result: r,
+            launched: false,
+            busy: None,
+            second_won: false,
+            loser_error: None,
+            first_took,
+            second_took,
+        };
+    };
     let launched_at = Instant::now();
     let b = attempt(second, cx, body, p2, None);
     tokio::pin!(b);
@@ -491,7 +505,7 @@ async fn hedged(
         },
     };
     let (first_took, second_took) = (started.elapsed(), launched_at.elapsed());
-    Hedge { result, launched: true, second_won, loser_error, first_took, second_took }
+    Hedge { result, launched: true, busy: Some(busy), second_won, loser_error, first_took, second_took }
 }
 
 /// The client's request in canonical form, decoded once per request.

@@ -449,7 +449,11 @@ async fn a_stream_cut_or_stalled_mid_answer_is_continued_on_the_fallback_when_th
 
 #[tokio::test]
 async fn a_slow_first_attempt_is_hedged_and_the_first_answer_wins() {
-    let config = base_config("", "", "  - { name: hedged, targets: [chat-a, chat-b], hedge: { delay: 150ms } }");
+    let config = base_config(
+        "",
+        "",
+        "  - { name: hedged, targets: [chat-a, chat-b], hedge: { delay: 150ms } }\n  - { name: patient, targets: [chat-a, chat-b], hedge: { delay: 2s } }",
+    );
     let h = Harness::start(bin(), &config);
     let key = h.key().await;
     h.set_knobs("model-a", json!({"latency_ms": 2000})).await;
@@ -480,6 +484,16 @@ async fn a_slow_first_attempt_is_hedged_and_the_first_answer_wins() {
         (r.headers()["x-switchyard-route"].to_str().unwrap(), r.headers()["x-switchyard-attempts"].to_str().unwrap()),
         ("chat-a", "1")
     );
+    // Until a hedge is sent, the request is in flight at its first
+    // deployment only (the second's slots are taken when it is sent).
+    h.set_knobs("model-a", json!({"latency_ms": 800})).await;
+    let slow = h.post("/v1/chat/completions", &key).json(&chat_body("patient")).send();
+    let slow = tokio::spawn(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (a, b) = (deployment(&h, "chat-a").await, deployment(&h, "chat-b").await);
+    assert_eq!((a["in_flight"].as_u64(), b["in_flight"].as_u64()), (Some(1), Some(0)));
+    let r = slow.await.unwrap().unwrap();
+    assert_eq!(r.headers()["x-switchyard-attempts"], "1");
     let metrics = h.metrics().await;
     assert!(metrics.contains(r#"switchyard_hedges_total{route="hedged",result="won"} 1"#), "{metrics}");
     assert!(!metrics.contains(r#"result="lost""#), "{metrics}");
