@@ -136,8 +136,13 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
         for (i, step) in plan.iter().enumerate() {
             let deployment = &step.deployment;
             let retry = round > 0;
-            if retry && again[i].take().is_none_or(|at| at > Instant::now()) {
-                continue;
+            if retry {
+                // Due now: tried in this round; not yet (a longer
+                // retry-after): kept for a later round.
+                match again[i] {
+                    Some(at) if at <= Instant::now() => again[i] = None,
+                    _ => continue,
+                }
             }
             if Instant::now() >= cx.deadline {
                 break 'rounds;

@@ -498,3 +498,27 @@ async fn a_slow_first_attempt_is_hedged_and_the_first_answer_wins() {
     assert!(metrics.contains(r#"switchyard_hedges_total{route="hedged",result="won"} 1"#), "{metrics}");
     assert!(!metrics.contains(r#"result="lost""#), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_deployment_that_asked_to_wait_is_retried_once_its_retry_after_passed() {
+    // Backoffs of 0.5–1 s then 1–2 s: round 1 comes before chat-a's
+    // retry-after (1 s) is up, round 2 after it.
+    let h = start_with(
+        "  retries: { max: 2, backoff: 1s, max_backoff: 2s }",
+        "timeouts: { first_token: 2s, idle: 2s, total: 5s }",
+    );
+    let key = h.key().await;
+    // chat-a: 429, come back in 1 s; chat-b: fails at once, twice.
+    h.set_knobs("model-a", json!({"rate_limit_next": 1, "retry_after_s": 1})).await;
+    h.set_knobs("model-b", json!({"fail_next": 2, "error_status": 503})).await;
+    let started = Instant::now();
+    let (status, route, attempts) = ask(&h, &key, &chat_body("failover")).await;
+    // chat-a is kept for the round where it is due (not dropped from the
+    // round where it was not), and answers.
+    assert_eq!((status, route.as_str()), (200, "chat-a"), "attempts {attempts}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    let models: Vec<String> =
+        h.sim_requests().await.iter().map(|r| r["model"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(models.first().map(String::as_str), Some("model-a"));
+    assert_eq!(models.last().map(String::as_str), Some("model-a"), "{models:?}");
+}
