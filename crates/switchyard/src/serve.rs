@@ -201,9 +201,9 @@ async fn connect_redis(config: &Config) -> Result<Option<Shared>, String> {
     }))
 }
 
-/// Every second: compute nodes' heartbeats received by other replicas,
-/// and nodes that went silent (docs/routing.md#compute-nodes). Only when
-/// some deployment runs on a node.
+/// Every second: compute nodes' heartbeats received by other replicas and
+/// nodes that went silent (docs/routing.md#compute-nodes; only when some
+/// deployment runs on a node), and rollout steps that are due.
 async fn every_second(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -220,14 +220,19 @@ async fn every_second(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
 /// Runs config versions stored through other replicas: when one announces
 /// a version (Redis), and every `admin.refresh_interval` regardless.
 async fn sync_config(gateway: Arc<Gateway>, changed: Arc<tokio::sync::Notify>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let interval = gateway.runtime().config.admin.refresh_interval.get();
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = changed.notified() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
+    while next_refresh(&gateway, &changed, &mut stop).await {
         gateway.sync_config().await;
+    }
+}
+
+/// Waits for `admin.refresh_interval` or an announcement on `changed`;
+/// `false` once the server stops.
+async fn next_refresh(gateway: &Gateway, changed: &tokio::sync::Notify, stop: &mut watch::Receiver<bool>) -> bool {
+    let interval = gateway.runtime().config.admin.refresh_interval.get();
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => true,
+        _ = changed.notified() => true,
+        _ = stop.wait_for(|s| *s) => false,
     }
 }
 
@@ -237,13 +242,7 @@ async fn sync_config(gateway: Arc<Gateway>, changed: Arc<tokio::sync::Notify>, m
 /// next tick; the last good snapshot keeps serving meanwhile.
 async fn poll_directory(gateway: Arc<Gateway>, changed: Arc<tokio::sync::Notify>, mut stop: watch::Receiver<bool>) {
     let mut failing = false;
-    loop {
-        let interval = gateway.runtime().config.admin.refresh_interval.get();
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = changed.notified() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
+    while next_refresh(&gateway, &changed, &mut stop).await {
         match gateway.directory.poll(&*gateway.store).await {
             Ok(n) => {
                 if n > 0 {
