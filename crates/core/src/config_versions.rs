@@ -27,30 +27,51 @@ impl Gateway {
         self.config_version.store(version, Ordering::Release);
     }
 
-    /// At start: the text to run instead of the file's, if any. The file
-    /// is news when its text differs from the newest version that came from
-    /// a file: then it is stored and runs. Otherwise the newest version runs
-    /// — so changes made over the API (rollouts, rollbacks) survive a
-    /// restart until the file itself changes.
-    pub async fn start_config(&self, file_text: &str) -> Option<String> {
+    /// At start, with the file's config running: the file is news when its
+    /// text differs from the newest version that came from a file — then it
+    /// is stored and keeps running. Otherwise the newest version runs — so
+    /// changes made over the API (rollouts, rollbacks) survive a restart
+    /// until the file itself changes. A newest version that does not run
+    /// here leaves the file running, stored as the newest.
+    pub async fn start_config(&self, file_text: &str) {
         let versions = match self.store.config_versions().await {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "config versions not read; running the file");
-                return None;
+                return;
             }
         };
         let newest_file = versions.iter().rev().find(|v| v.source == "file");
-        match (versions.last(), newest_file) {
+        let newest = match (versions.last(), newest_file) {
             (Some(newest), Some(file)) if file.text == file_text => {
                 self.set_running(newest.version, newest.created_at);
-                (newest.version != file.version).then(|| newest.text.clone())
+                if newest.version == file.version {
+                    return;
+                }
+                newest
             }
             _ => {
                 self.record_config(file_text, "system", "file").await;
-                None
+                return;
+            }
+        };
+        match self.run_text(&newest.text) {
+            Ok(()) => tracing::info!(
+                version = newest.version,
+                "running the newest stored config version (made over the API after the file)"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "the newest stored config version does not run; running the file");
+                self.record_config(file_text, "system", "file").await;
             }
         }
+    }
+
+    /// Loads a stored config's text and swaps it in.
+    fn run_text(&self, text: &str) -> Result<(), String> {
+        let config = switchyard_config::load_str(text, "config version", &ProcessEnv).map_err(|e| e.to_string())?;
+        self.install(self.prepare(config)?);
+        Ok(())
     }
 
     /// Stores the file's `text` as a new version unless it is the newest
@@ -119,12 +140,8 @@ impl Gateway {
         if newest.version <= running {
             return;
         }
-        let built = switchyard_config::load_str(&newest.text, "config version", &ProcessEnv)
-            .map_err(|e| e.to_string())
-            .and_then(|config| self.prepare(config));
-        match built {
-            Ok(next) => {
-                self.install(next);
+        match self.run_text(&newest.text) {
+            Ok(()) => {
                 self.metrics.config_reloads.inc(&["ok"]);
                 tracing::info!(version = newest.version, source = %newest.source, actor = %newest.actor, "config version from the store applied");
             }

@@ -14,7 +14,6 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchyard_config::interpolate::ProcessEnv;
 use switchyard_config::Config;
 use switchyard_config::RedisFailure;
 use switchyard_core::access::ChangeFeed;
@@ -92,21 +91,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     // The file, stored as a version if it is news; else the newest stored
     // version (changes made over the API survive restarts).
     if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(newest) = gateway.start_config(&text).await {
-            let applied = switchyard_config::load_str(&newest, "config version", &ProcessEnv)
-                .map_err(|e| e.to_string())
-                .and_then(|c| gateway.reload(c));
-            match applied {
-                Ok(()) => tracing::info!(
-                    version = gateway.config_version().0,
-                    "running the newest stored config version (made over the API after the file)"
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "the newest stored config version does not run; running the file");
-                    gateway.record_config(&text, "system", "file").await;
-                }
-            }
-        }
+        gateway.start_config(&text).await;
     }
     // Other replicas' changes: announced through Redis (at once), and
     // polled for (the backstop).
