@@ -124,29 +124,10 @@ impl Account {
         cost::to_nanos(picos)
     }
 
-    /// Sends a non-final attempt record made by the caller.
-    pub fn send_attempt(&self, r: UsageRecord) {
-        self.sink.send_detached(r);
-    }
-
     /// Records the losing attempt of a hedge, cancelled when the other
     /// answered: billed for its prompt (the provider read it), as estimated.
     pub fn attempt_cancelled(&mut self, loser: &Deployment, attempt: u32, usage: &Usage, took: Duration) {
-        let nanos = self.price_at(loser, usage);
-        let mut r = self.record.for_attempt(attempt);
-        r.is_final = false;
-        r.status = CLIENT_CLOSED;
-        r.error_kind = Some("hedge_cancelled".into());
-        r.deployment = Some(loser.name.clone());
-        r.model = Some(loser.model.to_string());
-        r.latency_ms = took.as_secs_f64() * 1e3;
-        r.input_tokens = usage.input_tokens;
-        r.output_tokens = usage.output_tokens;
-        r.usage_source = usage.source;
-        r.cost_nanos = Some(nanos);
-        let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
-        self.escalated = (self.escalated.0.saturating_add(nanos), self.escalated.1.saturating_add(tokens));
-        self.sink.send_detached(r);
+        self.billed(Some(loser), attempt, usage, took, CLIENT_CLOSED, "hedge_cancelled".into());
     }
 
     /// Records an attempt whose whole answer a cascade sent on to the next
@@ -163,12 +144,18 @@ impl Account {
     }
 
     fn attempt_billed(&mut self, usage: &Usage, took: Duration, status: u16, error_kind: String) {
-        let nanos = self.price(usage);
-        let mut r = self.record.for_attempt(self.record.attempts);
-        r.is_final = false;
-        r.status = status;
-        r.error_kind = Some(error_kind);
-        r.latency_ms = took.as_secs_f64() * 1e3;
+        self.billed(None, self.record.attempts, usage, took, status, error_kind);
+    }
+
+    /// A non-final record of attempt `n` with its usage and cost (at `at`'s
+    /// prices, or the deployment tried last), its spend added to what the
+    /// request commits to its budgets.
+    fn billed(&mut self, at: Option<&Deployment>, n: u32, usage: &Usage, took: Duration, status: u16, kind: String) {
+        let nanos = match at {
+            Some(d) => Some(self.price_at(d, usage)),
+            None => self.price(usage),
+        };
+        let mut r = self.attempt_record(at, n, status, kind, took);
         r.input_tokens = usage.input_tokens;
         r.output_tokens = usage.output_tokens;
         r.usage_source = usage.source;
@@ -176,6 +163,28 @@ impl Account {
         let tokens = usage.input_tokens.unwrap_or(0).saturating_add(usage.output_tokens.unwrap_or(0));
         self.escalated = (self.escalated.0.saturating_add(nanos.unwrap_or(0)), self.escalated.1.saturating_add(tokens));
         self.sink.send_detached(r);
+    }
+
+    /// The non-final record of attempt `n`, made at `at` (absent: the
+    /// deployment the record names now).
+    fn attempt_record(
+        &self,
+        at: Option<&Deployment>,
+        n: u32,
+        status: u16,
+        kind: String,
+        took: Duration,
+    ) -> UsageRecord {
+        let mut r = self.record.for_attempt(n);
+        if let Some(d) = at {
+            r.deployment = Some(d.name.clone());
+            r.model = Some(d.model.to_string());
+        }
+        r.is_final = false;
+        r.status = status;
+        r.error_kind = Some(kind);
+        r.latency_ms = took.as_secs_f64() * 1e3;
+        r
     }
 
     /// The metrics, for the relay's rescue counters.
@@ -188,12 +197,15 @@ impl Account {
     /// upstream's, it produced no usage (so it cost nothing) and it is not
     /// the request's final record.
     pub fn attempt_failed(&self, status: u16, error_kind: &str, took: Duration) {
-        let mut r = self.record.for_attempt(self.record.attempts);
-        r.is_final = false;
-        r.status = status;
-        r.error_kind = Some(error_kind.to_string());
-        r.latency_ms = took.as_secs_f64() * 1e3;
+        let mut r = self.attempt_record(None, self.record.attempts, status, error_kind.to_string(), took);
         r.cost_nanos = self.priced.as_ref().map(|_| 0);
+        self.sink.send_detached(r);
+    }
+
+    /// The same for attempt `n` at `at` (a hedge's other attempt).
+    pub fn attempt_failed_at(&self, at: &Deployment, n: u32, status: u16, error_kind: &str, took: Duration) {
+        let mut r = self.attempt_record(Some(at), n, status, error_kind.to_string(), took);
+        r.cost_nanos = Some(0);
         self.sink.send_detached(r);
     }
 

@@ -236,15 +236,7 @@ pub async fn run(plan: &[Step], cx: Context<'_>, account: &mut Account) -> Resul
                     match &h.loser_error {
                         // It failed: recorded as failed, no usage.
                         Some((status, kind)) => {
-                            let mut r = account.record.for_attempt(loser_n);
-                            r.deployment = Some(loser.name.clone());
-                            r.is_final = false;
-                            r.status = *status;
-                            r.error_kind = Some((*kind).to_string());
-                            r.model = Some(loser.model.to_string());
-                            r.latency_ms = loser_took.as_secs_f64() * 1e3;
-                            r.cost_nanos = Some(0);
-                            account.send_attempt(r);
+                            account.attempt_failed_at(loser, loser_n, *status, kind, loser_took);
                             loser.live.health.finish(cx.resilience, true, std::time::Instant::now());
                         }
                         // Cancelled: billed for the prompt it read.
