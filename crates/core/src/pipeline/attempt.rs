@@ -517,23 +517,6 @@ fn canonical_of<'c>(
     }
 }
 
-/// The request for `deployment`, encoded from the canonical form.
-fn upstream_request(
-    cx: &Context<'_>,
-    deployment: &Deployment,
-    canonical: &Canonical,
-    stream: bool,
-) -> Result<UpstreamRequest, ProviderError> {
-    Ok(UpstreamRequest {
-        operation: cx.op,
-        model: deployment.model.clone(),
-        body: translate::encode(canonical, deployment.format, &deployment.model).map_err(rejected)?,
-        stream,
-        request_id: cx.request_id.to_string(),
-        head_by: None,
-    })
-}
-
 /// A body the translator refused, as an attempt's error (the caller's).
 fn rejected(e: GatewayError) -> ProviderError {
     ProviderError::new(ProviderErrorKind::Rejected, e.message)
@@ -562,7 +545,8 @@ async fn rescuable(
     let start = Instant::now();
     let total = (start + t.total.get()).min(cx.deadline);
     let first_token = (start + t.first_token.get()).min(total);
-    let upstream_request = upstream_request(cx, deployment, &canonical, true)?;
+    let upstream_request =
+        translate::upstream_request(cx.op, cx.request_id, deployment, &canonical, true).map_err(rejected)?;
     let response = tokio::time::timeout_at(first_token, deployment.provider.send(upstream_request))
         .await
         .map_err(|_| ProviderError::new(ProviderErrorKind::Timeout, "no response before the first_token deadline"))??;
@@ -600,7 +584,7 @@ async fn buffered(
     if let Canonical::Chat(r) = canonical {
         r.stream = false;
     }
-    let request = upstream_request(cx, deployment, canonical, false)?;
+    let request = translate::upstream_request(cx.op, cx.request_id, deployment, canonical, false).map_err(rejected)?;
     let t = deployment.timeouts;
     let start = Instant::now();
     let total = (start + t.total.get()).min(cx.deadline);

@@ -530,18 +530,13 @@ impl Relay {
             let anthropic = next.format == switchyard_translate::Format::Anthropic;
             let request = super::rescue::continuation(&rescue.request, &self.delivered.text, anthropic);
             let canonical = translate::Canonical::Chat(request);
-            let Ok(body) = translate::encode(&canonical, next.format, &next.model) else { continue };
+            let op = switchyard_providers::Operation::Chat;
+            let Ok(request) = translate::upstream_request(op, &rescue.request_id, &next, &canonical, true) else {
+                continue;
+            };
             let t = next.timeouts;
             let total = (now + t.total.get()).min(rescue.deadline);
             let first = (now + t.first_token.get()).min(total);
-            let request = switchyard_providers::UpstreamRequest {
-                operation: switchyard_providers::Operation::Chat,
-                model: next.model.clone(),
-                body,
-                stream: true,
-                request_id: rescue.request_id.clone(),
-                head_by: None,
-            };
             let sent = tokio::time::timeout_at(first, next.provider.send(request)).await;
             let upstream = match sent {
                 Ok(Ok(switchyard_providers::UpstreamResponse {

@@ -72,6 +72,25 @@ pub fn encode(canonical: &Canonical, format: Format, model: &str) -> Result<Byte
     encoded.map(Bytes::from).map_err(refused)
 }
 
+/// The request for `deployment`, encoded from the canonical form (the
+/// buffered, rescued and continuation attempts, which always go through it).
+pub fn upstream_request(
+    op: Operation,
+    request_id: &str,
+    deployment: &crate::runtime::Deployment,
+    canonical: &Canonical,
+    stream: bool,
+) -> Result<switchyard_providers::UpstreamRequest, GatewayError> {
+    Ok(switchyard_providers::UpstreamRequest {
+        operation: op,
+        model: deployment.model.clone(),
+        body: encode(canonical, deployment.format, &deployment.model)?,
+        stream,
+        request_id: request_id.to_string(),
+        head_by: None,
+    })
+}
+
 /// Turns a whole upstream answer into the client's format, with its usage
 /// (reported, or counted when the provider gave none).
 pub fn response(
