@@ -671,8 +671,11 @@ pub struct RolloutConfig {
     pub rolling_back: bool,
 }
 
+/// A rollout's `min_requests` when none is given.
+pub const DEFAULT_MIN_REQUESTS: u64 = 20;
+
 fn default_min_requests() -> u64 {
-    20
+    DEFAULT_MIN_REQUESTS
 }
 
 /// What a rollout does when its arm fails more than `max_error_rate`.

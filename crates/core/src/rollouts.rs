@@ -33,7 +33,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use switchyard_config::{ArmConfig, Duration, OnErrors, RolloutConfig, RouteConfig, SplitConfig, Sticky};
+use switchyard_config::{
+    ArmConfig, Duration, OnErrors, RolloutConfig, RouteConfig, SplitConfig, Sticky, DEFAULT_MIN_REQUESTS,
+};
 
 /// An arm's step: route, arm, and when the step began (unix ms).
 type Step = (String, String, i64);
@@ -188,7 +190,7 @@ impl Gateway {
                         paused: false,
                         since: Some(now),
                         max_error_rate: b.max_error_rate,
-                        min_requests: b.min_requests.unwrap_or(20),
+                        min_requests: b.min_requests.unwrap_or(DEFAULT_MIN_REQUESTS),
                         on_errors: b.on_errors,
                         rolling_back: false,
                     }),
@@ -452,7 +454,7 @@ fn schedule(now: i64) -> RolloutConfig {
         paused: false,
         since: Some(now),
         max_error_rate: None,
-        min_requests: 20,
+        min_requests: DEFAULT_MIN_REQUESTS,
         on_errors: OnErrors::Pause,
         rolling_back: false,
     }
