@@ -470,10 +470,13 @@ async fn hedged(
     }
     // The second deployment's slots, now: at its max_concurrency, or its
     // breaker closed to it meanwhile, there is no hedge.
-    let admitted = second
-        .live
-        .try_busy(second.max_concurrency)
-        .filter(|_| second.live.health.begin(cx.resilience, false, std::time::Instant::now()).0.is_ok());
+    let admitted = second.live.try_busy(second.max_concurrency).filter(|_| {
+        let (ok, moved) = second.live.health.begin(cx.resilience, false, std::time::Instant::now());
+        if let Some(t) = moved {
+            crate::resilience::report(&second.name, &t, cx.metrics, cx.alerts);
+        }
+        ok.is_ok()
+    });
     let Some(busy) = admitted else {
         let r = a.await;
         let (first_took, second_took) = (started.elapsed(), Duration::ZERO);
