@@ -128,18 +128,24 @@ impl Gateway {
     /// another replica announces a version. A version that does not load here
     /// (an environment variable this replica lacks) is logged and skipped.
     pub async fn sync_config(&self) {
-        let newest = match self.store.newest_config_version().await {
-            Ok(Some(n)) => n,
-            Ok(None) => return,
+        // The number first: the text is read only when there is news.
+        let (running, _) = self.config_version();
+        match self.store.newest_config_version_number().await {
+            Ok(n) if n > running => {}
+            Ok(_) => return,
             Err(e) => {
                 tracing::debug!(error = %e, "config versions not polled");
                 return;
             }
-        };
-        let (running, _) = self.config_version();
-        if newest.version <= running {
-            return;
         }
+        let newest = match self.store.newest_config_version().await {
+            Ok(Some(n)) if n.version > running => n,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "config versions not read");
+                return;
+            }
+        };
         match self.run_text(&newest.text) {
             Ok(()) => {
                 self.metrics.config_reloads.inc(&["ok"]);

@@ -175,8 +175,11 @@ pub trait Store: Send + Sync + 'static {
     /// is still `after` (0: none); its number. `Conflict` when another
     /// version came first.
     fn put_config_version<'a>(&'a self, v: &'a ConfigVersion, after: i64) -> StoreFuture<'a, i64>;
-    /// The newest config version (polled by every replica).
+    /// The newest config version.
     fn newest_config_version(&self) -> StoreFuture<'_, Option<ConfigVersion>>;
+    /// The newest config version's number, 0 when none (polled by every
+    /// replica: no text read until there is a newer one).
+    fn newest_config_version_number(&self) -> StoreFuture<'_, i64>;
     /// Every config version, oldest first (`version` as stored).
     fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>>;
     fn ping(&self) -> StoreFuture<'_, ()>;
@@ -433,6 +436,13 @@ pub mod memory {
             Box::pin(async move {
                 self.check()?;
                 Ok(lock(&self.config_versions).last().cloned())
+            })
+        }
+
+        fn newest_config_version_number(&self) -> StoreFuture<'_, i64> {
+            Box::pin(async move {
+                self.check()?;
+                Ok(lock(&self.config_versions).last().map_or(0, |v| v.version))
             })
         }
 

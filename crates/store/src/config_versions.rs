@@ -23,6 +23,7 @@ fn insert_sql(p: Placeholders) -> &'static str {
 }
 
 const SELECT_ALL: &str = "SELECT version, created_at, actor, source, text FROM config_versions ORDER BY version";
+const SELECT_NEWEST_NUMBER: &str = "SELECT COALESCE(MAX(version), 0) AS version FROM config_versions";
 const SELECT_NEWEST: &str =
     "SELECT version, created_at, actor, source, text FROM config_versions ORDER BY version DESC LIMIT 1";
 
@@ -32,7 +33,7 @@ trait FromRow {
 }
 
 macro_rules! backend {
-    ($put:ident, $all:ident, $newest:ident, $pool:ty, $row:ty, $p:expr) => {
+    ($put:ident, $all:ident, $newest:ident, $number:ident, $pool:ty, $row:ty, $p:expr) => {
         pub(crate) async fn $put(pool: &$pool, v: &ConfigVersion, after: i64) -> Result<i64, StoreError> {
             use sqlx::Row;
             let inserted = sqlx::query(insert_sql($p))
@@ -60,6 +61,12 @@ macro_rules! backend {
             found.as_ref().map(FromRow::config_version).transpose()
         }
 
+        pub(crate) async fn $number(pool: &$pool) -> Result<i64, StoreError> {
+            use sqlx::Row;
+            let row = sqlx::query(SELECT_NEWEST_NUMBER).fetch_one(pool).await.map_err(err)?;
+            row.try_get::<i64, _>("version").map_err(err)
+        }
+
         impl FromRow for $row {
             fn config_version(&self) -> Result<ConfigVersion, StoreError> {
                 use sqlx::Row;
@@ -75,5 +82,21 @@ macro_rules! backend {
     };
 }
 
-backend!(put_sqlite, all_sqlite, newest_sqlite, sqlx::SqlitePool, sqlx::sqlite::SqliteRow, Placeholders::Anonymous);
-backend!(put_postgres, all_postgres, newest_postgres, sqlx::PgPool, sqlx::postgres::PgRow, Placeholders::Numbered);
+backend!(
+    put_sqlite,
+    all_sqlite,
+    newest_sqlite,
+    number_sqlite,
+    sqlx::SqlitePool,
+    sqlx::sqlite::SqliteRow,
+    Placeholders::Anonymous
+);
+backend!(
+    put_postgres,
+    all_postgres,
+    newest_postgres,
+    number_postgres,
+    sqlx::PgPool,
+    sqlx::postgres::PgRow,
+    Placeholders::Numbered
+);

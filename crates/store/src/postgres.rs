@@ -449,6 +449,10 @@ impl Store for PostgresStore {
         Box::pin(crate::config_versions::newest_postgres(&self.pool))
     }
 
+    fn newest_config_version_number(&self) -> StoreFuture<'_, i64> {
+        Box::pin(crate::config_versions::number_postgres(&self.pool))
+    }
+
     fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {
         Box::pin(crate::config_versions::all_postgres(&self.pool))
     }

@@ -428,6 +428,10 @@ impl Store for SqliteStore {
         Box::pin(crate::config_versions::newest_sqlite(&self.pool))
     }
 
+    fn newest_config_version_number(&self) -> StoreFuture<'_, i64> {
+        Box::pin(crate::config_versions::number_sqlite(&self.pool))
+    }
+
     fn config_versions(&self) -> StoreFuture<'_, Vec<ConfigVersion>> {
         Box::pin(crate::config_versions::all_sqlite(&self.pool))
     }

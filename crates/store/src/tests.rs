@@ -363,12 +363,14 @@ async fn config_versions_are_numbered_in_order(db: &TestDb) {
         text: text.into(),
     };
     assert!(store.newest_config_version().await.unwrap().is_none());
+    assert_eq!(store.newest_config_version_number().await.unwrap(), 0);
     assert_eq!(store.put_config_version(&v("a: 1\n"), 0).await.unwrap(), 1);
     assert_eq!(store.put_config_version(&v("a: 2\n"), 1).await.unwrap(), 2);
     // A writer that read version 1 is refused: version 2 came first.
     let stale = store.put_config_version(&v("a: 3\n"), 1).await.unwrap_err();
     assert!(matches!(stale, StoreError::Conflict(_)), "{stale}");
     assert_eq!(store.newest_config_version().await.unwrap().map(|n| n.version), Some(2));
+    assert_eq!(store.newest_config_version_number().await.unwrap(), 2);
     let all = store.config_versions().await.unwrap();
     assert_eq!(all.iter().map(|x| (x.version, x.text.as_str())).collect::<Vec<_>>(), [(1, "a: 1\n"), (2, "a: 2\n")]);
     assert_eq!(all[0], ConfigVersion { version: 1, ..v("a: 1\n") });
