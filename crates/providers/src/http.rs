@@ -8,9 +8,11 @@
 //! total) are enforced by the core's attempt loop because they span more
 //! than one read.
 //!
-//! This is hyper-util's client used directly (not reqwest): reqwest's own
-//! layers (URL handling, redirect policy) cost ~15% of the gateway's
-//! instructions per request in callgrind (docs/adr/0005).
+//! Plain-HTTP upstreams over HTTP/1.1 go through [`crate::pool`] (hyper's
+//! connection-level client and a pool of our own); TLS upstreams and
+//! `http2: true` providers through hyper-util's pooled client. Neither is
+//! reqwest: its own layers (URL handling, redirect policy) cost ~15% of the
+//! gateway's instructions per request in callgrind (docs/adr/0005).
 
 use crate::error::{ProviderError, ProviderErrorKind};
 use bytes::Bytes;
@@ -23,9 +25,60 @@ use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Legacy = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 
-/// A pooled HTTP client; cheap to clone (clones share the pool).
-pub type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+/// A pooled HTTP client; cheap to clone (clones share the pools).
+#[derive(Clone)]
+pub struct Client {
+    /// `http://` over HTTP/1.1; `None` when the provider asks for HTTP/2.
+    plain: Option<crate::pool::Http1Pool>,
+    /// TLS (HTTP/2 where ALPN picks it), and h2c for `http2: true`.
+    legacy: Legacy,
+}
+
+/// An answer's body from either transport.
+pub enum Body {
+    Pooled(crate::pool::Body),
+    Legacy(Incoming),
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Body::Pooled(b) => std::pin::Pin::new(b).poll_frame(cx),
+            Body::Legacy(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Pooled(b) => b.is_end_stream(),
+            Body::Legacy(b) => b.is_end_stream(),
+        }
+    }
+}
+
+impl Client {
+    /// Sends `request` (absolute URI) and answers the response head; the
+    /// body is read by the caller. Failures are classified here.
+    pub async fn request(&self, request: http::Request<Full<Bytes>>) -> Result<http::Response<Body>, ProviderError> {
+        match &self.plain {
+            Some(pool) if request.uri().scheme() == Some(&http::uri::Scheme::HTTP) => {
+                Ok(pool.send(request).await?.map(Body::Pooled))
+            }
+            _ => match self.legacy.request(request).await {
+                Ok(response) => Ok(response.map(Body::Legacy)),
+                Err(e) => Err(classify_send(&e)),
+            },
+        }
+    }
+}
 
 /// Settings a client is built from; equal settings can share a client
 /// across config reloads (the pool survives).
@@ -49,6 +102,7 @@ pub fn build_client(settings: &ClientSettings) -> Result<Client, ProviderError> 
     http.set_connect_timeout(Some(settings.connect_timeout));
     http.set_nodelay(true);
     http.set_keepalive(Some(Duration::from_secs(30)));
+    let plain = (!settings.http2_only).then(|| crate::pool::Http1Pool::new(http.clone()));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
@@ -75,11 +129,11 @@ pub fn build_client(settings: &ClientSettings) -> Result<Client, ProviderError> 
     } else {
         builder.http2_adaptive_window(true);
     }
-    Ok(builder.build(https))
+    Ok(Client { plain, legacy: builder.build(https) })
 }
 
 /// Classifies a failure to get a response head.
-pub fn classify_send(e: &hyper_util::client::legacy::Error) -> ProviderError {
+fn classify_send(e: &hyper_util::client::legacy::Error) -> ProviderError {
     let kind = if e.is_connect() { ProviderErrorKind::Connect } else { ProviderErrorKind::Protocol };
     ProviderError::new(kind, chain(e))
 }
@@ -90,7 +144,7 @@ pub fn classify_body(e: &hyper::Error) -> ProviderError {
     ProviderError::new(kind, chain(e))
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -104,7 +158,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// Reads at most `limit` bytes of a body; `false` when there was more (the
 /// rest is not read). A body that arrives in one frame (the common case)
 /// is not copied.
-pub async fn read_limited(mut body: Incoming, limit: usize) -> Result<(Bytes, bool), ProviderError> {
+pub async fn read_limited(mut body: Body, limit: usize) -> Result<(Bytes, bool), ProviderError> {
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -131,7 +185,7 @@ pub async fn read_limited(mut body: Incoming, limit: usize) -> Result<(Bytes, bo
 }
 
 /// The body's data frames as a stream, for SSE framing.
-pub fn data_stream(body: Incoming) -> BoxStream<'static, Result<Bytes, ProviderError>> {
+pub fn data_stream(body: Body) -> BoxStream<'static, Result<Bytes, ProviderError>> {
     futures_util::stream::unfold(body, |mut body| async move {
         loop {
             match body.frame().await? {
@@ -190,8 +244,7 @@ pub async fn post_json(
             ProviderError::new(ProviderErrorKind::Timeout, "no response head before the first_token deadline")
         })?,
         None => sent.await,
-    }
-    .map_err(|e| classify_send(&e))?;
+    }?;
     let status = response.status().as_u16();
     let now = || {
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -239,7 +292,7 @@ pub async fn post_bytes(
     if let Some(host) = host {
         request.headers_mut().insert(http::header::HOST, host);
     }
-    let response = client.request(request).await.map_err(|e| classify_send(&e))?;
+    let response = client.request(request).await?;
     let status = response.status().as_u16();
     let (body, _) = read_limited(response.into_body(), limit).await?;
     Ok((status, body))
@@ -260,7 +313,7 @@ pub async fn probe(client: &Client, uri: http::Uri, headers: &http::HeaderMap) -
     if let Some(host) = host {
         request.headers_mut().insert(http::header::HOST, host);
     }
-    let response = client.request(request).await.map_err(|e| classify_send(&e))?;
+    let response = client.request(request).await?;
     let status = response.status().as_u16();
     let (body, _) = read_limited(response.into_body(), MAX_ERROR_BODY).await?;
     match status {

@@ -1,6 +1,6 @@
 //! Talking to upstreams. One [`Provider`] per configured provider account;
 //! protocol families live in their own module (`openai_compat/`, which
-//! also serves Azure OpenAI, `anthropic`, `gemini`), while the HTTP client ([`http`]), the
+//! also serves Azure OpenAI, `anthropic`, `gemini`), while the HTTP client ([`http`], with [`pool`] for plain-HTTP upstreams), the
 //! SSE framing ([`sse`]) and error classification ([`error`]) exist once.
 //!
 //! Providers do I/O only. Deadlines, fall-through and accounting belong to
@@ -12,6 +12,7 @@ pub mod error;
 pub mod gemini;
 pub mod http;
 pub mod openai_compat;
+pub mod pool;
 pub mod ratelimit;
 pub mod sse;
 #[cfg(test)]

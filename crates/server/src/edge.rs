@@ -4,12 +4,15 @@
 //! connection.
 
 use crate::respond::error_response;
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::future::CatchUnwind;
 use futures_util::FutureExt;
-use http::HeaderValue;
+use http::{HeaderValue, Request};
+use std::convert::Infallible;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use switchyard_core::{ErrorKind, GatewayError};
 use switchyard_providers::http::X_REQUEST_ID;
 
@@ -17,26 +20,76 @@ use switchyard_providers::http::X_REQUEST_ID;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-pub async fn edge(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-        .map(str::to_string)
-        .unwrap_or_else(generate);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::error!(request_id = %id, "handler panicked");
-            error_response(&GatewayError::new(ErrorKind::Internal, "internal error"))
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID, v);
+/// The edge around the whole router. A service of its own rather than
+/// `axum::middleware::from_fn` on the router: that boxes every request's
+/// future once more and runs the route through `Next`, itself boxed
+/// (~2,500 instructions per request, docs/adr/0005).
+#[derive(Clone)]
+pub struct Edge<S> {
+    inner: S,
+}
+
+impl<S> Edge<S> {
+    pub fn new(inner: S) -> Edge<S> {
+        Edge { inner }
     }
-    response
+}
+
+impl<S, B> tower_service::Service<Request<B>> for Edge<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let id = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| acceptable(v))
+            .map(str::to_string)
+            .unwrap_or_else(generate);
+        let header = HeaderValue::from_str(&id).ok();
+        req.extensions_mut().insert(RequestId(id));
+        EdgeFuture { inner: AssertUnwindSafe(self.inner.call(req)).catch_unwind(), header }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The route's future; a panic in it answers 500, and the response
+    /// carries the request id.
+    pub struct EdgeFuture<F> {
+        #[pin]
+        inner: CatchUnwind<AssertUnwindSafe<F>>,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for EdgeFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = match std::task::ready!(this.inner.poll(cx)) {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
+            Err(_) => {
+                let id = this.header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::error!(request_id = %id, "handler panicked");
+                error_response(&GatewayError::new(ErrorKind::Internal, "internal error"))
+            }
+        };
+        if let Some(v) = this.header.take() {
+            response.headers_mut().insert(X_REQUEST_ID, v);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Client ids are logged and stored: keep them short and printable.

@@ -40,10 +40,10 @@ pub struct AppState {
 /// See [`AppState::analytics`].
 const ANALYTICS_AT_ONCE: usize = 2;
 
-/// The whole application.
-pub fn app(gateway: Arc<Gateway>) -> Router {
+/// The whole application: the router inside the edge.
+pub fn app(gateway: Arc<Gateway>) -> edge::Edge<Router> {
     let state = AppState { gateway, analytics: Arc::new(tokio::sync::Semaphore::new(ANALYTICS_AT_ONCE)) };
-    Router::new()
+    let router = Router::new()
         .route("/v1/chat/completions", post(v1::chat_completions))
         .route("/v1/embeddings", post(v1::embeddings))
         .route("/v1/messages", post(v1::messages))
@@ -74,6 +74,6 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/metrics", get(ops::metrics))
         .fallback(respond::not_found)
         .method_not_allowed_fallback(respond::method_not_allowed)
-        .layer(axum::middleware::from_fn(edge::edge))
-        .with_state(state)
+        .with_state(state);
+    edge::Edge::new(router)
 }

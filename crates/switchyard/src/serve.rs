@@ -124,7 +124,7 @@ pub async fn run(path: PathBuf) -> Result<(), String> {
     // A make-service: each connection gets a clone of the router (serving
     // the Router itself rebuilds its route table per connection, ~5 KiB),
     // with the peer address for the audit log.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = graceful_rx.wait_for(|s| *s).await;
     });

@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use http_body_util::Full;
 use serde_json::Value;
 use std::time::Duration;
-use switchyard_providers::http::{build_client, classify_send, read_limited, ClientSettings};
+use switchyard_providers::http::{build_client, read_limited, ClientSettings};
 
 /// Largest answer read: a page of 500 keys with 4 KiB of metadata each is
 /// about 2 MiB.
@@ -113,7 +113,7 @@ impl Client {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| format!("cannot reach the gateway at {}: {}", self.base, classify_send(&e).message))?;
+                .map_err(|e| format!("cannot reach the gateway at {}: {}", self.base, e.message))?;
             let status = response.status();
             let (bytes, complete) = read_limited(response.into_body(), MAX_ANSWER).await.map_err(|e| e.message)?;
             if !complete {
