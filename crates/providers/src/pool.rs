@@ -15,8 +15,10 @@
 //! A connection taken from the pool may have been closed by the server
 //! while it sat idle; a request that could not be written on it is sent
 //! again on a fresh connection, as hyper-util does. A response body dropped
-//! before its end closes its connection (its remaining bytes would have to
-//! be read first).
+//! before its end gives its connection back once hyper has read the rest
+//! (at once, usually: a stream's relay stops at `[DONE]`, and the chunked
+//! encoding's last line came with it); a connection whose answer was cut
+//! is closed.
 
 use crate::error::{ProviderError, ProviderErrorKind};
 use bytes::Bytes;
@@ -172,6 +174,29 @@ pub struct Body {
     home: Option<Home>,
 }
 
+/// A body dropped before its end (a relay stops at `[DONE]` without
+/// reading the chunked encoding's last line) leaves a connection that is
+/// idle already when that line came in the same read, or soon; it goes
+/// back then. One whose answer is really cut is closed by hyper, and the
+/// wait ends with it.
+impl Drop for Body {
+    fn drop(&mut self) {
+        let Some(home) = self.home.take() else { return };
+        if home.sender.is_ready() {
+            home.pool.put_back(home.host, home.sender);
+        } else if !home.sender.is_closed() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let Home { pool, host, mut sender } = home;
+                    if sender.ready().await.is_ok() {
+                        pool.put_back(host, sender);
+                    }
+                });
+            }
+        }
+    }
+}
+
 impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = hyper::Error;
@@ -263,11 +288,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_dropped_unread_does_not_put_its_connection_back() {
+    async fn a_body_dropped_after_it_all_arrived_puts_its_connection_back() {
         let (url, accepted) = server(usize::MAX).await;
         let pool = Http1Pool::new(HttpConnector::new());
-        drop(pool.send(get(&url)).await.unwrap());
+        let response = pool.send(get(&url)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(response);
+        tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(text(&pool, &url).await, "GET /v1/models?x=1 HTTP/1.1|true");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_the_rest_arrived_closes_its_connection() {
+        // The answer promises 100 bytes and sends 4: the connection cannot be reused.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let reply: &[u8] = if n == 0 {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart"
+                    } else {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfull"
+                    };
+                    let _ = socket.write_all(reply).await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                });
+            }
+        });
+        let pool = Http1Pool::new(HttpConnector::new());
+        drop(pool.send(get(&url)).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(text(&pool, &url).await, "full");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
