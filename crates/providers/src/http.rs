@@ -36,7 +36,7 @@ pub struct Client {
     legacy: Legacy,
 }
 
-/// An answer's body from either transport.
+/// An answer's body from either transport; errors come classified.
 pub enum Body {
     Pooled(crate::pool::Body),
     Legacy(Incoming),
@@ -44,15 +44,15 @@ pub enum Body {
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ProviderError;
 
     fn poll_frame(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, ProviderError>>> {
         match self.get_mut() {
             Body::Pooled(b) => std::pin::Pin::new(b).poll_frame(cx),
-            Body::Legacy(b) => std::pin::Pin::new(b).poll_frame(cx),
+            Body::Legacy(b) => std::pin::Pin::new(b).poll_frame(cx).map_err(|e| classify_body(&e)),
         }
     }
 
@@ -67,12 +67,12 @@ impl hyper::body::Body for Body {
 impl Client {
     /// Sends `request` (absolute URI) and answers the response head; the
     /// body is read by the caller. Failures are classified here.
-    pub async fn request(&self, request: http::Request<Full<Bytes>>) -> Result<http::Response<Body>, ProviderError> {
+    pub async fn request(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>, ProviderError> {
         match &self.plain {
             Some(pool) if request.uri().scheme() == Some(&http::uri::Scheme::HTTP) => {
                 Ok(pool.send(request).await?.map(Body::Pooled))
             }
-            _ => match self.legacy.request(request).await {
+            _ => match self.legacy.request(request.map(Full::new)).await {
                 Ok(response) => Ok(response.map(Body::Legacy)),
                 Err(e) => Err(classify_send(&e)),
             },
@@ -139,7 +139,7 @@ fn classify_send(e: &hyper_util::client::legacy::Error) -> ProviderError {
 }
 
 /// Classifies a failure while reading a body.
-pub fn classify_body(e: &hyper::Error) -> ProviderError {
+fn classify_body(e: &hyper::Error) -> ProviderError {
     let kind = if e.is_timeout() { ProviderErrorKind::Timeout } else { ProviderErrorKind::Protocol };
     ProviderError::new(kind, chain(e))
 }
@@ -162,7 +162,7 @@ pub async fn read_limited(mut body: Body, limit: usize) -> Result<(Bytes, bool),
     let mut first: Option<Bytes> = None;
     let mut rest: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
-        let Ok(chunk) = frame.map_err(|e| classify_body(&e))?.into_data() else { continue };
+        let Ok(chunk) = frame?.into_data() else { continue };
         let have = first.as_ref().map_or(0, Bytes::len) + rest.len();
         if have + chunk.len() > limit {
             return Ok((Bytes::new(), false));
@@ -194,7 +194,7 @@ pub fn data_stream(body: Body) -> BoxStream<'static, Result<Bytes, ProviderError
                         return Some((Ok(data), body));
                     }
                 }
-                Err(e) => return Some((Err(classify_body(&e)), body)),
+                Err(e) => return Some((Err(e), body)),
             }
         }
     })
@@ -224,7 +224,7 @@ pub async fn post_json(
 ) -> Result<crate::UpstreamResponse, ProviderError> {
     use http::HeaderValue;
     let mut http_request = http::Request::post(uri)
-        .body(Full::new(request.body))
+        .body(request.body)
         .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
     let host = host_header(http_request.uri());
     let h = http_request.headers_mut();
@@ -285,7 +285,7 @@ pub async fn post_bytes(
     limit: usize,
 ) -> Result<(u16, Bytes), ProviderError> {
     let mut request = http::Request::post(uri)
-        .body(Full::new(body))
+        .body(body)
         .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
     let host = host_header(request.uri());
     *request.headers_mut() = headers;
@@ -305,7 +305,7 @@ pub async fn post_bytes(
 /// fail too).
 pub async fn probe(client: &Client, uri: http::Uri, headers: &http::HeaderMap) -> Result<(), ProviderError> {
     let mut request = http::Request::get(uri)
-        .body(Full::new(Bytes::new()))
+        .body(Bytes::new())
         .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, e.to_string()))?;
     let host = host_header(request.uri());
     request.headers_mut().clone_from(headers);

@@ -10,6 +10,7 @@
 pub mod anthropic;
 pub mod error;
 pub mod gemini;
+pub mod h1;
 pub mod http;
 pub mod openai_compat;
 pub mod pool;

@@ -1,43 +1,45 @@
 //! Keep-alive HTTP/1.1 connections to plain-HTTP upstreams (the on-premises
-//! servers: vLLM, SGLang, Ollama, the simulator), driven by hyper's
-//! connection-level client.
+//! servers: vLLM, SGLang, Ollama, the simulator), on a wire codec of our
+//! own ([`crate::h1`]).
 //!
-//! hyper-util's pooled client does the same for every scheme but, per
-//! request, hashes its pool key twice with SipHash, wraps the connection in
-//! layers of its own, and spawns a task that waits for the connection to be
-//! idle again before putting it back: ~17% of the gateway's user-space
-//! instructions per proxied request went to that client (docs/adr/0005).
-//! Here a connection goes back to the pool when its response body has been
-//! read to the end ([`Body`]), checked out by a scan of a short list per
-//! host. TLS upstreams (where ALPN may pick HTTP/2) and `http2: true`
-//! providers keep hyper-util's client ([`crate::http::Client`] chooses).
+//! hyper's client costs, per connection, an 8 KiB read buffer (often two,
+//! when a chunk handed on still pins the first), an 8 KiB write buffer, a
+//! ~8.5 KiB dispatch channel and a task: with a connection per open stream
+//! that alone was ~32 KiB of the ~43 KiB an HTTP/1.1 stream held, and
+//! every request crossed tasks twice. Here a connection is a socket and a
+//! read buffer (4 KiB to start, grown only for larger heads), driven by
+//! the task that sends on it; it goes back to the pool when its answer has
+//! been read to the end, and the pool is a short list per host (docs/adr/0012).
+//! TLS upstreams (where ALPN may pick HTTP/2) and `http2: true` providers
+//! keep hyper-util's client ([`crate::http::Client`] chooses).
 //!
-//! A connection taken from the pool may have been closed by the server
-//! while it sat idle; a request that could not be written on it is sent
-//! again on a fresh connection, as hyper-util does. A response body dropped
-//! before its end gives its connection back once hyper has read the rest
-//! (at once, usually: a stream's relay stops at `[DONE]`, and the chunked
-//! encoding's last line came with it); a connection whose answer was cut
-//! is closed.
+//! An idle connection the server has closed is noticed when it is taken
+//! (the socket reads end-of-file) and dropped. A request on a reused
+//! connection that the server closes without a byte of answer — the race
+//! with its keep-alive timeout — is sent again on a new connection, once.
+//! A body dropped before its end gives its connection back when the rest
+//! is already in the buffer (a relay stops at `[DONE]`; the chunked
+//! encoding's last line came with it); otherwise the connection is closed.
 
 use crate::error::{ProviderError, ProviderErrorKind};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::client::conn::http1;
+use crate::h1::{self, Decoder, Step};
+use bytes::{Bytes, BytesMut};
+use hyper::body::Frame;
 use hyper_util::client::legacy::connect::HttpConnector;
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 use tower_service::Service;
-
-type Sender = http1::SendRequest<Full<Bytes>>;
 
 /// Idle connections kept per host; more are closed when they come back.
 const MAX_IDLE_PER_HOST: usize = 1024;
 /// An idle connection older than this is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// A connection's read buffer to start with, and the room a read asks for.
+const READ_CHUNK: usize = 4096;
 
 /// The pool; cheap to clone (clones share it).
 #[derive(Clone)]
@@ -53,8 +55,18 @@ struct Inner {
 }
 
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
+}
+
+/// One connection: its socket and what was read and not yet used.
+struct Conn {
+    io: TcpStream,
+    buf: BytesMut,
+}
+
+fn protocol(what: impl std::fmt::Display) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::Protocol, what.to_string())
 }
 
 impl Http1Pool {
@@ -63,133 +75,224 @@ impl Http1Pool {
     }
 
     /// Sends `request` (an absolute `http://` URI; sent in origin form, with
-    /// `Host` from the URI unless the caller set one) on an idle connection
-    /// to its host, or a new one.
-    pub async fn send(&self, mut request: http::Request<Full<Bytes>>) -> Result<http::Response<Body>, ProviderError> {
-        let uri = request.uri().clone();
-        let Some(authority) = uri.authority() else {
-            return Err(ProviderError::new(ProviderErrorKind::Protocol, format!("no host in {uri}")));
+    /// `host` from the URI unless the caller set one) on an idle connection
+    /// to its host, or a new one; answers when the response head is in.
+    pub async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>, ProviderError> {
+        let (parts, body) = request.into_parts();
+        let Some(host) = parts.uri.authority().map(|a| a.as_str().to_string()) else {
+            return Err(protocol(format_args!("no host in {}", parts.uri)));
         };
-        let host = authority.as_str();
-        if !request.headers().contains_key(http::header::HOST) {
-            let value = http::HeaderValue::from_str(host)
-                .map_err(|e| ProviderError::new(ProviderErrorKind::Protocol, format!("bad host {host:?}: {e}")))?;
-            request.headers_mut().insert(http::header::HOST, value);
-        }
-        *request.uri_mut() = origin_form(&uri);
+        let head = h1::encode_head(&parts, body.len(), &host);
+        let mut retried = false;
         loop {
-            let (mut sender, reused) = match self.take_idle(host) {
-                Some(sender) => (sender, true),
-                None => (self.connect(&uri).await?, false),
+            let (mut conn, reused) = match self.take_idle(&host) {
+                Some(conn) => (conn, true),
+                None => (self.connect(&parts.uri).await?, false),
             };
-            if !sender.is_ready() && sender.ready().await.is_err() {
-                continue; // closed while it waited to be idle again: try another
-            }
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    let home = Home { pool: self.inner.clone(), host: host.to_string(), sender };
-                    return Ok(response.map(|inner| Body { inner, home: Some(home) }));
+            match exchange(&mut conn, &head, &body, &parts.method).await {
+                Ok(head) => {
+                    let home = Home { pool: self.inner.clone(), host, keep_alive: head.keep_alive };
+                    let body = Body { conn: Some(conn), decoder: Decoder::new(head.framing), home };
+                    let mut response = http::Response::new(body);
+                    *response.status_mut() = head.status;
+                    *response.headers_mut() = head.headers;
+                    return Ok(response);
                 }
-                Err(mut e) => match e.take_message() {
-                    // Not written: the idle connection was closed under us.
-                    Some(again) if reused => request = again,
-                    _ => return Err(send_error(e.error())),
-                },
+                Err(Exchange::Unanswered(_)) if reused && !retried => retried = true,
+                Err(Exchange::Unanswered(e) | Exchange::Failed(e)) => return Err(e),
             }
         }
     }
 
-    fn take_idle(&self, host: &str) -> Option<Sender> {
+    fn take_idle(&self, host: &str) -> Option<Conn> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = &mut idle.iter_mut().find(|(h, _)| h == host)?.1;
         while let Some(entry) = list.pop() {
-            if !entry.sender.is_closed() && entry.since.elapsed() < IDLE_TIMEOUT {
-                return Some(entry.sender);
+            if entry.since.elapsed() < IDLE_TIMEOUT && still_open(&entry.conn.io) {
+                return Some(entry.conn);
             }
         }
         None
     }
 
-    async fn connect(&self, uri: &http::Uri) -> Result<Sender, ProviderError> {
+    async fn connect(&self, uri: &http::Uri) -> Result<Conn, ProviderError> {
         let mut connector = self.inner.connector.clone();
         let io = connector
             .call(uri.clone())
             .await
             .map_err(|e| ProviderError::new(ProviderErrorKind::Connect, crate::http::chain(&e)))?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake::<_, Full<Bytes>>(io)
-            .await
-            .map_err(|e| ProviderError::new(ProviderErrorKind::Connect, crate::http::chain(&e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream connection closed");
-            }
-        });
-        Ok(sender)
+        Ok(Conn { io: io.into_inner(), buf: BytesMut::new() })
     }
 }
 
-impl Inner {
-    fn put_back(&self, host: String, sender: Sender) {
-        if sender.is_closed() {
-            return;
+/// An idle socket the server has not closed and sent nothing on.
+fn still_open(io: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+enum Exchange {
+    /// Closed or reset before a byte of answer came.
+    Unanswered(ProviderError),
+    Failed(ProviderError),
+}
+
+/// Writes the request and reads the answer's head.
+async fn exchange(conn: &mut Conn, head: &[u8], body: &[u8], method: &http::Method) -> Result<h1::Head, Exchange> {
+    write_all(&mut conn.io, head, body).await.map_err(|e| Exchange::Unanswered(protocol(e)))?;
+    let mut answered = false;
+    loop {
+        if answered {
+            if let Some(head) = h1::parse_head(&mut conn.buf, method).map_err(|e| Exchange::Failed(protocol(e.0)))? {
+                return Ok(head);
+            }
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let at = match idle.iter().position(|(h, _)| *h == host) {
+        match std::future::poll_fn(|cx| read_more(conn, cx)).await {
+            Ok(0) if !answered => return Err(Exchange::Unanswered(protocol("upstream closed the connection"))),
+            Ok(0) => return Err(Exchange::Failed(protocol("upstream closed the connection mid-head"))),
+            Ok(_) => answered = true,
+            Err(e) if !answered => return Err(Exchange::Unanswered(protocol(e))),
+            Err(e) => return Err(Exchange::Failed(protocol(e))),
+        }
+    }
+}
+
+/// Head and body in as few writes as the socket allows (one, usually).
+async fn write_all(io: &mut TcpStream, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let (mut head, mut body) = (head, body);
+    while !head.is_empty() || !body.is_empty() {
+        let n = io.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    Ok(())
+}
+
+/// Reads what the socket has into the connection's buffer.
+fn read_more(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+    if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
+        conn.buf.reserve(READ_CHUNK);
+    }
+    loop {
+        std::task::ready!(conn.io.poll_read_ready(cx))?;
+        match conn.io.try_read_buf(&mut conn.buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// Where a connection goes back when its answer has been read.
+struct Home {
+    pool: Arc<Inner>,
+    host: String,
+    keep_alive: bool,
+}
+
+impl Home {
+    fn put_back(&self, conn: Conn) {
+        if !self.keep_alive || !conn.buf.is_empty() {
+            return; // closed, or the server sent more than it framed
+        }
+        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let at = match idle.iter().position(|(h, _)| *h == self.host) {
             Some(at) => at,
             None => {
-                idle.push((host, Vec::new()));
+                idle.push((self.host.clone(), Vec::new()));
                 idle.len() - 1
             }
         };
         let list = &mut idle[at].1;
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push(Idle { sender, since: Instant::now() });
+            list.push(Idle { conn, since: Instant::now() });
         }
     }
 }
 
-fn origin_form(uri: &http::Uri) -> http::Uri {
-    match uri.path_and_query() {
-        Some(pq) if pq.as_str() != "/" => http::Uri::from(pq.clone()),
-        _ => http::Uri::from_static("/"),
+/// A response body read off its connection by whoever polls it; the
+/// connection goes home at the body's end.
+pub struct Body {
+    conn: Option<Conn>,
+    decoder: Decoder,
+    home: Home,
+}
+
+impl Body {
+    fn next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ProviderError>>> {
+        let Some(conn) = self.conn.as_mut() else { return Poll::Ready(None) };
+        loop {
+            match self.decoder.step(&mut conn.buf) {
+                Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(data))),
+                Ok(Step::Done) => {
+                    if let Some(conn) = self.conn.take() {
+                        self.home.put_back(conn);
+                    }
+                    return Poll::Ready(None);
+                }
+                Ok(Step::NeedMore) => {}
+                Err(e) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(protocol(e.0))));
+                }
+            }
+            let read = std::task::ready!(read_more(conn, cx));
+            match read {
+                Ok(0) => {
+                    self.conn = None;
+                    return Poll::Ready(match self.decoder.eof() {
+                        Ok(()) => None,
+                        Err(e) => Some(Err(protocol(e.0))),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(protocol(e))));
+                }
+            }
+        }
     }
 }
 
-fn send_error(e: &hyper::Error) -> ProviderError {
-    ProviderError::new(ProviderErrorKind::Protocol, crate::http::chain(e))
-}
-
-/// Where a connection goes back when its response has been read.
-struct Home {
-    pool: Arc<Inner>,
-    host: String,
-    sender: Sender,
-}
-
-/// A response body from the pool: hyper's, plus the way home for its
-/// connection, taken at the body's end.
-pub struct Body {
-    inner: Incoming,
-    home: Option<Home>,
-}
-
 /// A body dropped before its end (a relay stops at `[DONE]` without
-/// reading the chunked encoding's last line) leaves a connection that is
-/// idle already when that line came in the same read, or soon; it goes
-/// back then. One whose answer is really cut is closed by hyper, and the
-/// wait ends with it.
+/// reading the chunked encoding's last line): the rest of the answer is
+/// read, if it is already here or comes within [`DRAIN_WAIT`] and is no
+/// more than [`DRAIN_MAX`], and the connection goes back; else it is
+/// closed (a client that walked away mid-stream stops the upstream's work).
 impl Drop for Body {
     fn drop(&mut self) {
-        let Some(home) = self.home.take() else { return };
-        if home.sender.is_ready() {
-            home.pool.put_back(home.host, home.sender);
-        } else if !home.sender.is_closed() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let Some(mut conn) = self.conn.take() else { return };
+        if !self.home.keep_alive {
+            return;
+        }
+        let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(h1::Framing::Length(0)));
+        let mut budget = DRAIN_MAX;
+        match drain_buffered(&mut conn, &mut decoder, &mut budget) {
+            Drained::Done => self.home.put_back(conn),
+            Drained::Closed => {}
+            Drained::NeedMore => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+                let home = Home { pool: self.home.pool.clone(), host: self.home.host.clone(), keep_alive: true };
                 runtime.spawn(async move {
-                    let Home { pool, host, mut sender } = home;
-                    if sender.ready().await.is_ok() {
-                        pool.put_back(host, sender);
+                    let wait = std::future::poll_fn(|cx| loop {
+                        match drain_buffered(&mut conn, &mut decoder, &mut budget) {
+                            Drained::Done => return Poll::Ready(true),
+                            Drained::Closed => return Poll::Ready(false),
+                            Drained::NeedMore => {}
+                        }
+                        match std::task::ready!(read_more(&mut conn, cx)) {
+                            Ok(n) if n > 0 => {}
+                            _ => return Poll::Ready(false),
+                        }
+                    });
+                    let done = tokio::time::timeout(DRAIN_WAIT, wait).await.unwrap_or(false);
+                    if done {
+                        home.put_back(conn);
                     }
                 });
             }
@@ -197,26 +300,49 @@ impl Drop for Body {
     }
 }
 
+/// How long a dropped body's connection waits for the rest of its answer.
+const DRAIN_WAIT: Duration = Duration::from_millis(50);
+/// The most of a dropped body read (and thrown away) to keep its connection.
+const DRAIN_MAX: usize = 64 * 1024;
+
+enum Drained {
+    Done,
+    NeedMore,
+    Closed,
+}
+
+/// Decodes (and drops) what the buffer and the socket already hold,
+/// without waiting.
+fn drain_buffered(conn: &mut Conn, decoder: &mut Decoder, budget: &mut usize) -> Drained {
+    loop {
+        match decoder.step(&mut conn.buf) {
+            Ok(Step::Data(data)) if data.len() <= *budget => *budget -= data.len(),
+            Ok(Step::Done) => return Drained::Done,
+            Ok(Step::NeedMore) => {}
+            Ok(Step::Data(_)) | Err(_) => return Drained::Closed,
+        }
+        if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
+            conn.buf.reserve(READ_CHUNK);
+        }
+        match conn.io.try_read_buf(&mut conn.buf) {
+            Ok(0) => return Drained::Closed,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Drained::NeedMore,
+            Err(_) => return Drained::Closed,
+        }
+    }
+}
+
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ProviderError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
-        if frame.is_none() || self.inner.is_end_stream() {
-            if let Some(home) = self.home.take() {
-                home.pool.put_back(home.host, home.sender);
-            }
-        }
-        Poll::Ready(frame)
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ProviderError>>> {
+        self.get_mut().next(cx).map(|r| r.map(|r| r.map(Frame::data)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.conn.is_none() || self.decoder.is_done()
     }
 }
 
@@ -267,13 +393,13 @@ mod tests {
         (url, accepted)
     }
 
-    fn get(url: &str) -> http::Request<Full<Bytes>> {
-        http::Request::get(format!("{url}/v1/models?x=1")).body(Full::new(Bytes::new())).unwrap()
+    fn get(url: &str) -> http::Request<Bytes> {
+        http::Request::get(format!("{url}/v1/models?x=1")).body(Bytes::new()).unwrap()
     }
 
     async fn text(pool: &Http1Pool, url: &str) -> String {
         let response = pool.send(get(url)).await.unwrap();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let bytes = response.into_body().collect().await.map_err(|e| e.message).unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
@@ -331,6 +457,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stream_dropped_at_its_last_event_keeps_its_connection_when_the_end_comes_late() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Nagle off, as servers that stream set it: the late last
+                // line must not wait for the client's delayed ACK.
+                socket.set_nodelay(true).unwrap();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while socket.read(&mut buf).await.unwrap_or(0) > 0 {
+                        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+                        let _ = socket.write_all(head).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        let _ = socket.write_all(b"0\r\n\r\n").await;
+                    }
+                });
+            }
+        });
+        let pool = Http1Pool::new(HttpConnector::new());
+        for _ in 0..3 {
+            let mut body = pool.send(get(&url)).await.unwrap().into_body();
+            let first = body.frame().await.unwrap().map_err(|e| e.message).unwrap();
+            assert_eq!(first.into_data().unwrap(), "hello");
+            drop(body);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_connection_the_server_closed_while_idle_is_replaced_without_an_error() {
         let (url, accepted) = server(1).await;
         let pool = Http1Pool::new(HttpConnector::new());
@@ -339,6 +500,32 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_request_a_reused_connection_closes_on_unanswered_is_sent_again_once() {
+        // Each connection answers its first request and closes on the second
+        // without a byte: the keep-alive race, seen from the client.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                    let _ = socket.read(&mut buf).await;
+                });
+            }
+        });
+        let pool = Http1Pool::new(HttpConnector::new());
+        assert_eq!(text(&pool, &url).await, "ok");
+        assert_eq!(text(&pool, &url).await, "ok");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

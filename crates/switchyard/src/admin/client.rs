@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::Full;
 use serde_json::Value;
 use std::time::Duration;
 use switchyard_providers::http::{build_client, read_limited, ClientSettings};
@@ -107,7 +106,7 @@ impl Client {
             }
             None => Bytes::new(),
         };
-        let request = request.body(Full::new(body)).map_err(|e| format!("bad gateway URL {:?}: {e}", self.base))?;
+        let request = request.body(body).map_err(|e| format!("bad gateway URL {:?}: {e}", self.base))?;
         let exchange = async {
             let response = self
                 .http
