@@ -311,11 +311,8 @@ mod tests {
         // Byte by byte: every split point of the framing is crossed.
         for b in wire {
             buf.extend_from_slice(&[*b]);
-            loop {
-                match d.step(&mut buf).unwrap() {
-                    Step::Data(data) => out.extend_from_slice(&data),
-                    Step::NeedMore | Step::Done => break,
-                }
+            while let Step::Data(data) = d.step(&mut buf).unwrap() {
+                out.extend_from_slice(&data);
             }
         }
         (out, d.is_done())
