@@ -7,8 +7,8 @@
 //! ~8.5 KiB dispatch channel and a task: with a connection per open stream
 //! that alone was ~32 KiB of the ~43 KiB an HTTP/1.1 stream held, and
 //! every request crossed tasks twice. Here a connection is a socket and a
-//! read buffer (4 KiB to start, grown only for larger heads), driven by
-//! the task that sends on it; it goes back to the pool when its answer has
+//! read buffer (4 KiB while a read is being used, grown only for larger
+//! heads, given back when empty), driven by the task that sends on it; it goes back to the pool when its answer has
 //! been read to the end, and the pool is a short list per host (docs/adr/0012).
 //! TLS upstreams (where ALPN may pick HTTP/2) and `http2: true` providers
 //! keep hyper-util's client ([`crate::http::Client`] chooses).
@@ -65,6 +65,17 @@ struct Conn {
     buf: BytesMut,
 }
 
+impl Conn {
+    /// An empty buffer is given back to the allocator: a stream waits far
+    /// longer between events than it reads, so 10,000 open streams hold a
+    /// few buffers between them rather than one each.
+    fn release_if_empty(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+        }
+    }
+}
+
 fn protocol(what: impl std::fmt::Display) -> ProviderError {
     ProviderError::new(ProviderErrorKind::Protocol, what.to_string())
 }
@@ -91,6 +102,8 @@ impl Http1Pool {
             };
             match exchange(&mut conn, &head, &body, &parts.method).await {
                 Ok(head) => {
+                    // A stream's head comes long before its first event.
+                    conn.release_if_empty();
                     let home = Home { pool: self.inner.clone(), host, keep_alive: head.keep_alive };
                     let body = Body { conn: Some(conn), decoder: Decoder::new(head.framing), home };
                     let mut response = http::Response::new(body);
@@ -209,6 +222,8 @@ impl Home {
         };
         let list = &mut idle[at].1;
         if list.len() < MAX_IDLE_PER_HOST {
+            let mut conn = conn;
+            conn.release_if_empty();
             list.push(Idle { conn, since: Instant::now() });
         }
     }
@@ -227,7 +242,10 @@ impl Body {
         let Some(conn) = self.conn.as_mut() else { return Poll::Ready(None) };
         loop {
             match self.decoder.step(&mut conn.buf) {
-                Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(data))),
+                Ok(Step::Data(data)) => {
+                    conn.release_if_empty();
+                    return Poll::Ready(Some(Ok(data)));
+                }
                 Ok(Step::Done) => {
                     if let Some(conn) = self.conn.take() {
                         self.home.put_back(conn);
