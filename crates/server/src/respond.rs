@@ -15,8 +15,9 @@ pub fn reply_response(reply: Reply) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let h = response.headers_mut();
-    // Room for all at once: growing the map insert by insert rehashes it.
-    h.reserve(reply.headers.len() + 3);
+    // Room for all at once, the edge's `x-request-id` included: growing
+    // the map insert by insert rehashes it (and a stream holds the map).
+    h.reserve(reply.headers.len() + 4);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if content_type == "text/event-stream" {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
