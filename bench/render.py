@@ -842,8 +842,13 @@ def analysis(res):
         per_chunk = peak["slope_kib_s"] / chunks_s if peak["slope_kib_s"] is not None and chunks_s else None
         out += [f"### Hold test, {upstream_label(up)}: {t['measured']}, target {t['limit']}", ""]
         if t["status"] == "NOT MEASURED":
+            per_kib = pers[up]["gateway"]
+            at_target = (h["rss_before_kib"] + per_kib * T_HOLD_STREAMS) / 1024
             out += [f"- **Not measured at {T_HOLD_STREAMS:,}:** {t['miss']}; see the hold test section "
-                    f"({pers[up]['gateway']:.1f} KiB per stream over idle at {h['streams']:,} streams).", ""]
+                    f"({per_kib:.1f} KiB per stream over idle at {h['streams']:,} streams).",
+                    f"- **At that rate** (an extrapolation, not a measurement): {T_HOLD_STREAMS:,} streams would "
+                    f"take {h['rss_before_kib'] / 1024:.1f} MiB idle + {T_HOLD_STREAMS:,} × {per_kib:.1f} KiB ≈ "
+                    f"{at_target:.0f} MiB, against the {T_HOLD_RSS_MIB} MiB target.", ""]
             continue
         per = pers[up]
         out += [f"- **By how much:** {t['miss']}."]
