@@ -38,8 +38,11 @@ use tower_service::Service;
 const MAX_IDLE_PER_HOST: usize = 1024;
 /// An idle connection older than this is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// A connection's read buffer to start with, and the room a read asks for.
+/// The room a read asks for to start with (a stream's events, a head, a
+/// short answer), and at most, doubling while reads fill it (a large
+/// answer: an embeddings batch).
 const READ_CHUNK: usize = 4096;
+const READ_MAX: usize = 256 * 1024;
 
 /// The pool; cheap to clone (clones share it).
 #[derive(Clone)]
@@ -59,10 +62,12 @@ struct Idle {
     since: Instant,
 }
 
-/// One connection: its socket and what was read and not yet used.
+/// One connection: its socket, what was read and not yet used, and the
+/// room the next read asks for.
 struct Conn {
     io: TcpStream,
     buf: BytesMut,
+    read_size: usize,
 }
 
 impl Conn {
@@ -134,7 +139,7 @@ impl Http1Pool {
             .call(uri.clone())
             .await
             .map_err(|e| ProviderError::new(ProviderErrorKind::Connect, crate::http::chain(&e)))?;
-        Ok(Conn { io: io.into_inner(), buf: BytesMut::new() })
+        Ok(Conn { io: io.into_inner(), buf: BytesMut::new(), read_size: READ_CHUNK })
     }
 }
 
@@ -188,16 +193,29 @@ async fn write_all(io: &mut TcpStream, head: &[u8], body: &[u8]) -> std::io::Res
 
 /// Reads what the socket has into the connection's buffer.
 fn read_more(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-    if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
-        conn.buf.reserve(READ_CHUNK);
-    }
     loop {
         std::task::ready!(conn.io.poll_read_ready(cx))?;
-        match conn.io.try_read_buf(&mut conn.buf) {
+        match try_read(conn) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             result => return Poll::Ready(result),
         }
     }
+}
+
+/// One non-blocking read, with room for `read_size` bytes; a read that
+/// fills the room doubles it (to [`READ_MAX`]), a short one resets it.
+fn try_read(conn: &mut Conn) -> std::io::Result<usize> {
+    if conn.buf.capacity() - conn.buf.len() < conn.read_size / 4 {
+        conn.buf.reserve(conn.read_size);
+    }
+    let room = conn.buf.capacity() - conn.buf.len();
+    let n = conn.io.try_read_buf(&mut conn.buf)?;
+    conn.read_size = match n {
+        n if n == room => (conn.read_size * 2).min(READ_MAX),
+        n if n < READ_CHUNK => READ_CHUNK,
+        _ => conn.read_size,
+    };
+    Ok(n)
 }
 
 /// Where a connection goes back when its answer has been read.
@@ -339,10 +357,7 @@ fn drain_buffered(conn: &mut Conn, decoder: &mut Decoder, budget: &mut usize) ->
             Ok(Step::NeedMore) => {}
             Ok(Step::Data(_)) | Err(_) => return Drained::Closed,
         }
-        if conn.buf.capacity() - conn.buf.len() < READ_CHUNK / 4 {
-            conn.buf.reserve(READ_CHUNK);
-        }
-        match conn.io.try_read_buf(&mut conn.buf) {
+        match try_read(conn) {
             Ok(0) => return Drained::Closed,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Drained::NeedMore,
@@ -544,6 +559,38 @@ mod tests {
         assert_eq!(text(&pool, &url).await, "ok");
         assert_eq!(text(&pool, &url).await, "ok");
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_arrives_whole_in_growing_reads_and_the_connection_is_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = body.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while socket.read(&mut buf).await.unwrap_or(0) > 0 {
+                        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", sent.len());
+                        let _ = socket.write_all(head.as_bytes()).await;
+                        let _ = socket.write_all(&sent).await;
+                    }
+                });
+            }
+        });
+        let pool = Http1Pool::new(HttpConnector::new());
+        for _ in 0..2 {
+            let response = pool.send(get(&url)).await.unwrap();
+            let got = response.into_body().collect().await.map_err(|e| e.message).unwrap().to_bytes();
+            assert!(got == body, "{} bytes back", got.len());
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
