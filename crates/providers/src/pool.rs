@@ -13,8 +13,10 @@
 //! TLS upstreams (where ALPN may pick HTTP/2) and `http2: true` providers
 //! keep hyper-util's client ([`crate::http::Client`] chooses).
 //!
-//! An idle connection the server has closed is noticed when it is taken
-//! (the socket reads end-of-file) and dropped. A request on a reused
+//! Idle connections are taken newest first (warm, and the rest can age);
+//! an idle connection the server has closed is noticed when it is taken
+//! (the socket reads end-of-file) and dropped, and the oldest are closed
+//! as others come back once they idled 90 s or the server closed them. A request on a reused
 //! connection that the server closes without a byte of answer — the race
 //! with its keep-alive timeout — is sent again on a new connection, once.
 //! A body dropped before its end gives its connection back when the rest
@@ -26,6 +28,7 @@ use crate::h1::{self, Decoder, Step};
 use bytes::{Bytes, BytesMut};
 use hyper::body::Frame;
 use hyper_util::client::legacy::connect::HttpConnector;
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -53,8 +56,9 @@ pub struct Http1Pool {
 struct Inner {
     connector: HttpConnector,
     /// Idle connections by `host:port`; a short list scanned in order (a
-    /// client serves a handful of hosts).
-    idle: Mutex<Vec<(String, Vec<Idle>)>>,
+    /// client serves a handful of hosts). Each host's connections are
+    /// taken newest first; the oldest are pruned as others come back.
+    idle: Mutex<Vec<(String, VecDeque<Idle>)>>,
 }
 
 struct Idle {
@@ -125,7 +129,7 @@ impl Http1Pool {
     fn take_idle(&self, host: &str) -> Option<Conn> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = &mut idle.iter_mut().find(|(h, _)| h == host)?.1;
-        while let Some(entry) = list.pop() {
+        while let Some(entry) = list.pop_back() {
             if entry.since.elapsed() < IDLE_TIMEOUT && still_open(&entry.conn.io) {
                 return Some(entry.conn);
             }
@@ -234,15 +238,21 @@ impl Home {
         let at = match idle.iter().position(|(h, _)| *h == self.host) {
             Some(at) => at,
             None => {
-                idle.push((self.host.clone(), Vec::new()));
+                idle.push((self.host.clone(), VecDeque::new()));
                 idle.len() - 1
             }
         };
         let list = &mut idle[at].1;
+        // Connections left over from a busier moment are the oldest: close
+        // those the server has closed or that idled too long (a socket the
+        // server closed holds its descriptor until we do).
+        while list.front().is_some_and(|old| old.since.elapsed() >= IDLE_TIMEOUT || !still_open(&old.conn.io)) {
+            list.pop_front();
+        }
         if list.len() < MAX_IDLE_PER_HOST {
             let mut conn = conn;
             conn.release_if_empty();
-            list.push(Idle { conn, since: Instant::now() });
+            list.push_back(Idle { conn, since: Instant::now() });
         }
     }
 }
@@ -591,6 +601,27 @@ mod tests {
             assert!(got == body, "{} bytes back", got.len());
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_left_idle_too_long_are_pruned_as_others_come_back() {
+        // Two connections open at once, then one at a time: the one left at
+        // the bottom ages out when the other comes back, not at some later take.
+        let (url, _) = server(usize::MAX).await;
+        let pool = Http1Pool::new(HttpConnector::new());
+        let (a, b) = (pool.send(get(&url)).await.unwrap(), pool.send(get(&url)).await.unwrap());
+        let _ = a.into_body().collect().await.map_err(|e| e.message).unwrap();
+        let _ = b.into_body().collect().await.map_err(|e| e.message).unwrap();
+        let idle = |pool: &Http1Pool| pool.inner.idle.lock().unwrap().iter().map(|(_, l)| l.len()).sum::<usize>();
+        assert_eq!(idle(&pool), 2);
+        {
+            let mut lists = pool.inner.idle.lock().unwrap();
+            let oldest = lists[0].1.front_mut().unwrap();
+            let Some(aged) = oldest.since.checked_sub(IDLE_TIMEOUT) else { return };
+            oldest.since = aged;
+        }
+        assert_eq!(text(&pool, &url).await, "GET /v1/models?x=1 HTTP/1.1|true");
+        assert_eq!(idle(&pool), 1);
     }
 
     #[tokio::test]
