@@ -843,12 +843,13 @@ def analysis(res):
         out += [f"### Hold test, {upstream_label(up)}: {t['measured']}, target {t['limit']}", ""]
         if t["status"] == "NOT MEASURED":
             per_kib = pers[up]["gateway"]
-            at_target = (h["rss_before_kib"] + per_kib * T_HOLD_STREAMS) / 1024
+            more = T_HOLD_STREAMS - h["streams"]
+            at_target = (h["hwm_kib"] + per_kib * more) / 1024
             out += [f"- **Not measured at {T_HOLD_STREAMS:,}:** {t['miss']}; see the hold test section "
                     f"({per_kib:.1f} KiB per stream over idle at {h['streams']:,} streams).",
-                    f"- **At that rate** (an extrapolation, not a measurement): {T_HOLD_STREAMS:,} streams would "
-                    f"take {h['rss_before_kib'] / 1024:.1f} MiB idle + {T_HOLD_STREAMS:,} × {per_kib:.1f} KiB ≈ "
-                    f"{at_target:.0f} MiB, against the {T_HOLD_RSS_MIB} MiB target.", ""]
+                    f"- **At that rate** (an extrapolation, not a measurement): the peak of {h['hwm_kib'] / 1024:.1f} "
+                    f"MiB at {h['streams']:,} streams plus {more:,} × {per_kib:.1f} KiB ≈ {at_target:.0f} MiB at "
+                    f"{T_HOLD_STREAMS:,}, against the {T_HOLD_RSS_MIB} MiB target.", ""]
             continue
         per = pers[up]
         out += [f"- **By how much:** {t['miss']}."]
