@@ -397,43 +397,67 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    /// A server that answers `answers` requests per connection with a
-    /// fixed body, then closes; counts the connections it accepted.
-    async fn server(answers: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    type Accepted = Arc<std::sync::atomic::AtomicUsize>;
+
+    fn count(accepted: &Accepted) -> usize {
+        accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A server on loopback that runs `conn` on each connection it accepts
+    /// (with its number, from 0, and Nagle off as streaming servers set it);
+    /// its URL and how many it accepted.
+    async fn serve<F, Fut>(conn: F) -> (String, Accepted)
+    where
+        F: Fn(TcpStream, usize) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
+        let accepted = Accepted::default();
+        let counter = accepted.clone();
         tokio::spawn(async move {
             loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    for _ in 0..answers {
-                        let mut have = 0;
-                        loop {
-                            let n = socket.read(&mut buf[have..]).await.unwrap_or(0);
-                            if n == 0 {
-                                return;
-                            }
-                            have += n;
-                            if buf[..have].windows(4).any(|w| w == b"\r\n\r\n") {
-                                break;
-                            }
-                        }
-                        let head = String::from_utf8_lossy(&buf[..have]).to_string();
-                        let first = head.lines().next().unwrap_or("").to_string();
-                        let body = format!("{first}|{}", head.contains("host: 127.0.0.1:"));
-                        let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-                        if socket.write_all(reply.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                let (socket, _) = listener.accept().await.unwrap();
+                socket.set_nodelay(true).unwrap();
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(conn(socket, n));
             }
         });
         (url, accepted)
+    }
+
+    /// Reads one request head; `false` at end of file.
+    async fn read_head(socket: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        true
+    }
+
+    /// A server that answers `answers` requests per connection, each with
+    /// its request line and whether `host` came, then closes.
+    async fn server(answers: usize) -> (String, Accepted) {
+        serve(move |mut socket, _| async move {
+            let mut buf = Vec::new();
+            for _ in 0..answers {
+                if !read_head(&mut socket, &mut buf).await {
+                    return;
+                }
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let first = head.lines().next().unwrap_or("").to_string();
+                let body = format!("{first}|{}", head.contains("host: 127.0.0.1:"));
+                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                if socket.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
     }
 
     fn get(url: &str) -> http::Request<Bytes> {
@@ -453,7 +477,7 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(text(&pool, &url).await, "GET /v1/models?x=1 HTTP/1.1|true");
         }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(count(&accepted), 1);
     }
 
     #[tokio::test]
@@ -465,64 +489,44 @@ mod tests {
         drop(response);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(text(&pool, &url).await, "GET /v1/models?x=1 HTTP/1.1|true");
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(count(&accepted), 1);
     }
 
     #[tokio::test]
     async fn a_body_dropped_before_the_rest_arrived_closes_its_connection() {
-        // The answer promises 100 bytes and sends 4: the connection cannot be reused.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let _ = socket.read(&mut buf).await;
-                    let reply: &[u8] = if n == 0 {
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart"
-                    } else {
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfull"
-                    };
-                    let _ = socket.write_all(reply).await;
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                });
-            }
-        });
+        // The first answer promises 100 bytes and sends 4: that connection
+        // cannot be reused.
+        let (url, accepted) = serve(|mut socket, n| async move {
+            let mut buf = Vec::new();
+            read_head(&mut socket, &mut buf).await;
+            let reply: &[u8] = if n == 0 {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart"
+            } else {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfull"
+            };
+            let _ = socket.write_all(reply).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
         let pool = Http1Pool::new(HttpConnector::new());
         drop(pool.send(get(&url)).await.unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(text(&pool, &url).await, "full");
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(count(&accepted), 2);
     }
 
     #[tokio::test]
     async fn a_stream_dropped_at_its_last_event_keeps_its_connection_when_the_end_comes_late() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                // Nagle off, as servers that stream set it: the late last
-                // line must not wait for the client's delayed ACK.
-                socket.set_nodelay(true).unwrap();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    while socket.read(&mut buf).await.unwrap_or(0) > 0 {
-                        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
-                        let _ = socket.write_all(head).await;
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        let _ = socket.write_all(b"0\r\n\r\n").await;
-                    }
-                });
+        let (url, accepted) = serve(|mut socket, _| async move {
+            let mut buf = Vec::new();
+            while read_head(&mut socket, &mut buf).await {
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+                let _ = socket.write_all(head).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let _ = socket.write_all(b"0\r\n\r\n").await;
             }
-        });
+        })
+        .await;
         let pool = Http1Pool::new(HttpConnector::new());
         for _ in 0..3 {
             let mut body = pool.send(get(&url)).await.unwrap().into_body();
@@ -531,7 +535,7 @@ mod tests {
             drop(body);
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(count(&accepted), 1);
     }
 
     #[tokio::test]
@@ -542,65 +546,49 @@ mod tests {
             assert_eq!(text(&pool, &url).await, "GET /v1/models?x=1 HTTP/1.1|true");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(count(&accepted), 3);
     }
 
     #[tokio::test]
     async fn a_request_a_reused_connection_closes_on_unanswered_is_sent_again_once() {
         // Each connection answers its first request and closes on the second
         // without a byte: the keep-alive race, seen from the client.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let _ = socket.read(&mut buf).await;
-                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
-                    let _ = socket.read(&mut buf).await;
-                });
-            }
-        });
+        let (url, accepted) = serve(|mut socket, _| async move {
+            let mut buf = Vec::new();
+            read_head(&mut socket, &mut buf).await;
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+            read_head(&mut socket, &mut buf).await;
+        })
+        .await;
         let pool = Http1Pool::new(HttpConnector::new());
         assert_eq!(text(&pool, &url).await, "ok");
         assert_eq!(text(&pool, &url).await, "ok");
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(count(&accepted), 2);
     }
 
     #[tokio::test]
     async fn a_large_answer_arrives_whole_in_growing_reads_and_the_connection_is_reused() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let body: Arc<Vec<u8>> = Arc::new((0..3_000_000u32).map(|i| (i % 251) as u8).collect());
         let sent = body.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let sent = sent.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    while socket.read(&mut buf).await.unwrap_or(0) > 0 {
-                        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", sent.len());
-                        let _ = socket.write_all(head.as_bytes()).await;
-                        let _ = socket.write_all(&sent).await;
-                    }
-                });
+        let (url, accepted) = serve(move |mut socket, _| {
+            let sent = sent.clone();
+            async move {
+                let mut buf = Vec::new();
+                while read_head(&mut socket, &mut buf).await {
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", sent.len());
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(&sent).await;
+                }
             }
-        });
+        })
+        .await;
         let pool = Http1Pool::new(HttpConnector::new());
         for _ in 0..2 {
             let response = pool.send(get(&url)).await.unwrap();
             let got = response.into_body().collect().await.map_err(|e| e.message).unwrap().to_bytes();
-            assert!(got == body, "{} bytes back", got.len());
+            assert!(got[..] == body[..], "{} bytes back", got.len());
         }
-        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(count(&accepted), 1);
     }
 
     #[tokio::test]
