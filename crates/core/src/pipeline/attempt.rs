@@ -601,15 +601,8 @@ async fn buffered(
     let sse = translate::replay(deployment.format, cx.dialect, head, cx.request_id, &bytes)?;
     let upstream: futures_util::stream::BoxStream<'static, Result<Bytes, ProviderError>> =
         Box::pin(futures_util::stream::once(async move { Ok(sse) }));
-    let mode = match (cx.dialect, restore) {
-        (dialect, Some(restorer)) => Mode::restoring(
-            translate::decoder(dialect, cx.request_id),
-            translate::encoder(dialect, head),
-            Restore::new(restorer.clone()),
-        ),
-        (Format::OpenAi, None) => Mode::pass_through(head.include_usage),
-        (dialect, None) => Mode::observe(translate::decoder(dialect, cx.request_id)),
-    };
+    // The replay is already in the client's format.
+    let mode = stream_mode(cx.dialect, None, cx, head, restore);
     let deadlines = Deadlines { first_token: total, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
     let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
     relay.prime().await?;
@@ -678,10 +671,25 @@ async fn attempt(
         return Err(ProviderError::new(ProviderErrorKind::Protocol, "expected a stream, got a whole body"));
     };
     let deadlines = Deadlines { first_token, idle: t.idle.get(), total, heartbeat: cx.heartbeat };
-    let mode = match (prepared.translation, restore) {
-        // The text is only reachable decoded: same format or not.
+    let mode = stream_mode(deployment.format, prepared.translation, cx, head, restore);
+    let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
+    relay.prime().await?;
+    Ok((Answer::Stream(Box::new(relay)), rate_limits))
+}
+
+/// How a relay handles events arriving in `source` format for the client:
+/// forwarded as they are, observed for usage, translated, or decoded to put
+/// masked text back (reachable only decoded, same format or not).
+fn stream_mode(
+    source: Format,
+    translation: Option<Translation>,
+    cx: &Context<'_>,
+    head: &Head<'_>,
+    restore: Option<&Arc<switchyard_pii::Restorer>>,
+) -> Mode {
+    match (translation, restore) {
         (tr, Some(restorer)) => {
-            let from = tr.map_or(deployment.format, |t| t.from);
+            let from = tr.map_or(source, |t| t.from);
             let restore = Restore::new(restorer.clone());
             Mode::restoring(translate::decoder(from, cx.request_id), translate::encoder(cx.dialect, head), restore)
         }
@@ -690,8 +698,5 @@ async fn attempt(
         (Some(tr), None) => {
             Mode::translate(translate::decoder(tr.from, cx.request_id), translate::encoder(tr.to, head))
         }
-    };
-    let mut relay = Relay::new(upstream, deadlines, mode, body.bytes.clone());
-    relay.prime().await?;
-    Ok((Answer::Stream(Box::new(relay)), rate_limits))
+    }
 }
