@@ -99,7 +99,7 @@ impl Http1Pool {
     /// to its host, or a new one; answers when the response head is in.
     pub async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>, ProviderError> {
         let (parts, body) = request.into_parts();
-        let Some(host) = parts.uri.authority().map(|a| a.as_str().to_string()) else {
+        let Some(host) = parts.uri.authority().map(host_of) else {
             return Err(protocol(format_args!("no host in {}", parts.uri)));
         };
         let head = h1::encode_head(&parts, body.len(), &host);
@@ -144,6 +144,17 @@ impl Http1Pool {
             .await
             .map_err(|e| ProviderError::new(ProviderErrorKind::Connect, crate::http::chain(&e)))?;
         Ok(Conn { io: io.into_inner(), buf: BytesMut::new(), read_size: READ_CHUNK })
+    }
+}
+
+/// `host[:port]` of an authority, as `Host` is written when the caller set
+/// none: never the userinfo (credentials in a base URL), no `:80`.
+fn host_of(authority: &http::uri::Authority) -> String {
+    match authority.port_u16() {
+        Some(80) => authority.host().to_string(),
+        _ if !authority.as_str().contains('@') => authority.as_str().to_string(),
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => authority.host().to_string(),
     }
 }
 
@@ -610,6 +621,16 @@ mod tests {
         }
         assert_eq!(text(&pool, &url).await, "GET /v1/models?x=1 HTTP/1.1|true");
         assert_eq!(idle(&pool), 1);
+    }
+
+    #[test]
+    fn host_leaves_out_credentials_and_the_default_port() {
+        let host = |u: &str| host_of(u.parse::<http::Uri>().unwrap().authority().unwrap());
+        assert_eq!(host("http://127.0.0.1:8000/v1"), "127.0.0.1:8000");
+        assert_eq!(host("http://user:secret@models.internal:8000/v1"), "models.internal:8000");
+        assert_eq!(host("http://user@models.internal/v1"), "models.internal");
+        assert_eq!(host("http://models.internal:80/v1"), "models.internal");
+        assert_eq!(host("http://[::1]:8000/v1"), "[::1]:8000");
     }
 
     #[tokio::test]
