@@ -8,8 +8,8 @@
 //! total) are enforced by the core's attempt loop because they span more
 //! than one read.
 //!
-//! Plain-HTTP upstreams over HTTP/1.1 go through [`crate::pool`] (hyper's
-//! connection-level client and a pool of our own); TLS upstreams and
+//! Plain-HTTP upstreams over HTTP/1.1 go through [`crate::pool`] (our own
+//! connections and wire codec, ADR 0012); TLS upstreams and
 //! `http2: true` providers through hyper-util's pooled client. Neither is
 //! reqwest: its own layers (URL handling, redirect policy) cost ~15% of the
 //! gateway's instructions per request in callgrind (docs/adr/0005).
